@@ -1,0 +1,41 @@
+# Two commands a new user needs: `make run` and `make test`. Each sets itself up:
+# a pinned uv in .tools/, then the locked dependencies in .venv/ (uv.lock).
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint typecheck check bench-train bench-inference clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet
+	touch $@
+
+## Start the whole platform in the foreground (Ctrl-C stops it).
+run: $(VENV)/.synced
+	$(BIN)/intentml up
+
+## Run the whole test suite (unit, integration, end to end) and the linters.
+test: $(VENV)/.synced
+	$(BIN)/ruff check src projections consumers tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check src projections consumers tests benchmarks
+	$(BIN)/ruff format --check src projections consumers tests benchmarks
+
+typecheck: $(VENV)/.synced
+	$(BIN)/mypy
+
+bench-train: $(VENV)/.synced
+	$(BIN)/python benchmarks/train_latency.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,141 @@
+"""The trainer: builds the versions that accepted requests ask for.
+
+LightGBM runs in a thread pool so the event loop keeps polling Kafka and
+publishing progress while a build runs; every progress line becomes a
+`BuildProgressed` event, so build logs are part of the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from intentml.ml.train import TrainingFailed, TrainingResult, TrainingSpec, train
+
+from consumers.worker import WorkerContext
+from intentml.domain.fold import FINAL_STATUSES
+from intentml.events.envelope import Envelope
+from intentml.events.types import (
+    BuildFailed,
+    BuildProgressed,
+    BuildStarted,
+    ModelCreated,
+    TrainingRequest,
+    VersionTrained,
+)
+from intentml.infra.storage import artifact_ref, upload_path
+from projections import queries as q
+
+log = logging.getLogger(__name__)
+
+
+def training_request(env: Envelope) -> tuple[str, TrainingRequest] | None:
+    """The model id and training request an event carries, if it is one."""
+    if isinstance(env.data, ModelCreated):
+        return env.data.model_id, env.data.training
+    return None
+
+
+class TrainerHandler:
+    """Trains each accepted, not yet final version exactly as its request says."""
+
+    def __init__(self, data_dir: Path, concurrency: int = 1) -> None:
+        self.data_dir = data_dir
+        self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="train")
+        self.worker_name = f"trainer@{socket.gethostname()}"
+        self.builds = 0
+
+    async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
+        """Build the version `env` requests, unless rejected or already built."""
+        found = training_request(env)
+        if found is None or not await ctx.accepted(env, partition, offset):
+            return
+        model_id, req = found
+        row = await ctx.pool.fetchrow(q.VERSION_BY_JOB, req.job_id)
+        if row is None or row["status"] in FINAL_STATUSES or row["artifact"] is not None:
+            log.info("job %s already built or gone; duplicate delivery ignored", req.job_id)
+            return
+        await ctx.emit(
+            env, BuildStarted(job_id=req.job_id, version=req.version, worker=self.worker_name)
+        )
+        self.builds += 1
+        result = await self._train(ctx, env, model_id, req)
+        await ctx.emit(env, result)
+
+    async def _train(
+        self, ctx: WorkerContext, env: Envelope, model_id: str, req: TrainingRequest
+    ) -> VersionTrained | BuildFailed:
+        loop = asyncio.get_running_loop()
+        progress: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
+
+        def on_progress(percent: int, message: str) -> None:
+            loop.call_soon_threadsafe(progress.put_nowait, (percent, message))
+
+        async def publish_progress() -> None:
+            while (item := await progress.get()) is not None:
+                # build_progress 5..90 while training; the serving check takes it to 100
+                pct = 5 + int(item[0] * 0.85)
+                await ctx.emit(
+                    env,
+                    BuildProgressed(
+                        job_id=req.job_id, version=req.version, progress=pct, lines=[item[1]]
+                    ),
+                )
+
+        publisher = asyncio.create_task(publish_progress())
+        artifact = artifact_ref(env.account_id, model_id, req.version)
+        spec = TrainingSpec(
+            target=req.target,
+            intent=req.intent,
+            metric=req.metric,
+            task=req.task,
+            output_fields=req.output_fields,
+        )
+        dataset = upload_path(self.data_dir, env.account_id, req.upload_id, req.dataset_format)
+        try:
+            result: TrainingResult = await loop.run_in_executor(
+                self.executor,
+                train,
+                dataset,
+                req.dataset_format,
+                spec,
+                self.data_dir / artifact,
+                on_progress,
+            )
+        except TrainingFailed as exc:
+            return BuildFailed(
+                job_id=req.job_id, version=req.version, code=exc.code, message=str(exc)
+            )
+        except Exception as exc:  # a bug or a broken file: the user still gets a final state
+            log.exception("training job %s crashed", req.job_id)
+            return BuildFailed(
+                job_id=req.job_id,
+                version=req.version,
+                code="internal_error",
+                message=f"training failed unexpectedly: {exc}",
+            )
+        finally:
+            progress.put_nowait(None)
+            await publisher
+        from intentml.ml.serving import LoadedModel
+
+        model = await asyncio.to_thread(LoadedModel.load, self.data_dir / artifact)
+        return VersionTrained(
+            job_id=req.job_id,
+            version=req.version,
+            artifact=artifact,
+            task=result.task,
+            metric_name=result.metric_name,
+            metric_value=result.metric_value,
+            metrics=result.metrics,
+            feature_importance=result.feature_importance,
+            features=result.features,
+            dropped_columns=result.dropped_columns,
+            rows_used=result.rows_used,
+            training_seconds=result.training_seconds,
+            input_schema=model.input_schema(),
+            output_schema=model.output_schema(),
+        )

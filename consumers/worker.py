@@ -1,0 +1,161 @@
+"""What every worker shares: a consumer group that acts only on accepted events.
+
+Each partition is handled in order, one record at a time. While a partition's
+records are being handled (training may take minutes) the partition is paused
+and the loop keeps polling, so the group never times the worker out. Offsets
+are committed to the group after handling: at-least-once, and the handlers are
+idempotent (they check the read model before acting, the fold drops
+duplicate results).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.structs import OffsetAndMetadata
+
+from intentml.events.checkpoints import CheckpointWatcher
+from intentml.events.envelope import Envelope, decode, make_event
+from intentml.events.log import Appended, EventLog
+from intentml.events.types import EventData
+from projections import queries as q
+
+log = logging.getLogger(__name__)
+
+
+class Handler(Protocol):
+    """A worker's reaction to one event of the log."""
+
+    async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
+        """Act on `env` (called for every event; ignore what is not yours)."""
+
+
+class WorkerContext:
+    """The handles a handler needs: the read models, the log, the projector's progress."""
+
+    def __init__(
+        self,
+        name: str,
+        pool: asyncpg.Pool,
+        log: EventLog,
+        watcher: CheckpointWatcher,
+        stop: asyncio.Event,
+    ) -> None:
+        self.name = name
+        self.pool = pool
+        self.log = log
+        self.watcher = watcher
+        self.stop = stop
+
+    async def accepted(self, env: Envelope, partition: int, offset: int) -> bool:
+        """Wait until the projector has judged `env`; True if the fold accepted it."""
+        while not await self.watcher.wait(partition, offset, 10.0):
+            if self.stop.is_set():
+                return False
+        row = await self.pool.fetchrow(q.EVENT_VERDICT, env.event_id)
+        return bool(row and row["accepted"])
+
+    async def emit(self, cause: Envelope, data: EventData) -> Appended:
+        """Append a follow-up event to the stream of `cause`."""
+        return await self.log.append(
+            make_event(
+                data,
+                account_id=cause.account_id,
+                model_name=cause.model_name,
+                actor=self.name,
+                causation_id=cause.event_id,
+                correlation_id=cause.correlation_id,
+            )
+        )
+
+
+class _FinishRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.worker.finish(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        pass  # committed group offsets are where we resume
+
+
+class Worker:
+    """Runs a handler over the events topic as a member of a consumer group."""
+
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        handler: Handler,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+    ) -> None:
+        self.ctx = ctx
+        self.handler = handler
+        self.topic = topic
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=20,
+        )
+        #: the running handler task of each paused partition, with its first offset
+        self.tasks: dict[TopicPartition, tuple[asyncio.Task[None], int]] = {}
+
+    async def _handle_records(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        for r in records:
+            try:
+                env = decode(r.value)
+            except Exception:
+                log.error("skipping undecodable record %s/%s", tp.partition, r.offset)
+                continue
+            await self.handler.handle(self.ctx, env, tp.partition, r.offset)
+            await self.consumer.commit({tp: OffsetAndMetadata(r.offset + 1, "")})
+
+    async def finish(self, partitions: list[TopicPartition]) -> None:
+        """Let in-flight work of `partitions` finish (on revocation or shutdown)."""
+        running = [self.tasks.pop(tp)[0] for tp in partitions if tp in self.tasks]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _reap(self) -> None:
+        for tp, (task, first_offset) in list(self.tasks.items()):
+            if not task.done():
+                continue
+            del self.tasks[tp]
+            exc = task.exception()
+            if exc is not None:
+                # Retry from the first record not committed rather than skip the work.
+                committed = await self.consumer.committed(tp)
+                retry_at = max(first_offset, committed or 0)
+                log.error("handler failed on %s at %s: %r; retrying", tp, retry_at, exc)
+                self.consumer.seek(tp, retry_at)
+            if tp in self.consumer.assignment():
+                self.consumer.resume(tp)
+
+    async def run(self) -> None:
+        """Poll, dispatch and commit until the context's stop event is set."""
+        self.consumer.subscribe([self.topic], listener=_FinishRevoked(self))
+        await self.consumer.start()
+        try:
+            while not self.ctx.stop.is_set():
+                batch = await self.consumer.getmany(timeout_ms=200)
+                for tp, records in batch.items():
+                    if records:
+                        self.consumer.pause(tp)
+                        task = asyncio.create_task(self._handle_records(tp, records))
+                        self.tasks[tp] = (task, records[0].offset)
+                await self._reap()
+            await self.finish(list(self.tasks))
+        finally:
+            await self.consumer.stop()

@@ -1,0 +1,1 @@
+"""The REST API: one app factory, thin controllers, one error format."""

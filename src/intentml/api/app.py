@@ -1,0 +1,67 @@
+"""The app factory: routes, dependencies, auth, error handlers and OpenAPI in one place."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from intentml.api.auth import ApiKeyAuthentication
+from intentml.api.errors import EXCEPTION_HANDLERS
+from intentml.api.health import health
+from intentml.api.models import ModelController
+from intentml.api.platform import Platform, open_platform
+from intentml.api.uploads import UploadController
+from intentml.config import Settings
+
+
+def _platform(state: State) -> Platform:
+    platform: Platform = state.platform
+    return platform
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the ASGI app for `settings` (services already resolved)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_platform(settings) as platform:
+            app.state.platform = platform
+            yield
+
+    openapi = OpenAPIConfig(
+        title="intentml",
+        version="0.1.0",
+        description="Tabular data plus a sentence of intent in; a versioned, deployable model out.",
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer"),
+                "apiKey": SecurityScheme(
+                    type="apiKey", name="x-api-key", security_scheme_in="header"
+                ),
+            }
+        ),
+        security=[{"bearer": []}, {"apiKey": []}],
+    )
+    auth = DefineMiddleware(ApiKeyAuthentication, exclude=["^/schema"])
+    config: dict[str, Any] = {
+        "route_handlers": [health, UploadController, ModelController],
+        "dependencies": {"platform": Provide(_platform, sync_to_thread=False)},
+        "middleware": [auth],
+        "exception_handlers": EXCEPTION_HANDLERS,
+        "openapi_config": openapi,
+        "lifespan": [lifespan],
+        "request_max_body_size": settings.max_body_bytes,
+        "debug": False,
+    }
+    return Litestar(**config)

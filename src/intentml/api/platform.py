@@ -1,0 +1,74 @@
+"""What the API processes hold for their lifetime: pool, log, checkpoints, models."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from intentml.api.errors import ApiError
+from intentml.api.serving_cache import ModelCache
+from intentml.config import Settings
+from intentml.events.checkpoints import CheckpointWatcher
+from intentml.events.envelope import Envelope
+from intentml.events.log import Appended, EventLog, new_producer
+from intentml.infra.db import create_pool
+from projections import queries as q
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """What happened to a command: applied (accepted or not), or still in flight."""
+
+    appended: Appended
+    applied: bool
+    accepted: bool = False
+    reason: str | None = None
+
+
+class Platform:
+    """The API's handles on the outside world, shared by all requests."""
+
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, log: EventLog, watcher: CheckpointWatcher
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.log = log
+        self.watcher = watcher
+        self.models = ModelCache(settings.data_dir)
+
+    async def submit(self, envelope: Envelope) -> Outcome:
+        """Append a command event and wait (bounded) for the fold's verdict on it."""
+        appended = await self.log.append(envelope)
+        applied = await self.watcher.wait(
+            appended.partition, appended.offset, self.settings.command_wait_s
+        )
+        if not applied:
+            return Outcome(appended, applied=False)
+        row = await self.pool.fetchrow(q.EVENT_VERDICT, envelope.event_id)
+        if row is None:  # projected but not archived: cannot happen unless the DB was reset
+            raise ApiError(503, "the read model is being rebuilt; retry in a moment")
+        return Outcome(appended, True, row["accepted"], row["reason"])
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        """One row from the read models."""
+        return await self.pool.fetchrow(query, *args)
+
+
+@contextlib.asynccontextmanager
+async def open_platform(settings: Settings) -> AsyncIterator[Platform]:
+    """Connect to PostgreSQL and Kafka for the lifetime of the app."""
+    pool = await create_pool(settings.database_url, min_size=2, max_size=10)
+    producer = new_producer(settings.kafka_bootstrap_servers)
+    watcher = CheckpointWatcher(settings.database_url)
+    try:
+        await producer.start()
+        await watcher.start()
+        yield Platform(settings, pool, EventLog(producer, pool, settings.topic), watcher)
+    finally:
+        await watcher.stop()
+        await producer.stop()
+        await pool.close()

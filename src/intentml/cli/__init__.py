@@ -1,0 +1,1 @@
+"""The `intentml` command line: start the platform, or one of its processes."""

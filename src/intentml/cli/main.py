@@ -1,0 +1,293 @@
+"""`intentml up | api | projector | trainer | deployer`.
+
+`up` is what `make run` calls: it starts the embedded services when no URLs
+are configured, prepares the log and the database, and supervises one process
+per role. Each role can also run on its own against external services, or
+against a running `up` found through the same `INTENTML_DATA_DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import msgspec
+
+from intentml.config import Settings
+from intentml.infra.embedded import (
+    EmbeddedBroker,
+    Runtime,
+    resolve_services,
+    save_runtime,
+    start_postgres,
+)
+from intentml.infra.setup import prepare
+
+log = logging.getLogger("intentml")
+
+ROLES = ("projector", "trainer", "deployer", "api")
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+@contextlib.asynccontextmanager
+async def _worker_context(
+    settings: Settings, name: str, stop: asyncio.Event
+) -> AsyncIterator[object]:
+    from consumers.worker import WorkerContext
+    from intentml.events.checkpoints import CheckpointWatcher
+    from intentml.events.log import EventLog, new_producer
+    from intentml.infra.db import create_pool
+
+    pool = await create_pool(settings.database_url, max_size=4)
+    producer = new_producer(settings.kafka_bootstrap_servers)
+    watcher = CheckpointWatcher(settings.database_url)
+    await producer.start()
+    await watcher.start()
+    try:
+        yield WorkerContext(name, pool, EventLog(producer, pool, settings.topic), watcher, stop)
+    finally:
+        await watcher.stop()
+        await producer.stop()
+        await pool.close()
+
+
+async def run_projector(settings: Settings) -> None:
+    """Fold the log into the read models until stopped."""
+    from intentml.infra.db import create_pool
+    from projections.projector import Projector
+
+    await prepare(settings)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    pool = await create_pool(settings.database_url, max_size=3)
+    try:
+        await Projector(pool, settings.kafka_bootstrap_servers, settings.topic).run(stop)
+    finally:
+        await pool.close()
+
+
+async def _run_worker(
+    settings: Settings, name: str, group: str, make_handler: Callable[[], object]
+) -> None:
+    from consumers.worker import Worker, WorkerContext
+
+    await prepare(settings)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    async with _worker_context(settings, name, stop) as ctx:
+        assert isinstance(ctx, WorkerContext)
+        worker = Worker(
+            ctx,
+            make_handler(),
+            settings.kafka_bootstrap_servers,  # type: ignore[arg-type]
+            settings.topic,
+            group,
+        )
+        await worker.run()
+
+
+async def run_trainer(settings: Settings) -> None:
+    """Build requested versions until stopped."""
+    from consumers.trainer import TrainerHandler
+
+    await _run_worker(
+        settings, "trainer", "intentml-trainer", lambda: TrainerHandler(settings.data_dir)
+    )
+
+
+async def run_deployer(settings: Settings) -> None:
+    """Check trained versions through the serving path until stopped."""
+    from consumers.deployer import DeployerHandler
+
+    await _run_worker(
+        settings, "deployer", "intentml-deployer", lambda: DeployerHandler(settings.data_dir)
+    )
+
+
+async def run_api(settings: Settings) -> None:
+    """Serve the REST API until stopped."""
+    import uvicorn
+
+    from intentml.api.app import create_app
+    from intentml.cli.bootstrap import ensure_admin_key
+    from intentml.events.checkpoints import CheckpointWatcher
+    from intentml.events.log import EventLog, new_producer
+    from intentml.infra.db import create_pool
+
+    await prepare(settings)
+    pool = await create_pool(settings.database_url, max_size=2)
+    producer = new_producer(settings.kafka_bootstrap_servers)
+    watcher = CheckpointWatcher(settings.database_url)
+    await producer.start()
+    await watcher.start()
+    try:
+        await ensure_admin_key(settings, pool, EventLog(producer, pool, settings.topic), watcher)
+    finally:
+        await watcher.stop()
+        await producer.stop()
+        await pool.close()
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    await uvicorn.Server(config).serve()
+
+
+async def run_up(settings: Settings) -> int:
+    """Start everything in the foreground; stop it all on Ctrl-C / SIGTERM."""
+    from intentml.cli.bootstrap import bootstrap_key
+    from intentml.events.reseed import reseed_if_empty
+    from intentml.infra.db import create_pool
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker: EmbeddedBroker | None = None
+    if not settings.database_url:
+        print("starting embedded PostgreSQL ...", flush=True)
+        settings = msgspec.structs.replace(
+            settings, database_url=start_postgres(settings.data_dir / "pg")
+        )
+    if not settings.kafka_bootstrap_servers:
+        broker = EmbeddedBroker()
+        settings = msgspec.structs.replace(
+            settings, kafka_bootstrap_servers=broker.start(settings.data_dir / "broker.log")
+        )
+    save_runtime(
+        settings,
+        Runtime(
+            settings.database_url,
+            settings.kafka_bootstrap_servers,
+            broker.proc.pid if broker and broker.proc else 0,
+        ),
+    )
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        await prepare(settings)
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            reseeded = await reseed_if_empty(
+                pool, settings.kafka_bootstrap_servers, settings.topic, settings.partitions
+            )
+        finally:
+            await pool.close()
+        if reseeded:
+            print(f"re-seeded the broker with {reseeded} archived events", flush=True)
+        env = dict(
+            os.environ,
+            DATABASE_URL=settings.database_url,
+            KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+            INTENTML_DATA_DIR=str(settings.data_dir),
+        )
+        for role in ROLES:
+            children[role] = subprocess.Popen(  # noqa: ASYNC220 - long-lived children, not awaited
+                [sys.executable, "-m", "intentml.cli.main", role], env=env
+            )
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        if not await _wait_healthy(settings, children, stop):
+            return 1
+        print(
+            f"intentml is up: http://{settings.host}:{settings.port}  "
+            f"(docs: http://{settings.host}:{settings.port}/schema)",
+            flush=True,
+        )
+        print(f"API key (admin, account 'default'): {bootstrap_key(settings)}", flush=True)
+        while not stop.is_set():
+            dead = [r for r, p in children.items() if p.poll() is not None]
+            if dead:
+                print(f"process {dead[0]} exited; stopping", file=sys.stderr, flush=True)
+                return 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+        return 0
+    finally:
+        for p in children.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in children.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if broker:
+            broker.stop()
+        print("intentml stopped", flush=True)
+
+
+async def _wait_healthy(
+    settings: Settings, children: dict[str, subprocess.Popen[bytes]], stop: asyncio.Event
+) -> bool:
+    """Wait until `/health` answers 200, a child dies, or we are told to stop."""
+    import httpx
+
+    url = f"http://{settings.host}:{settings.port}/health"
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        for _ in range(1200):
+            if stop.is_set():
+                return False
+            if any(p.poll() is not None for p in children.values()):
+                print("a process failed to start; see the messages above", file=sys.stderr)
+                return False
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+    return False
+
+
+COMMANDS: dict[str, Callable[[Settings], Awaitable[object]]] = {
+    "up": run_up,
+    "api": run_api,
+    "projector": run_projector,
+    "trainer": run_trainer,
+    "deployer": run_deployer,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `intentml` console script."""
+    parser = argparse.ArgumentParser(prog="intentml", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the whole platform in the foreground (what `make run` runs)")
+    sub.add_parser("api", help="serve the REST API")
+    sub.add_parser("projector", help="fold the log into the PostgreSQL read models")
+    sub.add_parser("trainer", help="train requested model versions")
+    sub.add_parser("deployer", help="check trained versions through the serving path")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s {args.command} %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    if args.command != "up":
+        settings = resolve_services(settings)
+    try:
+        import uvloop
+
+        result = uvloop.run(COMMANDS[args.command](settings))
+    except KeyboardInterrupt:
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Settings read from the environment, in one place.
+
+Every process (API, projector, trainer, deployer, CLI) builds its `Settings`
+with `Settings.from_env()`, so one `INTENTML_DATA_DIR` or one pair of
+`DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` points them all at the same platform.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+#: The single topic that holds every event; keyed by aggregate so one model's
+#: events stay in one partition, totally ordered.
+DEFAULT_TOPIC = "intentml.events"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Runtime configuration. Empty URLs mean "use the embedded services"."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".intentml")
+    database_url: str = ""
+    kafka_bootstrap_servers: str = ""
+    api_key: str = ""
+    topic: str = DEFAULT_TOPIC
+    partitions: int = 4
+    #: Bound on how long a command waits for its own event to be projected
+    #: before answering 202 with a Location to poll.
+    command_wait_s: float = 5.0
+    #: Largest accepted upload, in bytes (streamed to disk, never held in memory).
+    max_upload_bytes: int = 1 << 30
+    #: Largest accepted JSON request body, in bytes.
+    max_body_bytes: int = 64 << 20
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (see the README's table)."""
+        e = dict(os.environ) if env is None else env
+        return cls(
+            host=e.get("HOST", "127.0.0.1"),
+            port=int(e.get("PORT", "8000")),
+            data_dir=Path(e.get("INTENTML_DATA_DIR", ".intentml")).expanduser().absolute(),
+            database_url=e.get("DATABASE_URL", ""),
+            kafka_bootstrap_servers=e.get("KAFKA_BOOTSTRAP_SERVERS", ""),
+            api_key=e.get("INTENTML_API_KEY", ""),
+            topic=e.get("INTENTML_TOPIC", DEFAULT_TOPIC),
+            partitions=int(e.get("INTENTML_PARTITIONS", "4")),
+            command_wait_s=float(e.get("INTENTML_COMMAND_WAIT_S", "5")),
+            max_upload_bytes=int(e.get("INTENTML_MAX_UPLOAD_BYTES", str(1 << 30))),
+            max_body_bytes=int(e.get("INTENTML_MAX_BODY_BYTES", str(64 << 20))),
+        )
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where trained models live (the artifact store)."""
+        return self.data_dir / "artifacts"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where uploaded datasets live."""
+        return self.data_dir / "uploads"
+
+    @property
+    def runtime_file(self) -> Path:
+        """Written by `intentml up`: the addresses of the embedded services it started."""
+        return self.data_dir / "runtime.json"

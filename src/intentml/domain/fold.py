@@ -1,0 +1,139 @@
+"""The fold that decides: which events of the log take effect, the same way on every replay.
+
+Kafka has no conditional append, so two racing commands can both pass the API's
+pre-checks. The projector runs every event of a stream through `decide`, in log
+order; the earlier one wins and the later one is recorded as rejected with its
+reason. Worker results are idempotent here: a second result for a version that
+is already final is ignored, so at-least-once delivery never makes two versions.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from intentml.events.envelope import Envelope
+from intentml.events.types import (
+    ApiKeyIssued,
+    BuildFailed,
+    BuildProgressed,
+    BuildStarted,
+    DatasetUploaded,
+    ModelCreated,
+    VersionReady,
+    VersionTrained,
+)
+
+PENDING, BUILDING, READY, ERROR = "PENDING", "BUILDING", "READY", "ERROR"
+FINAL_STATUSES = frozenset({READY, ERROR})
+
+
+class VersionState(msgspec.Struct, frozen=True):
+    """What the fold must know of one version to judge the events about it."""
+
+    job_id: str
+    status: str = PENDING
+    trained: bool = False
+
+
+class StreamState(msgspec.Struct, frozen=True):
+    """The fold state of one stream: a model's, or an account's (model_name "")."""
+
+    model_id: str | None = None
+    versions: dict[int, VersionState] = msgspec.field(default_factory=dict)
+    key_hashes: frozenset[str] = frozenset()
+    upload_ids: frozenset[str] = frozenset()
+
+
+class Decision(msgspec.Struct, frozen=True):
+    """The verdict on one event and the state after it."""
+
+    accepted: bool
+    state: StreamState
+    reason: str | None = None
+
+
+_state_encoder = msgspec.json.Encoder()
+_state_decoder = msgspec.json.Decoder(StreamState)
+
+
+def encode_state(state: StreamState) -> bytes:
+    """Serialize a fold state for the aggregates table."""
+    return _state_encoder.encode(state)
+
+
+def decode_state(raw: bytes | None) -> StreamState:
+    """Deserialize a fold state; a stream never seen has the empty state."""
+    return StreamState() if raw is None else _state_decoder.decode(raw)
+
+
+def _reject(state: StreamState, reason: str) -> Decision:
+    return Decision(False, state, reason)
+
+
+def _with_version(state: StreamState, version: int, vs: VersionState) -> Decision:
+    versions = dict(state.versions)
+    versions[version] = vs
+    return Decision(True, msgspec.structs.replace(state, versions=versions))
+
+
+def _version_event(state: StreamState, version: int, job_id: str) -> VersionState | str:
+    """The version a worker event refers to, or why the event cannot apply."""
+    if state.model_id is None:
+        return "the model does not exist (deleted or never created)"
+    vs = state.versions.get(version)
+    if vs is None or vs.job_id != job_id:
+        return f"no build job {job_id} for version v{version}"
+    if vs.status in FINAL_STATUSES:
+        return f"version v{version} is already {vs.status}; duplicate result ignored"
+    return vs
+
+
+def decide(state: StreamState, event: Envelope) -> Decision:
+    """Judge `event` against the state of its stream; return the verdict and new state."""
+    data = event.data
+    if isinstance(data, ApiKeyIssued):
+        if data.key_hash in state.key_hashes:
+            return _reject(state, "this key is already registered")
+        return Decision(
+            True, msgspec.structs.replace(state, key_hashes=state.key_hashes | {data.key_hash})
+        )
+    if isinstance(data, DatasetUploaded):
+        if data.upload_id in state.upload_ids:
+            return _reject(state, f"upload {data.upload_id} is already recorded")
+        return Decision(
+            True, msgspec.structs.replace(state, upload_ids=state.upload_ids | {data.upload_id})
+        )
+    if isinstance(data, ModelCreated):
+        if state.model_id is not None:
+            return _reject(state, f"a model named '{event.model_name}' already exists")
+        t = data.training
+        return Decision(
+            True,
+            StreamState(
+                model_id=data.model_id, versions={t.version: VersionState(job_id=t.job_id)}
+            ),
+        )
+    if isinstance(
+        data, BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed
+    ):
+        found = _version_event(state, data.version, data.job_id)
+        if isinstance(found, str):
+            return _reject(state, found)
+        if isinstance(data, BuildStarted | BuildProgressed):
+            return _with_version(
+                state, data.version, msgspec.structs.replace(found, status=BUILDING)
+            )
+        if isinstance(data, VersionTrained):
+            if found.trained:
+                return _reject(
+                    state, f"version v{data.version} is already trained; duplicate ignored"
+                )
+            return _with_version(
+                state, data.version, msgspec.structs.replace(found, status=BUILDING, trained=True)
+            )
+        if isinstance(data, VersionReady):
+            if not found.trained:
+                return _reject(state, f"version v{data.version} has no trained artifact yet")
+            return _with_version(state, data.version, msgspec.structs.replace(found, status=READY))
+        return _with_version(state, data.version, msgspec.structs.replace(found, status=ERROR))
+    return _reject(state, f"unknown event type {event.type}")

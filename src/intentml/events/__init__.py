@@ -1,0 +1,1 @@
+"""The event log: envelope, event types, encoding, and the Kafka edges."""

@@ -1,0 +1,106 @@
+"""The one envelope every event travels in, and its JSON codec.
+
+The envelope's bytes are what Kafka stores and what the hash chain covers:
+`hash = sha256(value)`, and each event names the hash of the previous event of
+its stream (`prev_hash`), so an auditor can verify a stream without trusting
+the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import msgspec
+import uuid_utils
+
+from intentml.events.types import EventData
+
+SCHEMA_VERSION = 1
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One event: who did what to which model, when, and why (causation)."""
+
+    event_id: str
+    type: str
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime
+    account_id: str
+    model_name: str = ""
+    causation_id: str | None = None
+    correlation_id: str | None = None
+    actor: str = ""
+    prev_hash: str = ""
+    data: EventData
+
+    @property
+    def stream(self) -> str:
+        """The aggregate key: one model's (or one account's) totally ordered stream."""
+        return f"{self.account_id}/{self.model_name}"
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Envelope)
+
+
+def new_id() -> str:
+    """A time-ordered UUIDv7 string."""
+    return str(uuid_utils.uuid7())
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def make_event(
+    data: EventData,
+    *,
+    account_id: str,
+    model_name: str = "",
+    actor: str = "",
+    causation_id: str | None = None,
+    correlation_id: str | None = None,
+) -> Envelope:
+    """Wrap `data` in a fresh envelope; `prev_hash` is filled in at append time."""
+    event_id = new_id()
+    return Envelope(
+        event_id=event_id,
+        type=type(data).__name__,
+        occurred_at=utcnow(),
+        account_id=account_id,
+        model_name=model_name,
+        causation_id=causation_id,
+        correlation_id=correlation_id or event_id,
+        actor=actor,
+        data=data,
+    )
+
+
+def encode(envelope: Envelope) -> bytes:
+    """The canonical bytes of an envelope (what Kafka stores and the hash covers)."""
+    return _encoder.encode(envelope)
+
+
+def decode(value: bytes) -> Envelope:
+    """Decode an envelope from Kafka bytes."""
+    return _decoder.decode(value)
+
+
+def event_hash(value: bytes) -> str:
+    """The link of the hash chain: sha256 of the stored bytes, hex."""
+    return hashlib.sha256(value).hexdigest()
+
+
+def cloudevents_headers(envelope: Envelope, source: str = "intentml") -> list[tuple[str, bytes]]:
+    """CloudEvents binary-mode headers, so subscribers can route without decoding."""
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", envelope.event_id.encode()),
+        ("ce_type", f"ai.intentml.{envelope.type}".encode()),
+        ("ce_source", f"/{source}/{envelope.account_id}".encode()),
+        ("ce_time", envelope.occurred_at.isoformat().encode()),
+        ("ce_subject", envelope.stream.encode()),
+        ("content-type", b"application/json"),
+    ]

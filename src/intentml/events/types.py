@@ -1,0 +1,137 @@
+"""Every event type of the log: the `data` part of an envelope.
+
+Facts are named in the past tense; `...Requested` is work a worker must do.
+These Structs are a public contract for subscribers: new fields get defaults,
+a changed meaning gets a new schema version and an upcaster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Column(msgspec.Struct, frozen=True):
+    """A column of an uploaded dataset and its user-facing type."""
+
+    name: str
+    type: str
+
+
+class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a trainer needs to build one version, resolved at command time."""
+
+    job_id: str
+    version: int
+    version_id: str
+    upload_id: str
+    dataset_format: str
+    intent: str
+    target: str
+    target_reason: str
+    metric: str | None = None
+    task: str | None = None
+    output_fields: list[str] = msgspec.field(default_factory=list)
+
+
+class ApiKeyIssued(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """An API key was registered. Only its hash is in the log, never the secret."""
+
+    key_id: str
+    key_hash: str
+    scope: str
+    name: str = ""
+
+
+class DatasetUploaded(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A file was stored in the artifact store and parsed successfully."""
+
+    upload_id: str
+    filename: str
+    format: str
+    rows: int
+    columns: list[Column]
+    size_bytes: int
+    sha256: str
+
+
+class ModelCreated(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A model was created; its first version's training is requested with it."""
+
+    model_id: str
+    name: str
+    intent: str
+    description: str = ""
+    tags: list[str] = msgspec.field(default_factory=list)
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    training: TrainingRequest
+
+
+class BuildStarted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A trainer picked up the job."""
+
+    job_id: str
+    version: int
+    worker: str = ""
+
+
+class BuildProgressed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """Progress of a build (0-100) and the build-log lines since the last one."""
+
+    job_id: str
+    version: int
+    progress: int
+    lines: list[str] = msgspec.field(default_factory=list)
+
+
+class VersionTrained(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """Training finished; the artifact is in the store, not yet checked by serving."""
+
+    job_id: str
+    version: int
+    artifact: str
+    task: str
+    metric_name: str
+    metric_value: float
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    feature_importance: dict[str, float] = msgspec.field(default_factory=dict)
+    features: list[str] = msgspec.field(default_factory=list)
+    dropped_columns: dict[str, str] = msgspec.field(default_factory=dict)
+    rows_used: int = 0
+    training_seconds: float = 0.0
+    input_schema: dict[str, Any] = msgspec.field(default_factory=dict)
+    output_schema: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class VersionReady(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A sample prediction through the serving path succeeded: the version serves."""
+
+    job_id: str
+    version: int
+    sample_output: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class BuildFailed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """The build (training or the serving check) failed, with a reason for the user."""
+
+    job_id: str
+    version: int
+    code: str
+    message: str
+
+
+EventData = (
+    ApiKeyIssued
+    | DatasetUploaded
+    | ModelCreated
+    | BuildStarted
+    | BuildProgressed
+    | VersionTrained
+    | VersionReady
+    | BuildFailed
+)
+
+#: Event types that ask a trainer to build a version.
+TRAINING_REQUESTS = (ModelCreated,)

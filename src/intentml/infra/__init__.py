@@ -1,0 +1,1 @@
+"""Edges to the outside: embedded services, the database pool, the artifact store."""

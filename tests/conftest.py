@@ -1,0 +1,119 @@
+"""Shared fixtures: one real PostgreSQL and one real Kafka-protocol broker per session.
+
+Order of preference for each service: the URL in the environment
+(`DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`), testcontainers when a Docker
+engine answers, else the embedded ones the platform itself uses. Every test
+gets its own database and its own topic, so tests stay independent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from intentml.config import Settings
+from intentml.events.envelope import new_id
+from intentml.infra.embedded import EmbeddedBroker, start_postgres
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server for the whole session (admin connection URL)."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+    elif _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:17", driver=None) as pg:
+            yield pg.get_connection_url()
+    else:
+        with tempfile.TemporaryDirectory(prefix="intentml-pg-") as tmp:
+            yield start_postgres(Path(tmp) / "pg")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka-protocol broker for the whole session."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    elif _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as kafka:
+            yield kafka.get_bootstrap_server()
+    else:
+        broker = EmbeddedBroker()
+        broker.start()
+        try:
+            yield broker.bootstrap_servers
+        finally:
+            broker.stop()
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL, pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database of the session's server, dropped afterwards."""
+    name = "t_" + new_id().replace("-", "")[-20:]
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(postgres_url, name)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    """Settings for one test: its own database, topic and data dir."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic="t." + new_id(),
+        partitions=2,
+        api_key="iml_sk_test_" + new_id().replace("-", ""),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(*coros_or_tasks: object) -> AsyncIterator[list[asyncio.Task[object]]]:
+    """Run background tasks for the duration of a block, then cancel them."""
+    tasks = [
+        c if isinstance(c, asyncio.Task) else asyncio.ensure_future(c)  # type: ignore[arg-type]
+        for c in coros_or_tasks
+    ]
+    try:
+        yield tasks
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

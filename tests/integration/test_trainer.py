@@ -1,0 +1,75 @@
+"""The trainer under at-least-once delivery: one request, one version, whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+
+from consumers.trainer import TrainerHandler
+from consumers.worker import Worker, WorkerContext
+from intentml.config import Settings
+from tests.data import churn_rows, to_csv
+from tests.stack import platform_stack
+
+
+async def test_same_request_delivered_twice_gives_one_version(settings: Settings) -> None:
+    async with platform_stack(settings, trainer=False) as stack:
+        up = await stack.client.post(
+            "/uploads", files={"file": ("c.csv", to_csv(churn_rows(300)), "text/csv")}
+        )
+        assert up.status_code == 201, up.text
+        # Two trainers in two groups: both receive the same ModelCreated request.
+        handlers = [TrainerHandler(settings.data_dir), TrainerHandler(settings.data_dir)]
+        workers = [
+            Worker(
+                WorkerContext(f"trainer{i}", stack.pool, stack.log, stack.watcher, stack.stop),
+                h, settings.kafka_bootstrap_servers, settings.topic, group_id=f"dup{i}",
+            )
+            for i, h in enumerate(handlers)
+        ]
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        try:
+            created = await stack.client.post("/models/churn", json={
+                "intent": "Predict churn", "upload_id": up.json()["upload_id"],
+            })
+            assert created.status_code == 202, created.text
+            status = await stack.wait_status("churn")
+            assert status["status"] == "READY", status
+
+            # A third delivery after the verdict, e.g. a trainer whose group lost its offsets.
+            late = TrainerHandler(settings.data_dir)
+            late_worker = Worker(
+                WorkerContext("late", stack.pool, stack.log, stack.watcher, stack.stop),
+                late, settings.kafka_bootstrap_servers, settings.topic, group_id="late",
+            )
+            late_task = asyncio.create_task(late_worker.run())
+            tasks.append(late_task)
+            await _consumed_everything(late_worker)
+            assert late.builds == 0
+        finally:
+            stack.stop.set()
+            await asyncio.gather(*tasks)
+
+        assert sum(h.builds for h in handlers) in (1, 2)
+        assert await stack.pool.fetchval("SELECT count(*) FROM versions") == 1
+        trained = await stack.pool.fetch(
+            "SELECT accepted FROM events WHERE type = 'VersionTrained' ORDER BY partition, \"offset\""
+        )
+        assert [r["accepted"] for r in trained].count(True) == 1
+        assert len(trained) == sum(h.builds for h in handlers)
+        ready = await stack.pool.fetchval(
+            "SELECT count(*) FROM events WHERE type = 'VersionReady' AND accepted")
+        assert ready == 1
+
+
+async def _consumed_everything(worker: Worker) -> None:
+    """Wait until the worker's group has committed the end of every partition."""
+    consumer = worker.consumer
+    while True:
+        assignment = consumer.assignment()
+        if assignment:
+            ends = await consumer.end_offsets(list(assignment))
+            committed = [await consumer.committed(tp) for tp in assignment]
+            if all(c is not None and c >= ends[tp] for c, tp in zip(committed, assignment,
+                                                                   strict=True)):
+                return
+        await asyncio.sleep(0.05)  # nothing to block on: group commits are polled

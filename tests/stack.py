@@ -1,0 +1,115 @@
+"""The whole platform in one event loop: projector, trainer, deployer and the API.
+
+Real PostgreSQL, real broker, real LightGBM; only the process boundaries are
+folded into tasks (the end-to-end tests run the real processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from litestar.testing import AsyncTestClient
+
+from consumers.deployer import DeployerHandler
+from consumers.trainer import TrainerHandler
+from consumers.worker import Worker, WorkerContext
+from intentml.api.app import create_app
+from intentml.cli.bootstrap import ensure_admin_key
+from intentml.config import Settings
+from intentml.events.checkpoints import CheckpointWatcher
+from intentml.events.log import EventLog, new_producer
+from intentml.infra.db import create_pool
+from intentml.infra.setup import prepare
+from projections.projector import Projector
+
+
+@dataclass
+class Stack:
+    """Handles on a running in-process platform."""
+
+    settings: Settings
+    client: AsyncTestClient[Any]
+    pool: asyncpg.Pool
+    log: EventLog
+    watcher: CheckpointWatcher
+    trainer: TrainerHandler
+    stop: asyncio.Event
+
+    async def wait_status(
+        self,
+        model: str,
+        version: str = "v1",
+        final: tuple[str, ...] = ("READY", "ERROR"),
+        timeout_s: float = 60.0,
+    ) -> dict[str, Any]:
+        """Poll the status endpoint, as a client would, until a final status."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            r = await self.client.get(f"/models/{model}/{version}/status")
+            assert r.status_code == 200, r.text
+            body: dict[str, Any] = r.json()
+            if body["status"] in final:
+                return body
+            assert asyncio.get_running_loop().time() < deadline, f"still {body} after {timeout_s}s"
+            # A client polls; the API offers nothing to block on for a build.
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def platform_stack(
+    settings: Settings, *, trainer: bool = True, deployer: bool = True
+) -> AsyncIterator[Stack]:
+    """Start the platform's roles as tasks and an API client with the admin key."""
+    await prepare(settings)
+    pool = await create_pool(settings.database_url, max_size=10)
+    producer = new_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    watcher = CheckpointWatcher(settings.database_url)
+    await watcher.start()
+    log = EventLog(producer, pool, settings.topic)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(
+            Projector(
+                pool,
+                settings.kafka_bootstrap_servers,
+                settings.topic,
+                group_id=f"p-{settings.topic}",
+            ).run(stop)
+        )
+    ]
+    trainer_handler = TrainerHandler(settings.data_dir)
+    roles: list[tuple[str, Any]] = []
+    if trainer:
+        roles.append(("trainer", trainer_handler))
+    if deployer:
+        roles.append(("deployer", DeployerHandler(settings.data_dir)))
+    for name, handler in roles:
+        ctx = WorkerContext(name, pool, log, watcher, stop)
+        worker = Worker(
+            ctx,
+            handler,
+            settings.kafka_bootstrap_servers,
+            settings.topic,
+            group_id=f"{name}-{settings.topic}",
+        )
+        tasks.append(asyncio.create_task(worker.run()))
+    try:
+        key = await ensure_admin_key(settings, pool, log, watcher)
+        async with AsyncTestClient(create_app(settings)) as client:
+            client.headers["Authorization"] = f"Bearer {key}"
+            yield Stack(settings, client, pool, log, watcher, trainer_handler, stop)
+    finally:
+        stop.set()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        await watcher.stop()
+        await producer.stop()
+        await pool.close()
+        for result in done:
+            if isinstance(result, Exception):
+                raise result
