@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from asyncpg.pool import PoolConnectionProxy
 
 from intentml.domain.fold import StreamState, decide, decode_state, encode_state
 from intentml.events.envelope import Envelope, decode, event_hash
@@ -35,6 +36,9 @@ from projections.liveness import HOLD
 
 log = logging.getLogger(__name__)
 
+#: A connection, pooled or not: the apply functions work inside either's transaction.
+Conn = asyncpg.Connection | PoolConnectionProxy
+
 PROJECTION = "main"
 
 
@@ -46,10 +50,12 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         pass  # nothing buffered: every batch is committed before the next poll
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self.projector.seek_to_stored(list(assigned))
+        # The lock keeps a seek from reading offsets that a running batch is about to move.
+        async with self.projector.batch_lock:
+            await self.projector.seek_to_stored(list(assigned))
 
 
-async def apply_event(conn: asyncpg.Connection, env: Envelope, partition: int, offset: int) -> None:
+async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) -> None:
     """Write the read-model rows of one accepted event."""
     d = env.data
     at = env.occurred_at
@@ -201,7 +207,7 @@ async def apply_event(conn: asyncpg.Connection, env: Envelope, partition: int, o
 
 
 async def _log_lines(
-    conn: asyncpg.Connection,
+    conn: Conn,
     env: Envelope,
     partition: int,
     offset: int,
@@ -236,26 +242,35 @@ async def apply_batch(
     records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     projection: str = PROJECTION,
 ) -> int:
-    """Fold and apply one poll batch in a single transaction; returns events applied."""
-    decoded: list[tuple[int, int, bytes, Envelope | None]] = []
-    for tp, recs in records.items():
-        for r in recs:
-            try:
-                env: Envelope | None = decode(r.value)
-            except Exception as exc:  # a foreign or corrupt record must not stop the log
-                log.error("skipping undecodable record %s/%s: %s", tp.partition, r.offset, exc)
-                env = None
-            decoded.append((tp.partition, r.offset, r.value, env))
-    streams = sorted({e.stream for *_, e in decoded if e is not None})
+    """Fold and apply one poll batch in a single transaction; returns events applied.
+
+    Records below the stored offset of their partition are skipped under a row
+    lock on the offsets, so a redelivery (a rebalance racing a batch, or a
+    zombie projector) can never apply an event twice.
+    """
+    partitions = sorted(tp.partition for tp, recs in records.items() if recs)
     async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(q.INIT_OFFSETS, projection, partitions)
+        stored = {
+            r["partition"]: r["next_offset"]
+            for r in await conn.fetch(q.LOCK_OFFSETS, projection, partitions)
+        }
+        fresh: list[tuple[int, int, bytes, Envelope]] = []
+        for tp, recs in records.items():
+            for r in recs:
+                if r.offset < stored[tp.partition]:
+                    continue
+                try:
+                    fresh.append((tp.partition, r.offset, r.value, decode(r.value)))
+                except Exception as exc:  # a foreign or corrupt record must not stop the log
+                    log.error("skipping undecodable record %s/%s: %s", tp.partition, r.offset, exc)
+        streams = sorted({env.stream for *_, env in fresh})
         states: dict[str, StreamState] = {
             row["stream"]: decode_state(row["state"])
             for row in await conn.fetch(q.LOAD_STATES, streams)
         }
         archive: list[tuple[Any, ...]] = []
-        for partition, offset, value, env in decoded:
-            if env is None:
-                continue
+        for partition, offset, value, env in fresh:
             verdict = decide(states.get(env.stream, StreamState()), env)
             states[env.stream] = verdict.state
             archive.append(
@@ -280,15 +295,13 @@ async def apply_batch(
             else:
                 log.info("rejected %s %s: %s", env.type, env.event_id, verdict.reason)
         await conn.executemany(q.ARCHIVE_EVENT, archive)
-        await conn.executemany(
-            q.SAVE_STATE, [(s, encode_state(states[s])) for s in streams if s in states]
-        )
+        await conn.executemany(q.SAVE_STATE, [(s, encode_state(states[s])) for s in streams])
         for tp, recs in records.items():
-            if recs:
+            if recs and recs[-1].offset + 1 > stored[tp.partition]:
                 nxt = recs[-1].offset + 1
                 await conn.execute(q.SAVE_OFFSET, projection, tp.partition, nxt)
                 await conn.execute(q.NOTIFY_CHECKPOINT, f"{projection}:{tp.partition}:{nxt}")
-    return len(decoded)
+    return len(fresh)
 
 
 class Projector:
@@ -307,6 +320,7 @@ class Projector:
         self.topic = topic
         self.projection = projection
         self.applied = 0
+        self.batch_lock = asyncio.Lock()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -339,6 +353,7 @@ class Projector:
                 while not stop.is_set():
                     batch = await self.consumer.getmany(timeout_ms=200)
                     if batch:
-                        self.applied += await apply_batch(self.pool, batch, self.projection)
+                        async with self.batch_lock:
+                            self.applied += await apply_batch(self.pool, batch, self.projection)
         finally:
             await self.consumer.stop()

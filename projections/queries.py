@@ -3,6 +3,16 @@
 # --- projector bookkeeping -------------------------------------------------
 
 LOAD_OFFSETS = "SELECT partition, next_offset FROM projection_offsets WHERE projection = $1"
+INIT_OFFSETS = """
+INSERT INTO projection_offsets (projection, partition, next_offset)
+SELECT $1, p, 0 FROM unnest($2::int[]) AS p
+ON CONFLICT DO NOTHING
+"""
+LOCK_OFFSETS = """
+SELECT partition, next_offset FROM projection_offsets
+WHERE projection = $1 AND partition = ANY($2::int[])
+FOR UPDATE
+"""
 SAVE_OFFSET = """
 INSERT INTO projection_offsets (projection, partition, next_offset) VALUES ($1, $2, $3)
 ON CONFLICT (projection, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from litestar.testing import AsyncTestClient
+import httpx
+import uvicorn
 
 from consumers.deployer import DeployerHandler
 from consumers.trainer import TrainerHandler
@@ -24,6 +25,7 @@ from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.log import EventLog, new_producer
 from intentml.infra.db import create_pool
+from intentml.infra.embedded import free_port
 from intentml.infra.setup import prepare
 from projections.projector import Projector
 
@@ -33,7 +35,7 @@ class Stack:
     """Handles on a running in-process platform."""
 
     settings: Settings
-    client: AsyncTestClient[Any]
+    client: httpx.AsyncClient
     pool: asyncpg.Pool
     log: EventLog
     watcher: CheckpointWatcher
@@ -99,12 +101,36 @@ async def platform_stack(
             group_id=f"{name}-{settings.topic}",
         )
         tasks.append(asyncio.create_task(worker.run()))
+    server: uvicorn.Server | None = None
     try:
         key = await ensure_admin_key(settings, pool, log, watcher)
-        async with AsyncTestClient(create_app(settings)) as client:
-            client.headers["Authorization"] = f"Bearer {key}"
+        # A real server on a real socket, in this loop (Litestar's test client would run
+        # the app on another thread and block this loop, starving the projector).
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="on",
+                loop="none",
+            )
+        )
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            assert not serving.done(), "the API server failed to start"
+            await asyncio.sleep(0.01)  # uvicorn exposes no startup event
+        tasks.append(serving)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=30.0,
+            headers={"Authorization": f"Bearer {key}"},
+        ) as client:
             yield Stack(settings, client, pool, log, watcher, trainer_handler, stop)
     finally:
+        if server is not None:
+            server.should_exit = True
         stop.set()
         done = await asyncio.gather(*tasks, return_exceptions=True)
         await watcher.stop()

@@ -16,7 +16,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -29,6 +30,9 @@ from intentml.infra.embedded import (
     start_postgres,
 )
 from intentml.infra.setup import prepare
+
+if TYPE_CHECKING:
+    from consumers.worker import Handler, WorkerContext
 
 log = logging.getLogger("intentml")
 
@@ -44,7 +48,7 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 @contextlib.asynccontextmanager
 async def _worker_context(
     settings: Settings, name: str, stop: asyncio.Event
-) -> AsyncIterator[object]:
+) -> AsyncIterator[WorkerContext]:
     from consumers.worker import WorkerContext
     from intentml.events.checkpoints import CheckpointWatcher
     from intentml.events.log import EventLog, new_producer
@@ -79,19 +83,18 @@ async def run_projector(settings: Settings) -> None:
 
 
 async def _run_worker(
-    settings: Settings, name: str, group: str, make_handler: Callable[[], object]
+    settings: Settings, name: str, group: str, make_handler: Callable[[], Handler]
 ) -> None:
-    from consumers.worker import Worker, WorkerContext
+    from consumers.worker import Worker
 
     await prepare(settings)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     async with _worker_context(settings, name, stop) as ctx:
-        assert isinstance(ctx, WorkerContext)
         worker = Worker(
             ctx,
             make_handler(),
-            settings.kafka_bootstrap_servers,  # type: ignore[arg-type]
+            settings.kafka_bootstrap_servers,
             settings.topic,
             group,
         )
@@ -253,7 +256,7 @@ async def _wait_healthy(
     return False
 
 
-COMMANDS: dict[str, Callable[[Settings], Awaitable[object]]] = {
+COMMANDS: dict[str, Callable[[Settings], Coroutine[Any, Any, Any]]] = {
     "up": run_up,
     "api": run_api,
     "projector": run_projector,
@@ -283,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        result = uvloop.run(COMMANDS[args.command](settings))
+        result: object = uvloop.run(COMMANDS[args.command](settings))
     except KeyboardInterrupt:
         return 130
     return result if isinstance(result, int) else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import asyncpg
 
@@ -52,8 +53,8 @@ class CheckpointWatcher:
         if next_offset > self.next_offsets.get(partition, -1):
             self.next_offsets[partition] = next_offset
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        projection, partition, next_offset = payload.rsplit(":", 2)
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        projection, partition, next_offset = str(payload).rsplit(":", 2)
         if projection != self.projection:
             return
         self._advance(int(partition), int(next_offset))

@@ -8,10 +8,12 @@ offsets come out identical, and every consumer's stored position stays valid.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import RecordMetadata
 
 from intentml.events.envelope import cloudevents_headers, decode
 from intentml.events.log import new_producer
@@ -51,30 +53,36 @@ async def reseed_if_empty(
     try:
         async with pool.acquire() as conn, conn.transaction():
             for partition in sorted(archived):
-                expected = 0
+                pending: list[tuple[int, asyncio.Future[RecordMetadata]]] = []
                 async for row in conn.cursor(_ARCHIVE, partition, prefetch=2000):
-                    if row["offset"] != expected:
-                        raise RuntimeError(
-                            f"the archive has a gap in partition {partition} at offset {expected}"
-                        )
-                    await producer.send(
+                    future = await producer.send(
                         topic,
                         row["value"],
                         partition=partition,
                         key=f"{row['account_id']}/{row['model_name']}".encode(),
                         headers=cloudevents_headers(decode(row["value"])),
                     )
-                    expected += 1
-                    written += 1
-        await producer.flush()
+                    pending.append((row["offset"], future))
+                    if len(pending) >= 2000:
+                        written += await _check_offsets(partition, pending)
+                written += await _check_offsets(partition, pending)
     finally:
         await producer.stop()
-    after = await end_offsets(bootstrap_servers, topic, partitions)
-    for partition, nxt in archived.items():
-        if after.get(partition) != nxt:
-            raise RuntimeError(
-                f"re-seeding partition {partition} ended at offset "
-                f"{after.get(partition)}, expected {nxt}"
-            )
     log.info("re-seeded %d events from the archive", written)
     return written
+
+
+async def _check_offsets(
+    partition: int, pending: list[tuple[int, asyncio.Future[RecordMetadata]]]
+) -> int:
+    """Every re-sent record must land at its archived offset, or stored positions break."""
+    for archived_offset, future in pending:
+        landed = (await future).offset
+        if landed != archived_offset:
+            raise RuntimeError(
+                f"re-seeding partition {partition}: the event archived at offset "
+                f"{archived_offset} landed at {landed}; is the archive missing events?"
+            )
+    n = len(pending)
+    pending.clear()
+    return n

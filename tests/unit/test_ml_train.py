@@ -1,0 +1,347 @@
+"""Training on synthetic data with known rules: tasks, dropped columns, failures, artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from intentml.ml.datasets import read_dataset
+from intentml.ml.serving import LoadedModel
+from intentml.ml.train import (
+    TrainingFailed,
+    TrainingResult,
+    TrainingSpec,
+    build_matrix,
+    train,
+)
+
+
+def churn_frame(n: int = 1500, seed: int = 0) -> pd.DataFrame:
+    """Customers churn when usage is below 100 minutes, with 5 % of labels flipped."""
+    rng = np.random.default_rng(seed)
+    usage = rng.uniform(0, 300, n).round(1)
+    churned = (usage < 100) ^ (rng.random(n) < 0.05)
+    days = rng.integers(0, 700, n).astype("timedelta64[D]")
+    signup = (np.datetime64("2022-01-01") + days).astype(str)
+    signup[rng.random(n) < 0.1] = ""  # some customers have no signup date
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "usage_minutes": usage,
+            "plan": rng.choice(["basic", "pro", "enterprise"], n),
+            "signup_date": signup,
+            "region": "EU",
+            "tickets": rng.integers(0, 6, n),
+            "autopay": rng.random(n) < 0.5,
+            "last_seen": [
+                f"2024-03-{d:02d}T{h:02d}:{m:02d}:07+02:00"
+                for d, h, m in zip(
+                    rng.integers(1, 29, n),
+                    rng.integers(0, 24, n),
+                    rng.integers(0, 60, n),
+                    strict=True,
+                )
+            ],
+            "churned": churned,
+        }
+    )
+
+
+ChurnRun = tuple[Path, Path, TrainingResult, list[tuple[int, str]]]
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def churn_run(tmp_path_factory: pytest.TempPathFactory) -> ChurnRun:
+    root = tmp_path_factory.mktemp("churn")
+    data = write_csv(churn_frame(), root / "churn.csv")
+    lines: list[tuple[int, str]] = []
+    result = train(
+        data,
+        "csv",
+        TrainingSpec(target="churned", intent="Predict customer churn"),
+        root / "artifact",
+        progress=lambda pct, line: lines.append((pct, line)),
+    )
+    return data, root / "artifact", result, lines
+
+
+def test_binary_result(churn_run: ChurnRun) -> None:
+    _, _, result, _ = churn_run
+    assert result.task == "binary"
+    assert result.metric_name == "roc_auc"
+    assert result.metric_value > 0.85
+    assert result.metrics["roc_auc"] == result.metric_value
+    assert {"accuracy", "precision", "recall", "f1", "log_loss"} <= set(result.metrics)
+    assert result.rows_used == 1500
+    assert result.training_seconds > 0
+
+
+def test_unusable_columns_are_dropped_with_reasons(
+    churn_run: ChurnRun,
+) -> None:
+    _, _, result, _ = churn_run
+    assert set(result.dropped_columns) == {"customer_id", "region"}
+    assert "identifier" in result.dropped_columns["customer_id"]
+    assert "same value" in result.dropped_columns["region"]
+    assert result.features == [
+        "usage_minutes",
+        "plan",
+        "signup_date",
+        "tickets",
+        "autopay",
+        "last_seen",
+    ]
+
+
+def test_feature_importance(churn_run: ChurnRun) -> None:
+    _, _, result, _ = churn_run
+    importance = result.feature_importance
+    assert set(importance) == set(result.features)
+    assert sum(importance.values()) == pytest.approx(1.0)
+    assert max(importance, key=importance.__getitem__) == "usage_minutes"
+
+
+def test_progress_lines(churn_run: ChurnRun) -> None:
+    _, _, result, lines = churn_run
+    percents = [pct for pct, _ in lines]
+    assert percents == sorted(percents)
+    assert percents[0] == 10 and percents[-1] == 100
+    text = "\n".join(line for _, line in lines)
+    assert "loaded 1,500 rows × 9 columns" in text  # noqa: RUF001
+    assert "dropped column 'customer_id'" in text
+    assert "best iteration" in text
+    assert f"test roc_auc {result.metric_value:.3f} on 300 held-out rows" in text
+
+
+def test_artifact_files(churn_run: ChurnRun) -> None:
+    _, artifact, result, _ = churn_run
+    assert sorted(p.name for p in artifact.iterdir()) == ["meta.json", "model.txt"]
+    # nothing half-written is left next to it
+    assert [p.name for p in artifact.parent.iterdir() if p.name.startswith(".")] == []
+    meta = json.loads((artifact / "meta.json").read_text())
+    assert meta["task"] == "binary"
+    assert meta["classes"] == ["false", "true"]
+    assert meta["positive_class"] == "true"
+    assert meta["ignored_columns"] == ["customer_id", "region"]
+    plan = next(i for i in meta["inputs"] if i["name"] == "plan")
+    assert plan["kind"] == "category"
+    assert sorted(plan["categories"]) == ["basic", "enterprise", "pro"]
+    signup = next(i for i in meta["inputs"] if i["name"] == "signup_date")
+    assert signup["kind"] == "date"
+    assert signup["required"] is False  # it had missing values in training
+    last_seen = next(i for i in meta["inputs"] if i["name"] == "last_seen")
+    assert last_seen["kind"] == "datetime"
+    assert meta["matrix_columns"][-6:] == [
+        "last_seen.year",
+        "last_seen.month",
+        "last_seen.day",
+        "last_seen.dayofweek",
+        "last_seen.epoch_days",
+        "last_seen.hour",
+    ]
+    assert result.input_schema["required"] == [
+        "usage_minutes",
+        "plan",
+        "tickets",
+        "autopay",
+        "last_seen",
+    ]
+
+
+def test_training_matrix_equals_serving_matrix(
+    churn_run: ChurnRun,
+) -> None:
+    data, artifact, _, _ = churn_run
+    model = LoadedModel.load(artifact)
+    df = read_dataset(data, "csv")
+    expected = build_matrix(df, model.meta.inputs)
+    rows: list[dict[str, Any]] = [
+        {str(k): (None if pd.isna(v) else v) for k, v in row.items()}
+        for row in pd.read_csv(data).to_dict("records")
+    ]
+    assert isinstance(rows[0]["autopay"], bool | np.bool_)
+    assert rows[0]["last_seen"].endswith("+02:00")  # serving parses the raw strings
+    np.testing.assert_array_equal(model.matrix(rows), expected)
+    assert not np.isnan(expected[:, -6:]).any()
+
+
+def test_same_seed_same_model(tmp_path: Path) -> None:
+    data = write_csv(churn_frame(400, seed=3), tmp_path / "c.csv")
+    spec = TrainingSpec(target="churned")
+    first = train(data, "csv", spec, tmp_path / "a")
+    second = train(data, "csv", spec, tmp_path / "b")
+    assert first.metrics == second.metrics
+    model_a = (tmp_path / "a" / "model.txt").read_text()
+    model_b = (tmp_path / "b" / "model.txt").read_text()
+    assert model_a == model_b
+
+
+def test_retraining_replaces_the_artifact(tmp_path: Path) -> None:
+    data = write_csv(churn_frame(300, seed=4), tmp_path / "c.csv")
+    train(data, "csv", TrainingSpec(target="churned"), tmp_path / "art")
+    (tmp_path / "art" / "stale.txt").write_text("from an earlier attempt")
+    train(data, "csv", TrainingSpec(target="churned", seed=11), tmp_path / "art")
+    assert sorted(p.name for p in (tmp_path / "art").iterdir()) == ["meta.json", "model.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art", "c.csv"]
+
+
+def test_regression(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    n = 800
+    x1, x2 = rng.normal(size=n), rng.uniform(0, 10, n)
+    city = rng.choice(["a", "b", "c"], n)
+    price = 50 + 20 * x1 + 5 * x2 + np.where(city == "a", 30.0, 0.0) + rng.normal(0, 2, n)
+    frame = pd.DataFrame({"row": np.arange(n), "x1": x1, "x2": x2, "city": city, "price": price})
+    pq.write_table(pa.Table.from_pandas(frame), tmp_path / "p.parquet")
+    result = train(
+        tmp_path / "p.parquet", "parquet", TrainingSpec(target="price"), tmp_path / "art"
+    )
+    assert result.task == "regression"
+    assert result.metric_name == "rmse"
+    assert result.metrics["r2"] > 0.9
+    assert result.metric_value < 10
+    assert "identifier" in result.dropped_columns["row"]  # 0..n-1 is a row number
+    model = LoadedModel.load(tmp_path / "art")
+    out = model.predict_one({"x1": 0.0, "x2": 5.0, "city": "a"})
+    assert set(out) == {"price"}
+    assert isinstance(out["price"], float)
+    assert 90 < out["price"] < 120  # 50 + 25 + 30
+
+
+def test_multiclass(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    n = 900
+    spend = rng.uniform(0, 300, n)
+    segment = np.select([spend < 100, spend < 200], ["low", "mid"], "high")
+    rows = [
+        json.dumps({"spend": round(float(s), 2), "visits": int(v), "segment": str(g)})
+        for s, v, g in zip(spend, rng.integers(0, 20, n), segment, strict=True)
+    ]
+    (tmp_path / "d.jsonl").write_text("\n".join(rows) + "\n")
+    result = train(tmp_path / "d.jsonl", "jsonl", TrainingSpec(target="segment"), tmp_path / "art")
+    assert result.task == "multiclass"
+    assert result.metric_name == "accuracy"
+    assert result.metric_value > 0.9
+    model = LoadedModel.load(tmp_path / "art")
+    assert model.meta.classes == ["high", "low", "mid"]
+    out = model.predict_one({"spend": 250.0, "visits": 3})
+    assert out["segment"] == "high"
+    assert set(out["probabilities"]) == {"high", "low", "mid"}
+    assert sum(out["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_integer_labels_come_back_as_integers(tmp_path: Path) -> None:
+    frame = churn_frame(400, seed=5)
+    frame["churned"] = frame["churned"].astype(int)
+    data = write_csv(frame, tmp_path / "c.csv")
+    train(data, "csv", TrainingSpec(target="churned", metric="f1_score"), tmp_path / "art")
+    model = LoadedModel.load(tmp_path / "art")
+    assert model.meta.classes == ["0", "1"]
+    assert model.meta.metric_name == "f1"
+    out = model.predict_one({"usage_minutes": 5.0, "plan": "pro", "tickets": 1})
+    assert out["churned"] == 1 and type(out["churned"]) is int
+
+
+def test_yes_no_target_uses_yes_as_positive(tmp_path: Path) -> None:
+    frame = churn_frame(400, seed=6)
+    frame["churned"] = np.where(frame["churned"], "Yes", "No")
+    data = write_csv(frame, tmp_path / "c.csv")
+    train(data, "csv", TrainingSpec(target="churned"), tmp_path / "art")
+    model = LoadedModel.load(tmp_path / "art")
+    assert model.meta.classes == ["No", "Yes"]
+    out = model.predict_one({"usage_minutes": 5.0, "plan": "pro", "tickets": 1})
+    assert out == {"churned_probability": out["churned_probability"], "churned": "Yes"}
+    assert out["churned_probability"] > 0.5
+
+
+def test_sparse_and_numeric_id_columns(tmp_path: Path) -> None:
+    frame = churn_frame(500, seed=7)
+    frame["account_no"] = np.arange(10_000, 10_500)[::-1]
+    frame["revenue"] = np.random.default_rng(0).uniform(0, 1000, 500).round(4)  # unique, kept
+    notes = np.full(500, "", dtype=object)
+    notes[:10] = "call back"
+    frame["notes"] = notes
+    data = write_csv(frame, tmp_path / "c.csv")
+    result = train(data, "csv", TrainingSpec(target="churned"), tmp_path / "art")
+    assert "identifier" in result.dropped_columns["account_no"]
+    assert "98% of values are missing" in result.dropped_columns["notes"]
+    assert "revenue" in result.features
+
+
+# ------------------------------------------------------------------------ failures
+
+
+def _failure(tmp_path: Path, frame: pd.DataFrame, spec: TrainingSpec) -> TrainingFailed:
+    data = write_csv(frame, tmp_path / "d.csv")
+    with pytest.raises(TrainingFailed) as info:
+        train(data, "csv", spec, tmp_path / "art")
+    assert not (tmp_path / "art").exists()
+    return info.value
+
+
+def test_single_class_target(tmp_path: Path) -> None:
+    frame = churn_frame(200)
+    frame["churned"] = True
+    failure = _failure(tmp_path, frame, TrainingSpec(target="churned"))
+    assert failure.code == "target_single_class"
+    assert "same value" in str(failure)
+
+
+def test_too_few_rows(tmp_path: Path) -> None:
+    failure = _failure(tmp_path, churn_frame(10), TrainingSpec(target="churned"))
+    assert failure.code == "too_few_rows"
+    assert "only 10 rows" in str(failure)
+
+
+def test_rows_without_a_target_do_not_count(tmp_path: Path) -> None:
+    frame = churn_frame(60).astype({"churned": object})
+    frame.loc[5:, "churned"] = None
+    failure = _failure(tmp_path, frame, TrainingSpec(target="churned"))
+    assert failure.code == "too_few_rows"
+
+
+def test_unknown_metric(tmp_path: Path) -> None:
+    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="churned", metric="gini"))
+    assert failure.code == "unknown_metric"
+    assert "roc_auc" in str(failure)
+
+
+def test_metric_for_the_wrong_task(tmp_path: Path) -> None:
+    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="churned", metric="rmse"))
+    assert failure.code == "metric_not_applicable"
+
+
+def test_unknown_task(tmp_path: Path) -> None:
+    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="churned", task="ranking"))
+    assert failure.code == "unknown_task"
+
+
+def test_regression_of_text(tmp_path: Path) -> None:
+    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="plan", task="regression"))
+    assert failure.code == "task_mismatch"
+
+
+def test_missing_target(tmp_path: Path) -> None:
+    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="churn"))
+    assert failure.code == "target_missing"
+    assert "churned" in str(failure)
+
+
+def test_unreadable_dataset(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3\n")
+    with pytest.raises(TrainingFailed) as info:
+        train(tmp_path / "bad.csv", "csv", TrainingSpec(target="a"), tmp_path / "art")
+    assert info.value.code == "dataset_invalid"
+    assert "line 3" in str(info.value)
