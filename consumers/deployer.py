@@ -12,12 +12,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from intentml.ml.serving import LoadedModel
-
 from consumers.worker import WorkerContext
 from intentml.domain.fold import FINAL_STATUSES
 from intentml.events.envelope import Envelope
 from intentml.events.types import BuildFailed, VersionReady, VersionTrained
+from intentml.ml.serving import LoadedModel
 from projections import queries as q
 
 log = logging.getLogger(__name__)

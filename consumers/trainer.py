@@ -13,8 +13,6 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from intentml.ml.train import TrainingFailed, TrainingResult, TrainingSpec, train
-
 from consumers.worker import WorkerContext
 from intentml.domain.fold import FINAL_STATUSES
 from intentml.events.envelope import Envelope
@@ -27,6 +25,7 @@ from intentml.events.types import (
     VersionTrained,
 )
 from intentml.infra.storage import artifact_ref, upload_path
+from intentml.ml.train import TrainingFailed, TrainingResult, TrainingSpec, train
 from projections import queries as q
 
 log = logging.getLogger(__name__)
