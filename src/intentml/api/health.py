@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Response, get
 
-from intentml.api.platform import Platform
+from intentml.api.platform import PlatformDep
 from intentml.api.schemas import HealthOut
 from projections.liveness import PROJECTOR_RUNNING
 
@@ -20,7 +20,7 @@ async def _check(coro: Any, timeout_s: float = 2.0) -> Any:
 
 
 @get("/health", exclude_from_auth=True, summary="Liveness of the platform's parts")
-async def health(platform: Platform) -> Response[HealthOut]:
+async def health(platform: PlatformDep) -> Response[HealthOut]:
     """200 when the database, the broker and a projector answer; 503 otherwise."""
     db = await _check(platform.pool.fetchval("SELECT 1"))
     kafka = await _check(platform.log.producer.client.force_metadata_update())

@@ -7,10 +7,11 @@ from typing import Any
 import asyncpg
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
 
 from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
-from intentml.api.platform import Platform
+from intentml.api.platform import Platform, PlatformDep
 from intentml.api.schemas import (
     CreateModelIn,
     CreateModelOut,
@@ -86,7 +87,7 @@ class ModelController(Controller):
     tags = ["models"]
 
     @get("/", summary="The account's models")
-    async def list_models(self, request: Req, platform: Platform) -> ModelList:
+    async def list_models(self, request: Req, platform: PlatformDep) -> ModelList:
         """Every live model of the account with its latest version's status."""
         rows = await platform.pool.fetch(q.LIST_MODELS, request.user.account_id)
         models = [
@@ -110,7 +111,11 @@ class ModelController(Controller):
 
     @post("/{model_name:str}", status_code=202, summary="Create a model and train v1")
     async def create(
-        self, request: Req, platform: Platform, model_name: str, data: CreateModelIn
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        data: JSONBody[CreateModelIn],
     ) -> Response[CreateModelOut]:
         """Validate against the read model, append `ModelCreated`, and wait for the verdict."""
         principal = request.user
@@ -194,7 +199,11 @@ class ModelController(Controller):
 
     @get("/{model_name:str}/{model_version:str}/status", summary="A version's build status")
     async def status(
-        self, request: Req, platform: Platform, model_name: str, model_version: str
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        model_version: FromPath[str],
     ) -> StatusOut:
         """PENDING → BUILDING → READY or ERROR, with progress, metric and error."""
         row = await find_version(platform, request.user.account_id, model_name, model_version)
@@ -204,10 +213,10 @@ class ModelController(Controller):
     async def infer(
         self,
         request: Req,
-        platform: Platform,
-        model_name: str,
-        model_version: str,
-        data: dict[str, Any],
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        model_version: FromPath[str],
+        data: JSONBody[dict[str, Any]],
     ) -> InferOut:
         """Validate one input object against the version's schema and predict."""
         row = await find_version(platform, request.user.account_id, model_name, model_version)

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from litestar.di import NamedDependency
 
 from intentml.api.errors import ApiError
 from intentml.api.serving_cache import ModelCache
@@ -56,6 +57,10 @@ class Platform:
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         """One row from the read models."""
         return await self.pool.fetchrow(query, *args)
+
+
+#: How handlers declare that they need the platform (injected by the app factory).
+PlatformDep = NamedDependency[Platform]
 
 
 @contextlib.asynccontextmanager

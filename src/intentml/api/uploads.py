@@ -12,11 +12,12 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath
 from python_multipart.multipart import FormParser, parse_options_header
 
 from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
-from intentml.api.platform import Platform
+from intentml.api.platform import PlatformDep
 from intentml.api.schemas import ColumnOut, UploadOut
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import Column, DatasetUploaded
@@ -122,7 +123,7 @@ class UploadController(Controller):
         summary="Upload a CSV, Parquet or JSON Lines file",
     )
     async def create(
-        self, request: Request[Principal, Any, State], platform: Platform
+        self, request: Request[Principal, Any, State], platform: PlatformDep
     ) -> UploadOut:
         """Stream a dataset to disk, parse it, and record it; answers with its columns."""
         principal = request.user
@@ -172,7 +173,10 @@ class UploadController(Controller):
 
     @get("/{upload_id:str}", summary="An upload's metadata")
     async def read(
-        self, request: Request[Principal, Any, State], platform: Platform, upload_id: str
+        self,
+        request: Request[Principal, Any, State],
+        platform: PlatformDep,
+        upload_id: FromPath[str],
     ) -> UploadOut:
         """The upload as `POST /uploads` described it."""
         row = await platform.fetchrow(q.UPLOAD, request.user.account_id, upload_id)
