@@ -119,9 +119,6 @@ class TrainerHandler:
         finally:
             progress.put_nowait(None)
             await publisher
-        from intentml.ml.serving import LoadedModel
-
-        model = await asyncio.to_thread(LoadedModel.load, self.data_dir / artifact)
         return VersionTrained(
             job_id=req.job_id,
             version=req.version,
@@ -135,6 +132,6 @@ class TrainerHandler:
             dropped_columns=result.dropped_columns,
             rows_used=result.rows_used,
             training_seconds=result.training_seconds,
-            input_schema=model.input_schema(),
-            output_schema=model.output_schema(),
+            input_schema=result.input_schema,
+            output_schema=result.output_schema,
         )

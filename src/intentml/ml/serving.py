@@ -409,7 +409,7 @@ class LoadedModel:
             vector = self._vector(row)
         except (TypeError, ValueError, AttributeError) as exc:
             raise self._invalid(row, "") from exc
-        raw = self.booster.predict(np.array([vector], dtype=np.float64))
+        raw = self.booster.predict(np.array([vector], dtype=np.float64), num_threads=1)
         return self._format(np.asarray(raw)[0])
 
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
