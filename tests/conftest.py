@@ -21,7 +21,7 @@ import pytest
 
 from intentml.config import Settings
 from intentml.events.envelope import new_id
-from intentml.infra.embedded import EmbeddedBroker, start_postgres
+from intentml.infra.embedded import EmbeddedBroker, start_postgres, stop_postgres
 
 
 def _docker_answers() -> bool:
@@ -46,7 +46,10 @@ def postgres_url() -> Iterator[str]:
             yield pg.get_connection_url()
     else:
         with tempfile.TemporaryDirectory(prefix="intentml-pg-") as tmp:
-            yield start_postgres(Path(tmp) / "pg")
+            try:
+                yield start_postgres(Path(tmp) / "pg")
+            finally:
+                stop_postgres(Path(tmp) / "pg")
 
 
 @pytest.fixture(scope="session")

