@@ -116,6 +116,8 @@ class EmbeddedBroker:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            # Own session: a terminal's Ctrl-C must not kill the log before its clients stop.
+            start_new_session=True,
         )
         wait_for_port(self.host, self.port, 15.0, self.proc)
         return self.bootstrap_servers
