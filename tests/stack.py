@@ -41,6 +41,7 @@ class Stack:
     watcher: CheckpointWatcher
     trainer: TrainerHandler
     stop: asyncio.Event
+    projector: asyncio.Task[None]
 
     async def wait_status(
         self,
@@ -127,7 +128,7 @@ async def platform_stack(
             timeout=30.0,
             headers={"Authorization": f"Bearer {key}"},
         ) as client:
-            yield Stack(settings, client, pool, log, watcher, trainer_handler, stop)
+            yield Stack(settings, client, pool, log, watcher, trainer_handler, stop, tasks[0])
     finally:
         if server is not None:
             server.should_exit = True
