@@ -1,8 +1,10 @@
-"""The deployer: a trained version becomes READY only after serving it once.
+"""The deployer: nothing serves that has not served a sample first.
 
-It loads the artifact through the same code the API serves with, validates a
-sample input against the version's input schema and predicts it. Any failure
-is the build's failure, with the reason, so a READY version always serves.
+A trained version becomes READY only after its artifact was loaded through the
+same code the API serves with and a sample input was validated and predicted;
+any failure is the build's failure, with the reason. A deployment becomes
+ACTIVE the same way (the artifact may have been lost since the build), and an
+undeployment is confirmed with `DeploymentStopped`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from consumers.worker import WorkerContext
-from intentml.domain.fold import FINAL_STATUSES
+from intentml.domain.fold import DEPLOYING, FINAL_STATUSES, UNDEPLOYING
 from intentml.events.envelope import Envelope
-from intentml.events.types import BuildFailed, VersionReady, VersionTrained
+from intentml.events.types import (
+    BuildFailed,
+    DeploymentActivated,
+    DeploymentFailed,
+    DeploymentRequested,
+    DeploymentStopped,
+    UndeployRequested,
+    VersionReady,
+    VersionTrained,
+)
 from intentml.ml.serving import LoadedModel
 from projections import queries as q
 
@@ -33,16 +44,26 @@ def smoke_test(artifact_dir: Path) -> dict[str, Any]:
 
 
 class DeployerHandler:
-    """Checks every accepted `VersionTrained` through the serving path."""
+    """Checks trained versions and deployments through the serving path."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
 
     async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
-        """Serve a sample through a freshly trained version, then mark it READY or failed."""
+        """React to trained versions, deployment and undeployment requests."""
         d = env.data
-        if not isinstance(d, VersionTrained) or not await ctx.accepted(env, partition, offset):
+        if not isinstance(d, VersionTrained | DeploymentRequested | UndeployRequested):
             return
+        if not await ctx.accepted(env, partition, offset):
+            return
+        if isinstance(d, VersionTrained):
+            await self._check_version(ctx, env, d)
+        elif isinstance(d, DeploymentRequested):
+            await self._activate(ctx, env, d)
+        else:
+            await self._stop(ctx, env, d)
+
+    async def _check_version(self, ctx: WorkerContext, env: Envelope, d: VersionTrained) -> None:
         row = await ctx.pool.fetchrow(q.VERSION_BY_JOB, d.job_id)
         if row is None or row["status"] in FINAL_STATUSES:
             return  # redelivered after the verdict: nothing left to check
@@ -61,3 +82,26 @@ class DeployerHandler:
             )
             return
         await ctx.emit(env, VersionReady(job_id=d.job_id, version=d.version, sample_output=output))
+
+    async def _activate(self, ctx: WorkerContext, env: Envelope, d: DeploymentRequested) -> None:
+        dep = await ctx.pool.fetchrow(q.DEPLOYMENT, d.deployment_id)
+        if dep is None or dep["status"] != DEPLOYING:
+            return  # redelivered, or the model was deleted meanwhile
+        version = await ctx.pool.fetchrow(q.VERSION_OF_MODEL, d.model_id, d.version)
+        try:
+            if version is None or version["artifact"] is None:
+                raise ValueError(f"version v{d.version} has no artifact")
+            await asyncio.to_thread(smoke_test, self.data_dir / version["artifact"])
+        except Exception as exc:
+            log.warning("deployment %s failed: %s", d.deployment_id, exc)
+            message = f"v{d.version} could not serve a sample prediction: {exc}"
+            await ctx.emit(env, DeploymentFailed(deployment_id=d.deployment_id, message=message))
+            return
+        await ctx.emit(env, DeploymentActivated(deployment_id=d.deployment_id, version=d.version))
+
+    async def _stop(self, ctx: WorkerContext, env: Envelope, d: UndeployRequested) -> None:
+        dep = await ctx.pool.fetchrow(q.DEPLOYMENT, d.deployment_id)
+        if dep is None or dep["status"] != UNDEPLOYING:
+            return  # redelivered after it stopped
+        # The API stops routing to an UNDEPLOYING deployment at once; nothing is held here.
+        await ctx.emit(env, DeploymentStopped(deployment_id=d.deployment_id))

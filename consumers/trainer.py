@@ -22,6 +22,7 @@ from intentml.events.types import (
     BuildStarted,
     ModelCreated,
     TrainingRequest,
+    VersionRequested,
     VersionTrained,
 )
 from intentml.infra.storage import artifact_ref, upload_path
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def training_request(env: Envelope) -> tuple[str, TrainingRequest] | None:
     """The model id and training request an event carries, if it is one."""
-    if isinstance(env.data, ModelCreated):
+    if isinstance(env.data, ModelCreated | VersionRequested):
         return env.data.model_id, env.data.training
     return None
 

@@ -27,8 +27,17 @@ from intentml.events.types import (
     BuildProgressed,
     BuildStarted,
     DatasetUploaded,
+    DeploymentActivated,
+    DeploymentFailed,
+    DeploymentRequested,
+    DeploymentStopped,
     ModelCreated,
+    ModelDeleted,
+    ModelUpdated,
+    TrainingRequest,
+    UndeployRequested,
     VersionReady,
+    VersionRequested,
     VersionTrained,
 )
 from projections import queries as q
@@ -55,10 +64,45 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.projector.seek_to_stored(list(assigned))
 
 
+async def _insert_version(
+    conn: Conn, env: Envelope, model_id: str, t: TrainingRequest, source: str
+) -> None:
+    await conn.execute(
+        q.INSERT_VERSION,
+        model_id,
+        t.version,
+        t.version_id,
+        t.job_id,
+        env.account_id,
+        env.model_name,
+        t.upload_id,
+        t.intent,
+        t.target,
+        t.target_reason,
+        t.metric,
+        t.task,
+        env.occurred_at,
+        source,
+        t.max_iterations,
+        env.actor,
+    )
+
+
+def _request_lines(env: Envelope, t: TrainingRequest, what: str) -> list[str]:
+    return [
+        f"{what} for {env.model_name} v{t.version} on dataset {t.upload_id}: {t.intent!r}",
+        f"target: {t.target} ({t.target_reason})",
+    ]
+
+
 async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) -> None:
     """Write the read-model rows of one accepted event."""
     d = env.data
     at = env.occurred_at
+
+    async def log_lines(job_id: str, version: int, lines: list[str], level: str = "INFO") -> None:
+        await _log_lines(conn, env, partition, offset, job_id, version, lines, level)
+
     if isinstance(d, ApiKeyIssued):
         await conn.execute(
             q.INSERT_API_KEY, d.key_id, env.account_id, d.key_hash, d.scope, d.name, at
@@ -96,48 +140,48 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
             env.actor,
             at,
         )
+        await _insert_version(conn, env, d.model_id, t, "create")
+        await log_lines(t.job_id, t.version, _request_lines(env, t, "build requested"))
+    elif isinstance(d, VersionRequested):
+        t = d.training
+        await _insert_version(conn, env, d.model_id, t, d.reason)
+        await conn.execute(q.MODEL_NEW_VERSION, d.model_id, t.version, t.intent, t.upload_id, at)
+        what = "retrain requested" if d.reason == "retrain" else "new version requested"
+        await log_lines(t.job_id, t.version, _request_lines(env, t, what))
+    elif isinstance(d, ModelUpdated):
+        await conn.execute(q.UPDATE_MODEL, d.model_id, d.name, d.description, d.tags, at)
+    elif isinstance(d, ModelDeleted):
+        await conn.execute(q.DELETE_MODEL, d.model_id, at)
+        await conn.execute(q.END_MODEL_DEPLOYMENTS, d.model_id, at)
+    elif isinstance(d, DeploymentRequested):
         await conn.execute(
-            q.INSERT_VERSION,
+            q.INSERT_DEPLOYMENT,
+            d.deployment_id,
             d.model_id,
-            t.version,
-            t.version_id,
-            t.job_id,
             env.account_id,
             env.model_name,
-            t.upload_id,
-            t.intent,
-            t.target,
-            t.target_reason,
-            t.metric,
-            t.task,
+            d.version,
+            d.environment,
+            d.replicas,
+            d.auto_scale,
+            env.actor,
             at,
         )
-        await _log_lines(
-            conn,
-            env,
-            partition,
-            offset,
-            t.job_id,
-            t.version,
-            [
-                f"build requested for {env.model_name} v{t.version}: {t.intent!r}",
-                f"target: {t.target} ({t.target_reason})",
-            ],
-        )
+    elif isinstance(d, DeploymentActivated):
+        await conn.execute(q.REPLACE_ACTIVE_DEPLOYMENTS, d.deployment_id, at)
+        await conn.execute(q.ACTIVATE_DEPLOYMENT, d.deployment_id, at)
+    elif isinstance(d, DeploymentFailed):
+        await conn.execute(q.FAIL_DEPLOYMENT, d.deployment_id, d.message, at)
+    elif isinstance(d, UndeployRequested):
+        await conn.execute(q.UNDEPLOYING, d.deployment_id, at)
+    elif isinstance(d, DeploymentStopped):
+        await conn.execute(q.STOP_DEPLOYMENT, d.deployment_id, at)
     elif isinstance(d, BuildStarted):
         await conn.execute(q.VERSION_BUILDING, d.job_id, d.version, 1, at)
-        await _log_lines(
-            conn,
-            env,
-            partition,
-            offset,
-            d.job_id,
-            d.version,
-            [f"build started on {d.worker or 'a trainer'}"],
-        )
+        await log_lines(d.job_id, d.version, [f"build started on {d.worker or 'a trainer'}"])
     elif isinstance(d, BuildProgressed):
         await conn.execute(q.VERSION_BUILDING, d.job_id, d.version, d.progress, at)
-        await _log_lines(conn, env, partition, offset, d.job_id, d.version, d.lines)
+        await log_lines(d.job_id, d.version, d.lines)
     elif isinstance(d, VersionTrained):
         await conn.execute(
             q.VERSION_TRAINED,
@@ -157,11 +201,7 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
             d.output_schema,
             at,
         )
-        await _log_lines(
-            conn,
-            env,
-            partition,
-            offset,
+        await log_lines(
             d.job_id,
             d.version,
             [
@@ -171,11 +211,7 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
         )
     elif isinstance(d, VersionReady):
         await conn.execute(q.VERSION_READY, d.job_id, d.version, at)
-        await _log_lines(
-            conn,
-            env,
-            partition,
-            offset,
+        await log_lines(
             d.job_id,
             d.version,
             [
@@ -185,25 +221,11 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
         )
     elif isinstance(d, BuildFailed):
         await conn.execute(q.VERSION_FAILED, d.job_id, d.version, d.code, d.message, at)
-        await _log_lines(
-            conn,
-            env,
-            partition,
-            offset,
-            d.job_id,
-            d.version,
-            [f"build failed ({d.code}): {d.message}"],
-            level="ERROR",
+        await log_lines(
+            d.job_id, d.version, [f"build failed ({d.code}): {d.message}"], level="ERROR"
         )
-    if env.model_name and not isinstance(d, ModelCreated):
-        state_model = await conn.fetchval(
-            "SELECT model_id FROM models WHERE account_id = $1 AND model_name = $2 "
-            "AND deleted_at IS NULL",
-            env.account_id,
-            env.model_name,
-        )
-        if state_model is not None:
-            await conn.execute(q.TOUCH_MODEL, state_model, at)
+    if env.model_name and not isinstance(d, ModelCreated | ModelDeleted):
+        await conn.execute(q.TOUCH_LIVE_MODEL, env.account_id, env.model_name, at)
 
 
 async def _log_lines(

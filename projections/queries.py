@@ -49,8 +49,49 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
 INSERT_VERSION = """
 INSERT INTO versions (model_id, version, version_id, job_id, account_id, model_name, status,
                       build_progress, upload_id, intent, target, target_reason, requested_metric,
-                      task, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $7, $8, $9, $10, $11, $12, $13, $13)
+                      task, created_at, updated_at, source, max_iterations, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)
+"""
+MODEL_NEW_VERSION = """
+UPDATE models SET latest_version = GREATEST(latest_version, $2), intent = $3, dataset_id = $4,
+                  updated_at = $5
+WHERE model_id = $1
+"""
+UPDATE_MODEL = """
+UPDATE models SET name = COALESCE($2, name), description = COALESCE($3, description),
+                  tags = COALESCE($4::jsonb, tags), updated_at = $5
+WHERE model_id = $1
+"""
+DELETE_MODEL = "UPDATE models SET deleted_at = $2, updated_at = $2 WHERE model_id = $1"
+END_MODEL_DEPLOYMENTS = """
+UPDATE deployments SET status = 'DELETED', ended_at = $2, updated_at = $2
+WHERE model_id = $1 AND ended_at IS NULL
+"""
+INSERT_DEPLOYMENT = """
+INSERT INTO deployments (deployment_id, model_id, account_id, model_name, version, environment,
+                         replicas, auto_scale, status, created_by, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'DEPLOYING', $9, $10, $10)
+"""
+REPLACE_ACTIVE_DEPLOYMENTS = """
+UPDATE deployments old SET status = 'REPLACED', ended_at = $2, updated_at = $2
+FROM deployments new
+WHERE new.deployment_id = $1 AND old.model_id = new.model_id
+  AND old.environment = new.environment AND old.status = 'ACTIVE'
+  AND old.deployment_id <> new.deployment_id
+"""
+ACTIVATE_DEPLOYMENT = """
+UPDATE deployments SET status = 'ACTIVE', activated_at = $2, updated_at = $2
+WHERE deployment_id = $1
+"""
+FAIL_DEPLOYMENT = """
+UPDATE deployments SET status = 'FAILED', error_message = $2, ended_at = $3, updated_at = $3
+WHERE deployment_id = $1
+"""
+UNDEPLOYING = """
+UPDATE deployments SET status = 'UNDEPLOYING', updated_at = $2 WHERE deployment_id = $1
+"""
+STOP_DEPLOYMENT = """
+UPDATE deployments SET status = 'STOPPED', ended_at = $2, updated_at = $2 WHERE deployment_id = $1
 """
 VERSION_BUILDING = """
 UPDATE versions SET status = 'BUILDING', build_progress = GREATEST(build_progress, $3),
@@ -72,7 +113,10 @@ VERSION_FAILED = """
 UPDATE versions SET status = 'ERROR', error_code = $3, error_message = $4, updated_at = $5
 WHERE job_id = $1 AND version = $2
 """
-TOUCH_MODEL = "UPDATE models SET updated_at = $2 WHERE model_id = $1"
+TOUCH_LIVE_MODEL = """
+UPDATE models SET updated_at = $3
+WHERE account_id = $1 AND model_name = $2 AND deleted_at IS NULL
+"""
 INSERT_BUILD_LOG = """
 INSERT INTO build_logs (partition, "offset", line, job_id, account_id, model_name, version,
                         logged_at, level, message)
@@ -85,18 +129,110 @@ API_KEY_BY_HASH = """
 SELECT key_id, account_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
 """
 UPLOAD = "SELECT * FROM uploads WHERE account_id = $1 AND upload_id = $2"
+VERSION_BY_JOB = "SELECT * FROM versions WHERE job_id = $1"
+VERSION_OF_MODEL = "SELECT * FROM versions WHERE model_id = $1 AND version = $2"
+EVENT_VERDICT = "SELECT accepted, reason FROM events WHERE event_id = $1"
+
+#: The deployment status of a model (or of one of its versions, with `AND d.version = ...`).
+_DEPLOYMENT_STATUS = """
+(SELECT CASE WHEN bool_or(d.status = 'ACTIVE') THEN 'DEPLOYED'
+             WHEN bool_or(d.status = 'DEPLOYING') THEN 'DEPLOYING'
+             WHEN bool_or(d.status = 'UNDEPLOYING') THEN 'UNDEPLOYING' END
+ FROM deployments d WHERE d.model_id = m.model_id AND d.ended_at IS NULL {version_filter})
+"""
+MODEL_DEPLOYMENT_STATUS = _DEPLOYMENT_STATUS.format(version_filter="")
+VERSION_DEPLOYMENT_STATUS = _DEPLOYMENT_STATUS.format(version_filter="AND d.version = v.version")
+
 MODEL_BY_NAME = """
 SELECT * FROM models WHERE account_id = $1 AND model_name = $2 AND deleted_at IS NULL
 """
-VERSION = """
-SELECT v.* FROM versions v JOIN models m USING (model_id)
+#: A live model with its newest version, the newest trained one (metrics, schemas) and the
+#: newest READY one (what `latest` serves).
+MODEL_DETAIL = f"""
+SELECT m.*, v.version, v.status, v.build_progress, v.target, v.task AS version_task,
+       t.version AS trained_version, t.metric_name, t.metric_value, t.metrics,
+       t.input_schema AS trained_input_schema, t.output_schema AS trained_output_schema,
+       t.task, r.version AS ready_version,
+       {MODEL_DEPLOYMENT_STATUS} AS deployment_status
+FROM models m
+JOIN versions v ON v.model_id = m.model_id AND v.version = m.latest_version
+LEFT JOIN LATERAL (
+    SELECT * FROM versions x WHERE x.model_id = m.model_id AND x.artifact IS NOT NULL
+    ORDER BY x.version DESC LIMIT 1) t ON true
+LEFT JOIN LATERAL (
+    SELECT x.version FROM versions x WHERE x.model_id = m.model_id AND x.status = 'READY'
+    ORDER BY x.version DESC LIMIT 1) r ON true
+WHERE m.account_id = $1 AND m.model_name = $2 AND m.deleted_at IS NULL
+"""
+
+_VERSION_SELECT = f"""
+SELECT v.*, m.name, m.description, m.tags, m.created_by AS model_created_by,
+       {VERSION_DEPLOYMENT_STATUS} AS deployment_status
+FROM versions v JOIN models m USING (model_id)
+WHERE m.account_id = $1 AND m.model_name = $2 AND m.deleted_at IS NULL
+"""
+VERSION = _VERSION_SELECT + " AND v.version = $3"
+VERSION_BY_ID = _VERSION_SELECT + " AND v.version_id = $3"
+#: `latest`: the newest READY version, or the newest one when none is READY yet.
+LATEST_VERSION = _VERSION_SELECT + " ORDER BY (v.status = 'READY') DESC, v.version DESC LIMIT 1"
+VERSIONS = _VERSION_SELECT + " ORDER BY v.version DESC"
+
+#: What a prediction needs, resolved in one query (cached by the API between changes).
+SERVING_VERSION = """
+SELECT v.model_id, v.version, v.version_id, v.status, v.artifact, v.model_name
+FROM versions v JOIN models m USING (model_id)
 WHERE m.account_id = $1 AND m.model_name = $2 AND m.deleted_at IS NULL AND v.version = $3
 """
-VERSION_BY_JOB = "SELECT * FROM versions WHERE job_id = $1"
-EVENT_VERDICT = "SELECT accepted, reason FROM events WHERE event_id = $1"
-LIST_MODELS = """
-SELECT m.*, v.version, v.status, v.metric_name, v.metric_value, v.build_progress
-FROM models m JOIN versions v ON v.model_id = m.model_id AND v.version = m.latest_version
-WHERE m.account_id = $1 AND m.deleted_at IS NULL
-ORDER BY m.created_at DESC, m.model_name
+SERVING_DEPLOYMENT = """
+SELECT d.deployment_id, d.status AS deployment_status, d.environment, v.model_id, v.version,
+       v.version_id, v.status, v.artifact, v.model_name
+FROM deployments d JOIN models m USING (model_id)
+JOIN versions v ON v.model_id = d.model_id AND v.version = d.version
+WHERE d.account_id = $1 AND d.deployment_id = $2 AND m.deleted_at IS NULL
 """
+
+#: Listing: filter by the newest version's status, sort on a whitelisted column.
+_LIST_FROM = """
+FROM models m JOIN versions v ON v.model_id = m.model_id AND v.version = m.latest_version
+WHERE m.account_id = $1 AND m.deleted_at IS NULL AND ($2::text IS NULL OR v.status = $2)
+"""
+COUNT_MODELS = "SELECT count(*) " + _LIST_FROM
+_LIST_ORDER = {
+    ("created_at", "asc"): "m.created_at ASC, m.model_name ASC",
+    ("created_at", "desc"): "m.created_at DESC, m.model_name ASC",
+    ("name", "asc"): "m.model_name ASC",
+    ("name", "desc"): "m.model_name DESC",
+}
+LIST_MODELS = {
+    key: f"""
+SELECT m.*, v.version, v.status, v.metric_name, v.metric_value, v.build_progress,
+       {MODEL_DEPLOYMENT_STATUS} AS deployment_status
+{_LIST_FROM}
+ORDER BY {order} LIMIT $3 OFFSET $4
+"""
+    for key, order in _LIST_ORDER.items()
+}
+
+LIVE_DEPLOYMENTS = """
+SELECT d.*, v.version_id FROM deployments d
+JOIN versions v ON v.model_id = d.model_id AND v.version = d.version
+WHERE d.model_id = $1 AND d.ended_at IS NULL
+ORDER BY d.created_at DESC
+"""
+DEPLOYMENT = """
+SELECT d.*, v.version_id FROM deployments d
+JOIN versions v ON v.model_id = d.model_id AND v.version = d.version
+WHERE d.deployment_id = $1
+"""
+
+_BUILD_LOG_FILTER = """
+FROM build_logs
+WHERE account_id = $1 AND ($2::text IS NULL OR job_id = $2)
+  AND ($3::text IS NULL OR model_name = $3)
+"""
+COUNT_BUILD_LOGS = "SELECT count(*) " + _BUILD_LOG_FILTER
+BUILD_LOGS = (
+    "SELECT job_id, model_name, version, logged_at, level, message "
+    + _BUILD_LOG_FILTER
+    + ' ORDER BY logged_at, partition, "offset", line LIMIT $4 OFFSET $5'
+)

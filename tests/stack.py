@@ -28,6 +28,7 @@ from intentml.infra.db import create_pool
 from intentml.infra.embedded import free_port
 from intentml.infra.setup import prepare
 from projections.projector import Projector
+from tests.data import churn_rows, to_csv
 
 
 @dataclass
@@ -61,6 +62,31 @@ class Stack:
             assert asyncio.get_running_loop().time() < deadline, f"still {body} after {timeout_s}s"
             # A client polls; the API offers nothing to block on for a build.
             await asyncio.sleep(0.05)
+
+    async def upload(self, rows: list[dict[str, object]], filename: str = "d.csv") -> str:
+        """Upload rows as a CSV file; the upload_id."""
+        r = await self.client.post("/uploads", files={"file": (filename, to_csv(rows), "text/csv")})
+        assert r.status_code == 201, r.text
+        upload_id: str = r.json()["upload_id"]
+        return upload_id
+
+    async def ready_model(
+        self,
+        name: str = "churn",
+        rows: list[dict[str, object]] | None = None,
+        intent: str = "Predict customer churn based on usage patterns",
+        **extra: object,
+    ) -> dict[str, Any]:
+        """Upload `rows` (churn data by default), create model `name`, wait until READY."""
+        upload_id = await self.upload(rows if rows is not None else churn_rows(300))
+        r = await self.client.post(
+            f"/models/{name}", json={"intent": intent, "upload_id": upload_id, **extra}
+        )
+        assert r.status_code == 202, r.text
+        status = await self.wait_status(name, "v1")
+        assert status["status"] == "READY", status
+        created: dict[str, Any] = r.json()
+        return created
 
 
 @contextlib.asynccontextmanager

@@ -5,21 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from intentml.config import Settings
-from tests.data import NEGATIVE, POSITIVE, churn_rows, to_csv
-from tests.stack import Stack, platform_stack
-
-
-async def _upload(stack: Stack, rows: list[dict[str, object]]) -> str:
-    r = await stack.client.post("/uploads", files={"file": ("d.csv", to_csv(rows), "text/csv")})
-    assert r.status_code == 201, r.text
-    upload_id: str = r.json()["upload_id"]
-    return upload_id
+from tests.data import NEGATIVE, POSITIVE, churn_rows
+from tests.stack import platform_stack
 
 
 async def test_create_train_status_infer_and_list(settings: Settings) -> None:
     async with platform_stack(settings) as stack:
         c = stack.client
-        upload_id = await _upload(stack, churn_rows())
+        upload_id = await stack.upload(churn_rows())
         r = await c.post(
             "/models/churn",
             json={
@@ -78,7 +71,7 @@ async def test_create_train_status_infer_and_list(settings: Settings) -> None:
 
 async def test_output_schema_names_the_result_fields(settings: Settings) -> None:
     async with platform_stack(settings) as stack:
-        upload_id = await _upload(stack, churn_rows(300))
+        upload_id = await stack.upload(churn_rows(300))
         r = await stack.client.post(
             "/models/risk",
             json={
@@ -98,7 +91,7 @@ async def test_output_schema_names_the_result_fields(settings: Settings) -> None
 async def test_create_errors(settings: Settings) -> None:
     async with platform_stack(settings, trainer=False, deployer=False) as stack:
         c = stack.client
-        upload_id = await _upload(stack, churn_rows(50))
+        upload_id = await stack.upload(churn_rows(50))
         ok = {"intent": "Predict churn", "upload_id": upload_id}
 
         r = await c.post("/models/bad name!", json=ok)
@@ -148,7 +141,7 @@ async def test_create_errors(settings: Settings) -> None:
 
 async def test_racing_creates_one_wins_one_conflicts(settings: Settings) -> None:
     async with platform_stack(settings, trainer=False, deployer=False) as stack:
-        upload_id = await _upload(stack, churn_rows(50))
+        upload_id = await stack.upload(churn_rows(50))
         body = {"intent": "Predict churn", "upload_id": upload_id}
         results = await asyncio.gather(
             *(stack.client.post("/models/race", json=body) for _ in range(4))
@@ -169,7 +162,7 @@ async def test_racing_creates_one_wins_one_conflicts(settings: Settings) -> None
 async def test_inference_validation(settings: Settings) -> None:
     async with platform_stack(settings) as stack:
         c = stack.client
-        upload_id = await _upload(stack, churn_rows(300))
+        upload_id = await stack.upload(churn_rows(300))
         await c.post("/models/v", json={"intent": "Predict churn", "upload_id": upload_id})
         assert (await stack.wait_status("v"))["status"] == "READY"
 

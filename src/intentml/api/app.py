@@ -15,11 +15,15 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from intentml.api.auth import ApiKeyAuthentication
+from intentml.api.build_logs import BuildLogController
+from intentml.api.deployments import DeploymentController
 from intentml.api.errors import EXCEPTION_HANDLERS
 from intentml.api.health import health
+from intentml.api.inference import InferenceController
 from intentml.api.models import ModelController
 from intentml.api.platform import Platform, open_platform
 from intentml.api.uploads import UploadController
+from intentml.api.versions import VersionController
 from intentml.config import Settings
 
 
@@ -55,7 +59,15 @@ def create_app(settings: Settings) -> Litestar:
     )
     auth = DefineMiddleware(ApiKeyAuthentication, exclude=["^/schema"])
     config: dict[str, Any] = {
-        "route_handlers": [health, UploadController, ModelController],
+        "route_handlers": [
+            health,
+            UploadController,
+            BuildLogController,
+            ModelController,
+            VersionController,
+            DeploymentController,
+            InferenceController,
+        ],
         "dependencies": {"platform": Provide(_platform, sync_to_thread=False)},
         "middleware": [auth],
         "exception_handlers": EXCEPTION_HANDLERS,

@@ -1,84 +1,116 @@
-"""`/models`: create (event-sourced), list, status and single-row inference."""
+"""`/models` and `/models/{model_name}`: list, create, read, update and delete models."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import asyncpg
-from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
+from intentml.api.lookups import (
+    RESERVED_NAMES,
+    Req,
+    base_url,
+    check_name,
+    check_verdict,
+    command_response,
+    find_model,
+    model_not_found,
+)
 from intentml.api.platform import Platform, PlatformDep
 from intentml.api.schemas import (
     CreateModelIn,
     CreateModelOut,
-    ErrorInfo,
-    InferOut,
-    MetricResult,
+    ModelDeletedOut,
+    ModelDetail,
     ModelList,
     ModelSummary,
+    ModelUpdatedOut,
     Pagination,
-    StatusOut,
+    UpdateModelIn,
 )
-from intentml.domain.fold import READY
-from intentml.domain.names import parse_version, valid_model_name, version_label
+from intentml.api.training import TrainingChoice, training_request
+from intentml.domain.fold import PENDING
+from intentml.domain.names import version_label
+from intentml.domain.schemas import simple_schema
 from intentml.events.envelope import make_event, new_id, utcnow
-from intentml.events.types import ModelCreated, TrainingRequest
-from intentml.ml.target import TargetResolutionError, resolve_target
+from intentml.events.types import ModelCreated, ModelDeleted, ModelUpdated
 from projections import queries as q
 
-Req = Request[Principal, Any, State]
+#: The statuses `GET /models?status=` accepts (DRAFT exists in the Plexe API; nothing
+#: here is ever a draft, so it filters to nothing).
+LIST_STATUSES = ("DRAFT", "PENDING", "BUILDING", "READY", "ERROR")
+SORT_FIELDS = ("created_at", "name")
+SORT_DIRS = ("asc", "desc")
+MAX_PAGE = 100
 
 
-def check_name(model_name: str) -> None:
-    """400 unless the name matches the documented pattern."""
-    if not valid_model_name(model_name):
+def page_params(limit: int, offset: int, max_limit: int) -> None:
+    """400 unless `limit` is within 1..max_limit and `offset` is not negative."""
+    if not 1 <= limit <= max_limit:
+        raise ApiError(400, f"'limit' must be between 1 and {max_limit}", {"limit": limit})
+    if offset < 0:
+        raise ApiError(400, "'offset' must be 0 or more", {"offset": offset})
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
         raise ApiError(
-            400,
-            "model names are 1-100 characters of letters, digits, '-', '_' and '.',"
-            " not starting with '.'",
-            {"model_name": model_name},
+            400, f"'{name}' must be one of: {', '.join(allowed)}", {name: value, "allowed": allowed}
         )
 
 
-async def find_version(
-    platform: Platform, account_id: str, model_name: str, model_version: str
-) -> asyncpg.Record:
-    """The version row a path names, or 404 that says what exists."""
-    check_name(model_name)
-    number = parse_version(model_version)
-    if number is None:
-        raise ApiError(400, f"'{model_version}' is not a version: use v1, v1.0 or 1")
-    row = await platform.fetchrow(q.VERSION, account_id, model_name, number)
-    if row is None:
-        if await platform.fetchrow(q.MODEL_BY_NAME, account_id, model_name) is None:
-            raise ApiError(
-                404, f"model '{model_name}' not found; list your models with GET /models"
-            )
-        raise ApiError(404, f"model '{model_name}' has no version {version_label(number)}")
-    return row
+def _summary(r: asyncpg.Record) -> ModelSummary:
+    return ModelSummary(
+        model_id=r["model_id"],
+        model_name=r["model_name"],
+        model_version=version_label(r["version"]),
+        name=r["name"],
+        intent=r["intent"],
+        status=r["status"],
+        deployment_status=r["deployment_status"],
+        provider="auto",
+        metric_name=r["metric_name"],
+        metric_value=r["metric_value"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
 
 
-def status_out(row: asyncpg.Record) -> StatusOut:
-    """The status document of a version row."""
-    result = None
-    if row["status"] == READY and row["metric_name"] is not None:
-        result = MetricResult(row["metric_name"], row["metric_value"])
-    error = None
-    if row["error_code"] is not None:
-        error = ErrorInfo(row["error_code"], row["error_message"])
-    return StatusOut(
-        model_name=row["model_name"],
-        model_version=version_label(row["version"]),
-        status=row["status"],
-        deployment_status=None,
-        last_updated=row["updated_at"],
-        build_progress=row["build_progress"],
-        result=result,
-        error=error,
+def _detail(r: asyncpg.Record, base: str) -> ModelDetail:
+    ready = r["ready_version"]
+    endpoint = None
+    if ready is not None:
+        endpoint = f"{base}/models/{r['model_name']}/{version_label(ready)}/infer"
+    trained = r["trained_version"] is not None
+    return ModelDetail(
+        model_id=r["model_id"],
+        model_name=r["model_name"],
+        model_version=version_label(r["version"]),
+        name=r["name"],
+        intent=r["intent"],
+        description=r["description"],
+        status=r["status"],
+        deployment_status=r["deployment_status"],
+        endpoint=endpoint,
+        provider="auto",
+        metric_name=r["metric_name"],
+        metric_value=r["metric_value"],
+        metrics=r["metrics"] or {},
+        dataset_id=r["dataset_id"],
+        upload_id=r["dataset_id"],
+        target=r["target"],
+        task=r["task"] if trained else r["version_task"],
+        input_schema=simple_schema(r["trained_input_schema"]) if trained else r["input_schema"],
+        output_schema=simple_schema(r["trained_output_schema"]) if trained else r["output_schema"],
+        build_progress=r["build_progress"],
+        ready_version=version_label(ready) if ready is not None else None,
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        created_by=r["created_by"],
+        tags=r["tags"],
     )
 
 
@@ -86,28 +118,44 @@ class ModelController(Controller):
     path = "/models"
     tags = ["models"]
 
-    @get("/", summary="The account's models")
-    async def list_models(self, request: Req, platform: PlatformDep) -> ModelList:
-        """Every live model of the account with its latest version's status."""
-        rows = await platform.pool.fetch(q.LIST_MODELS, request.user.account_id)
-        models = [
-            ModelSummary(
-                model_id=r["model_id"],
-                model_name=r["model_name"],
-                model_version=version_label(r["version"]),
-                name=r["name"],
-                intent=r["intent"],
-                status=r["status"],
-                deployment_status=None,
-                provider="auto",
-                metric_name=r["metric_name"],
-                metric_value=r["metric_value"],
-                created_at=r["created_at"],
-                updated_at=r["updated_at"],
+    @get("/", summary="The account's models, paginated")
+    async def list_models(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        limit: FromQuery[int] = 20,
+        offset: FromQuery[int] = 0,
+        status: FromQuery[str | None] = None,
+        sort_by: FromQuery[str] = "created_at",
+        sort_dir: FromQuery[str] = "desc",
+    ) -> ModelList:
+        """Live models with their newest version's status; filter by status, sort by
+        `created_at` or `name`."""
+        page_params(limit, offset, MAX_PAGE)
+        if status is not None:
+            status = status.upper()
+            _one_of("status", status, LIST_STATUSES)
+        _one_of("sort_by", sort_by, SORT_FIELDS)
+        _one_of("sort_dir", sort_dir.lower(), SORT_DIRS)
+        account = request.user.account_id
+        async with platform.pool.acquire() as conn:
+            total = await conn.fetchval(q.COUNT_MODELS, account, status)
+            rows = await conn.fetch(
+                q.LIST_MODELS[(sort_by, sort_dir.lower())], account, status, limit, offset
             )
-            for r in rows
-        ]
-        return ModelList(models, Pagination(len(models), len(models), 0, False))
+        models = [_summary(r) for r in rows]
+        return ModelList(models, Pagination(total, limit, offset, offset + len(models) < total))
+
+    @get("/{model_name:str}", summary="One model: newest version, metrics, schemas")
+    async def get_model(
+        self, request: Req, platform: PlatformDep, model_name: FromPath[str]
+    ) -> ModelDetail:
+        """The full model record (document 001's fields and more)."""
+        check_name(model_name)
+        row = await platform.fetchrow(q.MODEL_DETAIL, request.user.account_id, model_name)
+        if row is None:
+            raise model_not_found(model_name)
+        return _detail(row, base_url(request))
 
     @post("/{model_name:str}", status_code=202, summary="Create a model and train v1")
     async def create(
@@ -120,47 +168,28 @@ class ModelController(Controller):
         """Validate against the read model, append `ModelCreated`, and wait for the verdict."""
         principal = request.user
         check_name(model_name)
-        if not data.intent.strip():
-            raise ApiError(
-                422,
-                "'intent' must say what to predict, e.g. 'Predict churn'",
-                [{"field": "intent", "message": "must not be empty"}],
-            )
+        if model_name in RESERVED_NAMES:
+            raise ApiError(400, f"'{model_name}' is a path of the API; pick another model name")
         upload_id = data.upload_id or data.dataset_id
-        if not upload_id:
-            raise ApiError(
-                422,
-                "give the training data as 'upload_id' or 'dataset_id'",
-                [{"field": "upload_id", "message": "required"}],
-            )
-        upload = await platform.fetchrow(q.UPLOAD, principal.account_id, upload_id)
-        if upload is None:
-            raise ApiError(404, f"upload '{upload_id}' not found; upload a file with POST /uploads")
         if await platform.fetchrow(q.MODEL_BY_NAME, principal.account_id, model_name):
             raise ApiError(
                 409, f"a model named '{model_name}' already exists; pick another name or retrain it"
             )
-        columns = [c["name"] for c in upload["columns"]]
-        try:
-            choice = resolve_target(columns, data.intent, data.target, data.output_schema)
-        except TargetResolutionError as exc:
-            raise ApiError(
-                422, str(exc), {"candidates": exc.candidates, "columns": columns}
-            ) from exc
-        job_id, model_id = "job_" + new_id(), "model_" + new_id()
-        training = TrainingRequest(
-            job_id=job_id,
-            version=1,
-            version_id=new_id(),
-            upload_id=upload_id,
-            dataset_format=upload["format"],
-            intent=data.intent,
-            target=choice.column,
-            target_reason=choice.reason,
-            metric=data.metric,
-            task=data.task,
-            output_fields=_output_fields(data.output_schema),
+        training = await training_request(
+            platform,
+            principal.account_id,
+            TrainingChoice(
+                version=1,
+                upload_id=upload_id,
+                intent=data.intent,
+                target=data.target,
+                metric=data.metric,
+                task=data.task,
+                output_schema=data.output_schema,
+                max_iterations=data.max_iterations,
+            ),
         )
+        model_id = "model_" + new_id()
         event = make_event(
             ModelCreated(
                 model_id=model_id,
@@ -177,76 +206,88 @@ class ModelController(Controller):
             actor=principal.key_id,
         )
         outcome = await platform.submit(event)
-        if outcome.applied and not outcome.accepted:
-            raise ApiError(409, f"{outcome.reason}; pick another name or retrain it")
+        check_verdict(outcome, "pick another name or retrain it")
         body = CreateModelOut(
-            job_id=job_id,
-            status="PENDING",
+            job_id=training.job_id,
+            status=PENDING,
             model_id=model_id,
             model_name=model_name,
             model_version=version_label(1),
             name=data.name or model_name,
             intent=data.intent,
             provider="auto",
-            upload_id=upload_id,
-            dataset_id=upload_id,
-            target=choice.column,
-            target_reason=choice.reason,
+            upload_id=training.upload_id,
+            dataset_id=training.upload_id,
+            target=training.target,
+            target_reason=training.target_reason,
             created_at=event.occurred_at,
         )
-        location = f"/models/{model_name}/{version_label(1)}/status"
-        return Response(body, status_code=202, headers={"Location": location})
+        return command_response(body, outcome, f"/models/{model_name}/{version_label(1)}/status")
 
-    @get("/{model_name:str}/{model_version:str}/status", summary="A version's build status")
-    async def status(
+    @patch("/{model_name:str}", summary="Rename, describe or tag a model")
+    async def update(
         self,
         request: Req,
         platform: PlatformDep,
         model_name: FromPath[str],
-        model_version: FromPath[str],
-    ) -> StatusOut:
-        """PENDING → BUILDING → READY or ERROR, with progress, metric and error."""
-        row = await find_version(platform, request.user.account_id, model_name, model_version)
-        return status_out(row)
-
-    @post("/{model_name:str}/{model_version:str}/infer", status_code=200, summary="Predict one row")
-    async def infer(
-        self,
-        request: Req,
-        platform: PlatformDep,
-        model_name: FromPath[str],
-        model_version: FromPath[str],
-        data: JSONBody[dict[str, Any]],
-    ) -> InferOut:
-        """Validate one input object against the version's schema and predict."""
-        row = await find_version(platform, request.user.account_id, model_name, model_version)
-        if row["status"] != READY:
-            raise ApiError(
-                409,
-                f"{model_name} {version_label(row['version'])} is "
-                f"{row['status']}, not READY; poll its status first",
+        data: JSONBody[UpdateModelIn],
+    ) -> Response[ModelUpdatedOut]:
+        """Change the display name, description or tags (fields left out stay)."""
+        principal = request.user
+        model = await find_model(platform, principal.account_id, model_name)
+        outcome = await platform.submit(
+            make_event(
+                ModelUpdated(
+                    model_id=model["model_id"],
+                    name=data.name,
+                    description=data.description,
+                    tags=data.tags,
+                ),
+                account_id=principal.account_id,
+                model_name=model_name,
+                actor=principal.key_id,
             )
-        model = await platform.models.get(row["artifact"])
-        errors, warnings = model.validate(data)
-        if errors:
-            raise ApiError(
-                422,
-                f"{len(errors)} input field(s) are not valid for this model",
-                [{"field": e.field, "message": e.message, "expected": e.expected} for e in errors],
-            )
-        return InferOut(
-            request_id="req_" + new_id(),
-            result=model.predict_one(data),
-            model_name=model_name,
-            model_version=version_label(row["version"]),
-            created_at=utcnow(),
-            warnings=warnings,
         )
+        check_verdict(outcome, "it was deleted meanwhile")
+        row = await _current(platform, principal.account_id, model_name, model)
+        body = ModelUpdatedOut(
+            model_name=model_name,
+            model_version=version_label(row["latest_version"]),
+            name=row["name"] if outcome.applied else (data.name or row["name"]),
+            description=(
+                row["description"] if outcome.applied else (data.description or row["description"])
+            ),
+            tags=row["tags"] if outcome.applied else (data.tags or row["tags"]),
+            updated_at=row["updated_at"] if outcome.applied else utcnow(),
+        )
+        return command_response(body, outcome, f"/models/{model_name}", done_status=200)
+
+    @delete("/{model_name:str}", status_code=200, summary="Delete a model and its deployments")
+    async def delete_model(
+        self, request: Req, platform: PlatformDep, model_name: FromPath[str]
+    ) -> Response[ModelDeletedOut]:
+        """Inference stops at once; the history stays in the log; the name is free again."""
+        principal = request.user
+        model = await find_model(platform, principal.account_id, model_name)
+        event = make_event(
+            ModelDeleted(model_id=model["model_id"]),
+            account_id=principal.account_id,
+            model_name=model_name,
+            actor=principal.key_id,
+        )
+        outcome = await platform.submit(event)
+        check_verdict(outcome, "it was already deleted")
+        body = ModelDeletedOut(
+            model_name=model_name,
+            model_version=version_label(model["latest_version"]),
+            status="DELETED" if outcome.applied else "DELETING",
+            deleted_at=event.occurred_at,
+        )
+        return command_response(body, outcome, f"/models/{model_name}", done_status=200)
 
 
-def _output_fields(schema: dict[str, Any] | None) -> list[str]:
-    """The field names of an output schema, plain (`{"f": "float"}`) or JSON Schema."""
-    if not schema:
-        return []
-    props = schema.get("properties")
-    return list(props) if isinstance(props, dict) else list(schema)
+async def _current(
+    platform: Platform, account_id: str, model_name: str, fallback: asyncpg.Record
+) -> Any:
+    row = await platform.fetchrow(q.MODEL_BY_NAME, account_id, model_name)
+    return row if row is not None else fallback

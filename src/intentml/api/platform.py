@@ -11,7 +11,7 @@ import msgspec
 from litestar.di import NamedDependency
 
 from intentml.api.errors import ApiError
-from intentml.api.serving_cache import ModelCache
+from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.envelope import Envelope
@@ -40,6 +40,7 @@ class Platform:
         self.log = log
         self.watcher = watcher
         self.models = ModelCache(settings.data_dir)
+        self.lookups: FreshCache[Any] = FreshCache(watcher)
 
     async def submit(self, envelope: Envelope) -> Outcome:
         """Append a command event and wait (bounded) for the fold's verdict on it."""

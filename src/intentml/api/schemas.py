@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+#: Free text a user names things with: display names, goals, descriptions.
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=5000)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=50)]
+Environment = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+MaxIterations = Annotated[int, msgspec.Meta(ge=1, le=50)]
 
 
 class ColumnOut(msgspec.Struct, frozen=True):
@@ -28,17 +36,62 @@ class UploadOut(msgspec.Struct, frozen=True):
 class CreateModelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Body of `POST /models/{model_name}`: give `upload_id` or `dataset_id`."""
 
-    intent: str
+    intent: LongText
     upload_id: str | None = None
     dataset_id: str | None = None
     metric: str | None = None
-    name: str | None = None
-    description: str | None = None
+    name: ShortText | None = None
+    description: LongText | None = None
     input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
-    tags: list[str] | None = None
+    tags: Tags | None = None
     target: str | None = None
     task: str | None = None
+    max_iterations: MaxIterations | None = None
+
+
+class UpdateModelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of `PATCH /models/{model_name}`: fields left out stay as they are."""
+
+    name: ShortText | None = None
+    description: LongText | None = None
+    tags: Tags | None = None
+
+
+class RetrainIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of `POST /models/{model_name}/retrain`; everything defaults to the latest version's."""
+
+    upload_id: str | None = None
+    dataset_id: str | None = None
+    goal: LongText | None = None
+    metric: str | None = None
+    max_iterations: MaxIterations | None = None
+    target: str | None = None
+    task: str | None = None
+
+
+class CreateVersionIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of `POST /models/{model_name}/versions`: a new version on another dataset."""
+
+    dataset_id: str | None = None
+    upload_id: str | None = None
+    intent: LongText | None = None
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    metric: str | None = None
+    max_iterations: MaxIterations | None = None
+    target: str | None = None
+    task: str | None = None
+
+
+class DeployIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of `POST /models/{model_name}/deploy`."""
+
+    environment: Environment = "production"
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    auto_scale: bool = True
+    #: Defaults to the newest READY version.
+    model_version: str | None = None
 
 
 class CreateModelOut(msgspec.Struct, frozen=True):
@@ -85,6 +138,31 @@ class InferOut(msgspec.Struct, frozen=True):
     model_version: str
     created_at: datetime
     warnings: list[str] = msgspec.field(default_factory=list)
+    deployment_id: str | None = None
+
+
+class RetrainOut(msgspec.Struct, frozen=True):
+    job_id: str
+    status: str
+    model_name: str
+    new_version: str
+    version_id: str
+    version: int
+    target: str
+    target_reason: str
+    created_at: datetime
+
+
+class CreateVersionOut(msgspec.Struct, frozen=True):
+    job_id: str
+    status: str
+    model_name: str
+    model_version: str
+    version_id: str
+    version: int
+    target: str
+    target_reason: str
+    created_at: datetime
 
 
 class ModelSummary(msgspec.Struct, frozen=True):
@@ -112,6 +190,182 @@ class Pagination(msgspec.Struct, frozen=True):
 class ModelList(msgspec.Struct, frozen=True):
     models: list[ModelSummary]
     pagination: Pagination
+
+
+class ModelDetail(msgspec.Struct, frozen=True):
+    """`GET /models/{model_name}`: the model, its newest version and its serving figures."""
+
+    model_id: str
+    model_name: str
+    model_version: str
+    name: str
+    intent: str
+    description: str
+    status: str
+    deployment_status: str | None
+    endpoint: str | None
+    provider: str
+    metric_name: str | None
+    metric_value: float | None
+    metrics: dict[str, float]
+    dataset_id: str
+    upload_id: str
+    target: str
+    task: str | None
+    input_schema: dict[str, str] | None
+    output_schema: dict[str, str] | None
+    build_progress: int
+    ready_version: str | None
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    tags: list[str]
+
+
+class ModelUpdatedOut(msgspec.Struct, frozen=True):
+    model_name: str
+    model_version: str
+    name: str
+    description: str
+    tags: list[str]
+    updated_at: datetime
+
+
+class ModelDeletedOut(msgspec.Struct, frozen=True):
+    model_name: str
+    model_version: str
+    status: str
+    deleted_at: datetime
+
+
+class VersionDetail(msgspec.Struct, frozen=True):
+    """`GET /models/{model_name}/{model_version}`; schemas are JSON Schema."""
+
+    model_id: str
+    model_name: str
+    model_version: str
+    version_id: str
+    version: int
+    name: str
+    intent: str
+    status: str
+    deployment_status: str | None
+    provider: str
+    job_id: str
+    dataset_id: str
+    upload_id: str
+    target: str
+    target_reason: str
+    task: str | None
+    metric_name: str | None
+    metric_value: float | None
+    metrics: dict[str, float]
+    input_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None
+    build_progress: int
+    error: ErrorInfo | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionSummary(msgspec.Struct, frozen=True):
+    version_id: str
+    version: int
+    model_version: str
+    status: str
+    job_id: str
+    dataset_id: str
+    intent: str
+    metric_name: str | None
+    metric_value: float | None
+    metrics: dict[str, float]
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionList(msgspec.Struct, frozen=True):
+    model_name: str
+    model_version: str
+    versions: list[VersionSummary]
+
+
+class TrainingInfo(msgspec.Struct, frozen=True):
+    dataset_size: int | None
+    training_time_minutes: float | None
+    training_time_seconds: float | None
+    algorithm: str
+    feature_importance: dict[str, float]
+    dropped_columns: dict[str, str]
+
+
+class DescribeOut(msgspec.Struct, frozen=True):
+    """Both documents' describe fields; schemas in the simple `{"field": "type"}` form."""
+
+    model_name: str
+    model_version: str
+    description: str
+    intent: str
+    features: list[str]
+    target: str
+    target_reason: str
+    task: str | None
+    metric_name: str | None
+    metric_value: float | None
+    performance: dict[str, float]
+    performance_metrics: dict[str, float]
+    input_schema: dict[str, str]
+    output_schema: dict[str, str]
+    training_info: TrainingInfo
+
+
+class DeploymentOut(msgspec.Struct, frozen=True):
+    deployment_id: str
+    model_name: str
+    model_version: str
+    version_id: str
+    version: int
+    status: str
+    endpoint: str
+    environment: str
+    replicas: int
+    auto_scale: bool
+    created_at: datetime
+    updated_at: datetime
+    error: str | None = None
+
+
+class DeploymentList(msgspec.Struct, frozen=True):
+    model_name: str
+    model_version: str
+    deployments: list[DeploymentOut]
+
+
+class UndeployOut(msgspec.Struct, frozen=True):
+    model_name: str
+    model_version: str
+    deployment_id: str
+    status: str
+    undeployed_at: datetime
+
+
+class BuildLogLine(msgspec.Struct, frozen=True):
+    job_id: str
+    model_name: str
+    model_version: str
+    timestamp: datetime
+    level: str
+    message: str
+
+
+class BuildLogList(msgspec.Struct, frozen=True):
+    logs: list[BuildLogLine]
+    pagination: Pagination
+
+
+class PredictionOut(msgspec.Struct, frozen=True):
+    """One element of a batch answer, in the order of the request's rows."""
+
+    prediction: dict[str, Any]
 
 
 class HealthOut(msgspec.Struct, frozen=True):

@@ -1,4 +1,4 @@
-"""Loaded models, cached in memory per version artifact.
+"""Caches of the serving path: loaded models per artifact, and read-model lookups.
 
 Artifacts of a version never change once written, so a cached model is valid
 for as long as the version exists; the read model decides whether it may serve.
@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from pathlib import Path
+from typing import Generic, TypeVar
 
+from intentml.events.checkpoints import CheckpointWatcher
 from intentml.ml.serving import LoadedModel
+
+T = TypeVar("T")
 
 
 class ModelCache:
@@ -43,3 +48,35 @@ class ModelCache:
         while len(self._models) > self.capacity:
             self._models.popitem(last=False)
         return model
+
+
+class FreshCache(Generic[T]):
+    """Read-model lookups cached until the projector applies anything new.
+
+    Every applied batch bumps the checkpoint watcher's generation (the NOTIFY
+    arrives before any command waiting on that batch is answered), so a cached
+    row is never older than the caller's own last write. Without a live LISTEN
+    connection nothing is cached.
+    """
+
+    def __init__(self, watcher: CheckpointWatcher, capacity: int = 10_000) -> None:
+        self.watcher = watcher
+        self.capacity = capacity
+        self._generation = -1
+        self._rows: dict[Hashable, T | None] = {}
+
+    async def get(self, key: Hashable, load: Callable[[], Awaitable[T | None]]) -> T | None:
+        """The cached value of `key`, or `load()`'s (stored unless the read models moved)."""
+        generation = self.watcher.generation
+        if generation != self._generation:
+            self._rows.clear()
+            self._generation = generation
+        elif key in self._rows:
+            return self._rows[key]
+        value = await load()
+        # A batch applied while loading may have changed the row: then don't keep it.
+        if self.watcher.alive and self.watcher.generation == generation:
+            if len(self._rows) >= self.capacity:
+                self._rows.clear()
+            self._rows[key] = value
+        return value

@@ -18,13 +18,26 @@ from intentml.events.types import (
     BuildProgressed,
     BuildStarted,
     DatasetUploaded,
+    DeploymentActivated,
+    DeploymentFailed,
+    DeploymentRequested,
+    DeploymentStopped,
     ModelCreated,
+    ModelDeleted,
+    ModelUpdated,
+    TrainingRequest,
+    UndeployRequested,
     VersionReady,
+    VersionRequested,
     VersionTrained,
 )
 
 PENDING, BUILDING, READY, ERROR = "PENDING", "BUILDING", "READY", "ERROR"
 FINAL_STATUSES = frozenset({READY, ERROR})
+
+DEPLOYING, ACTIVE, UNDEPLOYING = "DEPLOYING", "ACTIVE", "UNDEPLOYING"
+#: What a deployment that no longer serves is, in the read model (not kept in the fold).
+REPLACED, FAILED, STOPPED, DELETED = "REPLACED", "FAILED", "STOPPED", "DELETED"
 
 
 class VersionState(msgspec.Struct, frozen=True):
@@ -35,11 +48,20 @@ class VersionState(msgspec.Struct, frozen=True):
     trained: bool = False
 
 
+class DeploymentState(msgspec.Struct, frozen=True):
+    """A deployment that is still live: DEPLOYING, ACTIVE or UNDEPLOYING."""
+
+    environment: str
+    version: int
+    status: str = DEPLOYING
+
+
 class StreamState(msgspec.Struct, frozen=True):
     """The fold state of one stream: a model's, or an account's (model_name "")."""
 
     model_id: str | None = None
     versions: dict[int, VersionState] = msgspec.field(default_factory=dict)
+    deployments: dict[str, DeploymentState] = msgspec.field(default_factory=dict)
     key_hashes: frozenset[str] = frozenset()
     upload_ids: frozenset[str] = frozenset()
 
@@ -107,12 +129,37 @@ def decide(state: StreamState, event: Envelope) -> Decision:
         if state.model_id is not None:
             return _reject(state, f"a model named '{event.model_name}' already exists")
         t = data.training
+        if t.version != 1:
+            return _reject(state, "a new model starts at version v1")
         return Decision(
             True,
             StreamState(
                 model_id=data.model_id, versions={t.version: VersionState(job_id=t.job_id)}
             ),
         )
+    if state.model_id is None:
+        return _reject(state, "the model does not exist (deleted or never created)")
+    # Commands name the model they were checked against: one deleted and created again
+    # between the API's check and the append must not receive them.
+    if getattr(data, "model_id", state.model_id) != state.model_id:
+        return _reject(state, "the command is about an earlier model of this name")
+    if isinstance(data, VersionRequested):
+        return _request_version(state, data.training)
+    if isinstance(data, ModelUpdated):
+        return Decision(True, state)
+    if isinstance(data, ModelDeleted):
+        # Versions and deployments go with the model; a model created later under the
+        # same name starts from nothing, and late worker results for these jobs are rejected.
+        return Decision(True, StreamState())
+    if isinstance(
+        data,
+        DeploymentRequested
+        | DeploymentActivated
+        | DeploymentFailed
+        | UndeployRequested
+        | DeploymentStopped,
+    ):
+        return _deployment_event(state, data)
     if isinstance(
         data, BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed
     ):
@@ -137,3 +184,62 @@ def decide(state: StreamState, event: Envelope) -> Decision:
             return _with_version(state, data.version, msgspec.structs.replace(found, status=READY))
         return _with_version(state, data.version, msgspec.structs.replace(found, status=ERROR))
     return _reject(state, f"unknown event type {event.type}")
+
+
+def _request_version(state: StreamState, t: TrainingRequest) -> Decision:
+    expected = max(state.versions, default=0) + 1
+    if t.version != expected:
+        return _reject(
+            state, f"version v{t.version} cannot be requested: the next version is v{expected}"
+        )
+    return _with_version(state, t.version, VersionState(job_id=t.job_id))
+
+
+def _with_deployment(state: StreamState, deployments: dict[str, DeploymentState]) -> Decision:
+    return Decision(True, msgspec.structs.replace(state, deployments=deployments))
+
+
+def _deployment_event(
+    state: StreamState,
+    data: DeploymentRequested
+    | DeploymentActivated
+    | DeploymentFailed
+    | UndeployRequested
+    | DeploymentStopped,
+) -> Decision:
+    deployments = dict(state.deployments)
+    if isinstance(data, DeploymentRequested):
+        if data.deployment_id in deployments:
+            return _reject(state, f"deployment {data.deployment_id} already exists")
+        vs = state.versions.get(data.version)
+        if vs is None or vs.status != READY:
+            status = "missing" if vs is None else vs.status
+            return _reject(state, f"version v{data.version} is {status}, not READY")
+        deployments[data.deployment_id] = DeploymentState(data.environment, data.version)
+        return _with_deployment(state, deployments)
+    current = deployments.get(data.deployment_id)
+    if current is None:
+        return _reject(state, f"deployment {data.deployment_id} is not live")
+    if isinstance(data, DeploymentActivated):
+        if current.status != DEPLOYING:
+            return _reject(state, f"deployment {data.deployment_id} is {current.status}")
+        # One ACTIVE deployment per environment: the new one replaces the old.
+        for dep_id, dep in state.deployments.items():
+            if dep.environment == current.environment and dep.status == ACTIVE:
+                del deployments[dep_id]
+        deployments[data.deployment_id] = msgspec.structs.replace(current, status=ACTIVE)
+        return _with_deployment(state, deployments)
+    if isinstance(data, DeploymentFailed):
+        if current.status != DEPLOYING:
+            return _reject(state, f"deployment {data.deployment_id} is {current.status}")
+        del deployments[data.deployment_id]
+        return _with_deployment(state, deployments)
+    if isinstance(data, UndeployRequested):
+        if current.status == UNDEPLOYING:
+            return _reject(state, f"deployment {data.deployment_id} is already being undeployed")
+        deployments[data.deployment_id] = msgspec.structs.replace(current, status=UNDEPLOYING)
+        return _with_deployment(state, deployments)
+    if current.status != UNDEPLOYING:
+        return _reject(state, f"deployment {data.deployment_id} was not being undeployed")
+    del deployments[data.deployment_id]
+    return _with_deployment(state, deployments)

@@ -23,6 +23,8 @@ class CheckpointWatcher:
         self.url = url
         self.projection = projection
         self.next_offsets: dict[int, int] = {}
+        #: Bumped on every applied batch: caches of read-model rows compare it to stay fresh.
+        self.generation = 0
         self._conn: asyncpg.Connection | None = None
         self._changed = asyncio.Condition()
 
@@ -57,6 +59,7 @@ class CheckpointWatcher:
         projection, partition, next_offset = str(payload).rsplit(":", 2)
         if projection != self.projection:
             return
+        self.generation += 1
         self._advance(int(partition), int(next_offset))
         asyncio.get_running_loop().create_task(self._wake())
 

@@ -33,6 +33,8 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True):
     metric: str | None = None
     task: str | None = None
     output_fields: list[str] = msgspec.field(default_factory=list)
+    #: Upper bound on the configurations a build may try (None: the trainer's default).
+    max_iterations: int | None = None
 
 
 class ApiKeyIssued(msgspec.Struct, frozen=True, tag=True, kw_only=True):
@@ -67,6 +69,72 @@ class ModelCreated(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
     training: TrainingRequest
+
+
+class VersionRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A new version of an existing model was requested (retrain or a new dataset)."""
+
+    model_id: str
+    training: TrainingRequest
+    #: "retrain" (POST .../retrain) or "new_version" (POST .../versions).
+    reason: str = "retrain"
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+
+
+class ModelUpdated(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A model's metadata changed; fields left None are unchanged."""
+
+    model_id: str
+    name: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+
+
+class ModelDeleted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A model and its deployments were deleted; its history stays in the log."""
+
+    model_id: str
+
+
+class DeploymentRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A READY version should serve behind a deployment endpoint."""
+
+    model_id: str
+    deployment_id: str
+    version: int
+    environment: str = "production"
+    replicas: int = 1
+    auto_scale: bool = True
+
+
+class DeploymentActivated(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """The deployer checked the version through the serving path; the deployment serves.
+
+    It replaces any other ACTIVE deployment of the model in the same environment.
+    """
+
+    deployment_id: str
+    version: int
+
+
+class DeploymentFailed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """The deployment could not be activated, with a reason for the user."""
+
+    deployment_id: str
+    message: str
+
+
+class UndeployRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A deployment should stop serving."""
+
+    deployment_id: str
+
+
+class DeploymentStopped(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """The deployment no longer serves."""
+
+    deployment_id: str
 
 
 class BuildStarted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
@@ -126,6 +194,14 @@ EventData = (
     ApiKeyIssued
     | DatasetUploaded
     | ModelCreated
+    | VersionRequested
+    | ModelUpdated
+    | ModelDeleted
+    | DeploymentRequested
+    | DeploymentActivated
+    | DeploymentFailed
+    | UndeployRequested
+    | DeploymentStopped
     | BuildStarted
     | BuildProgressed
     | VersionTrained
@@ -134,4 +210,4 @@ EventData = (
 )
 
 #: Event types that ask a trainer to build a version.
-TRAINING_REQUESTS = (ModelCreated,)
+TRAINING_REQUESTS = (ModelCreated, VersionRequested)

@@ -1,0 +1,52 @@
+"""`GET /models/build-logs`: the lines every build wrote, from the log's events."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.params import FromQuery
+
+from intentml.api.lookups import Req
+from intentml.api.models import page_params
+from intentml.api.platform import PlatformDep
+from intentml.api.schemas import BuildLogLine, BuildLogList, Pagination
+from intentml.domain.names import version_label
+from projections import queries as q
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class BuildLogController(Controller):
+    path = "/models/build-logs"
+    tags = ["models"]
+
+    @get("/", summary="Build log lines, oldest first, paginated")
+    async def build_logs(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        limit: FromQuery[int] = DEFAULT_LIMIT,
+        offset: FromQuery[int] = 0,
+        job_id: FromQuery[str | None] = None,
+        model_name: FromQuery[str | None] = None,
+    ) -> BuildLogList:
+        """Every line of the account's builds: request, start, data summary, training
+        progress, the result and the serving check, or the failure. Filter by `job_id` or
+        `model_name`."""
+        page_params(limit, offset, MAX_LIMIT)
+        account = request.user.account_id
+        async with platform.pool.acquire() as conn:
+            total = await conn.fetchval(q.COUNT_BUILD_LOGS, account, job_id, model_name)
+            rows = await conn.fetch(q.BUILD_LOGS, account, job_id, model_name, limit, offset)
+        logs = [
+            BuildLogLine(
+                job_id=r["job_id"],
+                model_name=r["model_name"],
+                model_version=version_label(r["version"]),
+                timestamp=r["logged_at"],
+                level=r["level"],
+                message=r["message"],
+            )
+            for r in rows
+        ]
+        return BuildLogList(logs, Pagination(total, limit, offset, offset + len(logs) < total))

@@ -1,0 +1,158 @@
+"""A model's deployments: deploy a READY version, list the live ones, undeploy."""
+
+from __future__ import annotations
+
+import asyncpg
+from litestar import Controller, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
+
+from intentml.api.errors import ApiError
+from intentml.api.lookups import (
+    Req,
+    base_url,
+    check_verdict,
+    command_response,
+    find_model,
+    find_version,
+)
+from intentml.api.platform import PlatformDep
+from intentml.api.schemas import DeployIn, DeploymentList, DeploymentOut, UndeployOut
+from intentml.domain.fold import DEPLOYING, READY, UNDEPLOYING
+from intentml.domain.names import version_label
+from intentml.events.envelope import make_event, new_id
+from intentml.events.types import DeploymentRequested, UndeployRequested
+from projections import queries as q
+
+
+def deployment_out(row: asyncpg.Record, base: str) -> DeploymentOut:
+    """A deployment row as the API shows it."""
+    return DeploymentOut(
+        deployment_id=row["deployment_id"],
+        model_name=row["model_name"],
+        model_version=version_label(row["version"]),
+        version_id=row["version_id"],
+        version=row["version"],
+        status=row["status"],
+        endpoint=f"{base}/predict/{row['deployment_id']}",
+        environment=row["environment"],
+        replicas=row["replicas"],
+        auto_scale=row["auto_scale"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        error=row["error_message"],
+    )
+
+
+class DeploymentController(Controller):
+    path = "/models/{model_name:str}"
+    tags = ["deployments"]
+
+    @post("/deploy", status_code=202, summary="Deploy a READY version behind /predict")
+    async def deploy(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        data: JSONBody[DeployIn],
+    ) -> Response[DeploymentOut]:
+        """DEPLOYING, then ACTIVE once the deployer served a sample through it; it replaces
+        the ACTIVE deployment of the same environment. A version that is not READY → 409."""
+        principal = request.user
+        model = await find_model(platform, principal.account_id, model_name)
+        version = await find_version(
+            platform, principal.account_id, model_name, data.model_version or "latest"
+        )
+        if version["status"] != READY:
+            raise ApiError(
+                409,
+                f"{model_name} {version_label(version['version'])} is {version['status']}, "
+                "not READY; only READY versions can be deployed",
+            )
+        deployment_id = "dep_" + new_id()
+        event = make_event(
+            DeploymentRequested(
+                model_id=model["model_id"],
+                deployment_id=deployment_id,
+                version=version["version"],
+                environment=data.environment,
+                replicas=data.replicas,
+                auto_scale=data.auto_scale,
+            ),
+            account_id=principal.account_id,
+            model_name=model_name,
+            actor=principal.key_id,
+        )
+        outcome = await platform.submit(event)
+        check_verdict(outcome, "check the model and version and retry")
+        base = base_url(request)
+        row = await platform.fetchrow(q.DEPLOYMENT, deployment_id) if outcome.applied else None
+        body = (
+            deployment_out(row, base)
+            if row is not None
+            else DeploymentOut(
+                deployment_id=deployment_id,
+                model_name=model_name,
+                model_version=version_label(version["version"]),
+                version_id=version["version_id"],
+                version=version["version"],
+                status=DEPLOYING,
+                endpoint=f"{base}/predict/{deployment_id}",
+                environment=data.environment,
+                replicas=data.replicas,
+                auto_scale=data.auto_scale,
+                created_at=event.occurred_at,
+                updated_at=event.occurred_at,
+            )
+        )
+        return command_response(body, outcome, f"/models/{model_name}/deployments")
+
+    @get("/deployments", summary="A model's live deployments")
+    async def list_deployments(
+        self, request: Req, platform: PlatformDep, model_name: FromPath[str]
+    ) -> DeploymentList:
+        """DEPLOYING, ACTIVE and UNDEPLOYING deployments, newest first."""
+        model = await find_model(platform, request.user.account_id, model_name)
+        rows = await platform.pool.fetch(q.LIVE_DEPLOYMENTS, model["model_id"])
+        base = base_url(request)
+        return DeploymentList(
+            model_name=model_name,
+            model_version=version_label(model["latest_version"]),
+            deployments=[deployment_out(r, base) for r in rows],
+        )
+
+    @delete("/deployments/{deployment_id:str}", status_code=202, summary="Undeploy a deployment")
+    async def undeploy(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        deployment_id: FromPath[str],
+    ) -> Response[UndeployOut]:
+        """The deployment stops serving at once (UNDEPLOYING), then leaves the list."""
+        principal = request.user
+        model = await find_model(platform, principal.account_id, model_name)
+        row = await platform.fetchrow(q.DEPLOYMENT, deployment_id)
+        if row is None or row["model_id"] != model["model_id"] or row["ended_at"] is not None:
+            raise ApiError(
+                404,
+                f"model '{model_name}' has no live deployment '{deployment_id}'; "
+                f"GET /models/{model_name}/deployments lists them",
+            )
+        if row["status"] == UNDEPLOYING:
+            raise ApiError(409, f"deployment '{deployment_id}' is already being undeployed")
+        event = make_event(
+            UndeployRequested(deployment_id=deployment_id),
+            account_id=principal.account_id,
+            model_name=model_name,
+            actor=principal.key_id,
+        )
+        outcome = await platform.submit(event)
+        check_verdict(outcome, "it was undeployed meanwhile")
+        body = UndeployOut(
+            model_name=model_name,
+            model_version=version_label(row["version"]),
+            deployment_id=deployment_id,
+            status=UNDEPLOYING,
+            undeployed_at=event.occurred_at,
+        )
+        return command_response(body, outcome, f"/models/{model_name}/deployments")

@@ -1,0 +1,85 @@
+"""Turning a create, retrain or new-version command into a `TrainingRequest`.
+
+The checks a user can act on at once happen here, before anything is appended:
+the dataset exists, the intent says something, the target column resolves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from intentml.api.errors import ApiError
+from intentml.api.platform import Platform
+from intentml.domain.schemas import field_names
+from intentml.events.envelope import new_id
+from intentml.events.types import TrainingRequest
+from intentml.ml.target import TargetResolutionError, resolve_target
+from projections import queries as q
+
+
+class TrainingChoice(msgspec.Struct, frozen=True, kw_only=True):
+    """What the user asked for (None: not given)."""
+
+    version: int
+    upload_id: str | None
+    intent: str
+    target: str | None = None
+    metric: str | None = None
+    task: str | None = None
+    output_schema: dict[str, Any] | None = None
+    max_iterations: int | None = None
+    #: A target to keep when the user names none and the dataset still has it.
+    previous_target: str | None = None
+    previous_version: int | None = None
+
+
+async def training_request(
+    platform: Platform, account_id: str, choice: TrainingChoice
+) -> TrainingRequest:
+    """Check the command against the read model and resolve its target; 4xx if it can't run."""
+    if not choice.intent.strip():
+        raise ApiError(
+            422,
+            "'intent' must say what to predict, e.g. 'Predict churn'",
+            [{"field": "intent", "message": "must not be empty"}],
+        )
+    if not choice.upload_id:
+        raise ApiError(
+            422,
+            "give the training data as 'upload_id' or 'dataset_id'",
+            [{"field": "dataset_id", "message": "required"}],
+        )
+    upload = await platform.fetchrow(q.UPLOAD, account_id, choice.upload_id)
+    if upload is None:
+        raise ApiError(
+            404, f"upload '{choice.upload_id}' not found; upload a file with POST /uploads"
+        )
+    columns = [c["name"] for c in upload["columns"]]
+    if choice.target is None and choice.previous_target in columns:
+        target = choice.previous_target
+        reason = f"the target of v{choice.previous_version}, still a column of the dataset"
+    else:
+        try:
+            resolved = resolve_target(columns, choice.intent, choice.target, choice.output_schema)
+        except TargetResolutionError as exc:
+            raise ApiError(
+                422, str(exc), {"candidates": exc.candidates, "columns": columns}
+            ) from exc
+        target, reason = resolved.column, resolved.reason
+    assert target is not None
+    return TrainingRequest(
+        job_id="job_" + new_id(),
+        version=choice.version,
+        version_id="ver_" + new_id(),
+        upload_id=choice.upload_id,
+        dataset_format=upload["format"],
+        intent=choice.intent,
+        target=target,
+        target_reason=reason,
+        metric=choice.metric,
+        task=choice.task,
+        output_fields=field_names(choice.output_schema),
+        max_iterations=choice.max_iterations,
+    )

@@ -1,0 +1,363 @@
+"""A model's versions: list, request (retrain or new dataset), details, status, describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.params import FromPath, JSONBody
+
+from intentml.api.auth import Principal
+from intentml.api.errors import ApiError
+from intentml.api.lookups import Req, check_verdict, command_response, find_model, find_version
+from intentml.api.platform import Outcome, Platform, PlatformDep
+from intentml.api.schemas import (
+    CreateVersionIn,
+    CreateVersionOut,
+    DescribeOut,
+    ErrorInfo,
+    MetricResult,
+    RetrainIn,
+    RetrainOut,
+    StatusOut,
+    TrainingInfo,
+    VersionDetail,
+    VersionList,
+    VersionSummary,
+)
+from intentml.api.training import TrainingChoice, training_request
+from intentml.domain.fold import PENDING, READY
+from intentml.domain.names import version_label
+from intentml.domain.schemas import simple_schema
+from intentml.events.envelope import Envelope, make_event
+from intentml.events.types import TrainingRequest, VersionRequested
+from projections import queries as q
+
+ALGORITHM = "LightGBM gradient-boosted decision trees"
+
+
+def status_out(row: asyncpg.Record) -> StatusOut:
+    """The status document of a version row."""
+    result = None
+    if row["status"] == READY and row["metric_name"] is not None:
+        result = MetricResult(row["metric_name"], row["metric_value"])
+    error = None
+    if row["error_code"] is not None:
+        error = ErrorInfo(row["error_code"], row["error_message"])
+    return StatusOut(
+        model_name=row["model_name"],
+        model_version=version_label(row["version"]),
+        status=row["status"],
+        deployment_status=row["deployment_status"],
+        last_updated=row["updated_at"],
+        build_progress=row["build_progress"],
+        result=result,
+        error=error,
+    )
+
+
+def _error(row: asyncpg.Record) -> ErrorInfo | None:
+    if row["error_code"] is None:
+        return None
+    return ErrorInfo(row["error_code"], row["error_message"])
+
+
+def version_detail(row: asyncpg.Record) -> VersionDetail:
+    """Document 000's version details, with JSON Schema input and output schemas."""
+    return VersionDetail(
+        model_id=row["model_id"],
+        model_name=row["model_name"],
+        model_version=version_label(row["version"]),
+        version_id=row["version_id"],
+        version=row["version"],
+        name=row["name"],
+        intent=row["intent"],
+        status=row["status"],
+        deployment_status=row["deployment_status"],
+        provider="auto",
+        job_id=row["job_id"],
+        dataset_id=row["upload_id"],
+        upload_id=row["upload_id"],
+        target=row["target"],
+        target_reason=row["target_reason"],
+        task=row["task"],
+        metric_name=row["metric_name"],
+        metric_value=row["metric_value"],
+        metrics=row["metrics"] or {},
+        input_schema=row["input_schema"],
+        output_schema=row["output_schema"],
+        build_progress=row["build_progress"],
+        error=_error(row),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _summary(row: asyncpg.Record) -> VersionSummary:
+    return VersionSummary(
+        version_id=row["version_id"],
+        version=row["version"],
+        model_version=version_label(row["version"]),
+        status=row["status"],
+        job_id=row["job_id"],
+        dataset_id=row["upload_id"],
+        intent=row["intent"],
+        metric_name=row["metric_name"],
+        metric_value=row["metric_value"],
+        metrics=row["metrics"] or {},
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def describe_text(row: asyncpg.Record) -> str:
+    """The model's own description, or one written from what training found."""
+    if row["description"]:
+        return str(row["description"])
+    kind = {
+        "binary": "binary classifier",
+        "multiclass": "multiclass classifier",
+        "regression": "regression model",
+    }.get(row["task"] or "", "model")
+    features = row["features"] or []
+    text = (
+        f"A LightGBM {kind} that predicts '{row['target']}' from {len(features)} input "
+        f"field(s), trained on {row['rows_used'] or 0:,} rows for the intent "
+        f"{row['intent']!r}."
+    )
+    if row["metric_name"] is not None:
+        text += f" Its {row['metric_name']} on held-out rows is {row['metric_value']:.4f}."
+    return text
+
+
+def describe(row: asyncpg.Record) -> DescribeOut:
+    """Both documents' describe fields for a trained version."""
+    metrics = row["metrics"] or {}
+    seconds = row["training_seconds"]
+    return DescribeOut(
+        model_name=row["model_name"],
+        model_version=version_label(row["version"]),
+        description=describe_text(row),
+        intent=row["intent"],
+        features=row["features"] or [],
+        target=row["target"],
+        target_reason=row["target_reason"],
+        task=row["task"],
+        metric_name=row["metric_name"],
+        metric_value=row["metric_value"],
+        performance=metrics,
+        performance_metrics=metrics,
+        input_schema=simple_schema(row["input_schema"]),
+        output_schema=simple_schema(row["output_schema"]),
+        training_info=TrainingInfo(
+            dataset_size=row["rows_used"],
+            training_time_minutes=round(seconds / 60, 4) if seconds is not None else None,
+            training_time_seconds=seconds,
+            algorithm=ALGORITHM,
+            feature_importance=row["feature_importance"] or {},
+            dropped_columns=row["dropped_columns"] or {},
+        ),
+    )
+
+
+class VersionAsk(msgspec.Struct, frozen=True, kw_only=True):
+    """A retrain or new-version command; None means "as the latest version"."""
+
+    reason: str
+    upload_id: str | None = None
+    intent: str | None = None
+    output_schema: dict[str, Any] | None = None
+    metric: str | None = None
+    target: str | None = None
+    task: str | None = None
+    max_iterations: int | None = None
+
+
+async def request_version(
+    platform: Platform, principal: Principal, model_name: str, ask: VersionAsk
+) -> tuple[TrainingRequest, Envelope, Outcome]:
+    """Resolve and append a `VersionRequested` for the model's next version.
+
+    With neither a new intent nor an output schema the latest version's target is
+    kept, as long as the dataset still has that column.
+    """
+    model = await find_model(platform, principal.account_id, model_name)
+    latest = await platform.fetchrow(
+        q.VERSION, principal.account_id, model_name, model["latest_version"]
+    )
+    assert latest is not None  # a live model always has its latest version
+    keep_target = ask.intent is None and ask.output_schema is None
+    training = await training_request(
+        platform,
+        principal.account_id,
+        TrainingChoice(
+            version=model["latest_version"] + 1,
+            upload_id=ask.upload_id or latest["upload_id"],
+            intent=ask.intent or latest["intent"],
+            target=ask.target,
+            metric=ask.metric or latest["requested_metric"],
+            task=ask.task,
+            output_schema=ask.output_schema or model["output_schema"],
+            max_iterations=ask.max_iterations,
+            previous_target=latest["target"] if keep_target else None,
+            previous_version=latest["version"],
+        ),
+    )
+    event = make_event(
+        VersionRequested(model_id=model["model_id"], training=training, reason=ask.reason),
+        account_id=principal.account_id,
+        model_name=model_name,
+        actor=principal.key_id,
+    )
+    outcome = await platform.submit(event)
+    check_verdict(outcome, "another version was requested at the same time; retry")
+    return training, event, outcome
+
+
+class VersionController(Controller):
+    path = "/models/{model_name:str}"
+    tags = ["versions"]
+
+    @get("/versions", summary="A model's versions, newest first")
+    async def list_versions(
+        self, request: Req, platform: PlatformDep, model_name: FromPath[str]
+    ) -> VersionList:
+        """Every version with its status and metrics."""
+        model = await find_model(platform, request.user.account_id, model_name)
+        rows = await platform.pool.fetch(q.VERSIONS, request.user.account_id, model_name)
+        return VersionList(
+            model_name=model_name,
+            model_version=version_label(model["latest_version"]),
+            versions=[_summary(r) for r in rows],
+        )
+
+    @post("/versions", status_code=202, summary="Train a new version on a dataset")
+    async def create_version(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        data: JSONBody[CreateVersionIn],
+    ) -> Response[CreateVersionOut]:
+        """`dataset_id` is required; intent and schemas default to the model's."""
+        dataset = data.dataset_id or data.upload_id
+        if not dataset:
+            raise ApiError(
+                422,
+                "'dataset_id' is required: the upload_id of the data to train on",
+                [{"field": "dataset_id", "message": "required"}],
+            )
+        training, event, outcome = await request_version(
+            platform,
+            request.user,
+            model_name,
+            VersionAsk(
+                reason="new_version",
+                upload_id=dataset,
+                intent=data.intent,
+                output_schema=data.output_schema,
+                metric=data.metric,
+                target=data.target,
+                task=data.task,
+                max_iterations=data.max_iterations,
+            ),
+        )
+        label = version_label(training.version)
+        body = CreateVersionOut(
+            job_id=training.job_id,
+            status=PENDING,
+            model_name=model_name,
+            model_version=label,
+            version_id=training.version_id,
+            version=training.version,
+            target=training.target,
+            target_reason=training.target_reason,
+            created_at=event.occurred_at,
+        )
+        return command_response(body, outcome, f"/models/{model_name}/{label}/status")
+
+    @post("/retrain", status_code=202, summary="Retrain: the next version, new data optional")
+    async def retrain(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        data: JSONBody[RetrainIn],
+    ) -> Response[RetrainOut]:
+        """Dataset, goal and metric default to the latest version's."""
+        training, event, outcome = await request_version(
+            platform,
+            request.user,
+            model_name,
+            VersionAsk(
+                reason="retrain",
+                upload_id=data.upload_id or data.dataset_id,
+                intent=data.goal,
+                metric=data.metric,
+                target=data.target,
+                task=data.task,
+                max_iterations=data.max_iterations,
+            ),
+        )
+        label = version_label(training.version)
+        body = RetrainOut(
+            job_id=training.job_id,
+            status=PENDING,
+            model_name=model_name,
+            new_version=label,
+            version_id=training.version_id,
+            version=training.version,
+            target=training.target,
+            target_reason=training.target_reason,
+            created_at=event.occurred_at,
+        )
+        return command_response(body, outcome, f"/models/{model_name}/{label}/status")
+
+    @get("/{model_version:str}", summary="One version: status, metrics, JSON schemas")
+    async def get_version(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        model_version: FromPath[str],
+    ) -> VersionDetail:
+        """`model_version`: v3, v3.0, 3, latest or a version_id."""
+        row = await find_version(platform, request.user.account_id, model_name, model_version)
+        return version_detail(row)
+
+    @get("/{model_version:str}/status", summary="A version's build status")
+    async def status(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        model_version: FromPath[str],
+    ) -> StatusOut:
+        """PENDING → BUILDING → READY or ERROR, with progress, metric and error."""
+        row = await find_version(platform, request.user.account_id, model_name, model_version)
+        return status_out(row)
+
+    @get("/{model_version:str}/describe", summary="What a trained version is and how good")
+    async def describe(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        model_version: FromPath[str],
+    ) -> DescribeOut:
+        """Features, target, metrics, schemas and training information."""
+        row = await find_version(platform, request.user.account_id, model_name, model_version)
+        if row["artifact"] is None:
+            raise ApiError(
+                409,
+                f"{model_name} {version_label(row['version'])} is {row['status']} and has no "
+                "trained model to describe"
+                + (
+                    "; see its error with GET .../status"
+                    if row["status"] == "ERROR"
+                    else "; poll its status until READY"
+                ),
+            )
+        return describe(row)
