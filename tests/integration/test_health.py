@@ -26,4 +26,17 @@ async def test_health_is_ok_then_503_when_the_projector_stops(settings: Settings
         schema = await stack.client.get("/schema/openapi.json", headers={"Authorization": ""})
         assert schema.status_code == 200
         paths = schema.json()["paths"]
-        assert {"/uploads", "/models", "/models/{model_name}", "/health"} <= set(paths)
+        assert {
+            "/uploads",
+            "/models",
+            "/models/{model_name}",
+            "/models/{model_name}/{model_version}/predictions",
+            "/predict/{deployment_id}",
+            "/models/build-logs",
+            "/health",
+        } <= set(paths)
+        deleting = paths["/models/{model_name}"]["delete"]["responses"]
+        assert {"200", "401", "404", "409"} <= set(deleting)
+        error_ref = deleting["404"]["content"]["application/json"]["schema"]["$ref"]
+        assert error_ref.endswith("/ErrorBody")
+        assert "409" not in paths["/health"]["get"]["responses"]

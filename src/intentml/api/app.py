@@ -13,11 +13,12 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from intentml.api.auth import ApiKeyAuthentication
 from intentml.api.build_logs import BuildLogController
 from intentml.api.deployments import DeploymentController
-from intentml.api.errors import EXCEPTION_HANDLERS
+from intentml.api.errors import EXCEPTION_HANDLERS, document_errors
 from intentml.api.health import health
 from intentml.api.inference import InferenceController
 from intentml.api.models import ModelController
@@ -76,4 +77,9 @@ def create_app(settings: Settings) -> Litestar:
         "request_max_body_size": settings.max_body_bytes,
         "debug": False,
     }
-    return Litestar(**config)
+    app = Litestar(**config)
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and not route.path.startswith("/schema"):
+            for handler in route.route_handlers:
+                document_errors(handler, public=route.path == "/health")
+    return app

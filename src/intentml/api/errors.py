@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,48 @@ CODES = {
     500: "internal_error",
     503: "service_unavailable",
 }
+
+
+class ErrorFields(msgspec.Struct, frozen=True):
+    """The inside of every error response."""
+
+    code: str
+    message: str
+    status: int
+    details: Any = None
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """`{"error": {...}}`: the one shape of every error."""
+
+    error: ErrorFields
+
+
+#: What each error status means, as the OpenAPI document says it.
+_DESCRIPTIONS = {
+    400: "invalid_request: malformed JSON, a body or parameter of the wrong shape",
+    401: "unauthorized: missing or invalid API key",
+    404: "not_found: no such model, version, deployment or upload in this account",
+    409: "conflict: the resource is in the wrong state, or a racing command won",
+    413: "payload_too_large: over a documented limit",
+    422: "validation_error: the input does not fit (every bad field in details)",
+    429: "rate_limit_exceeded: slow down (see Retry-After)",
+    500: "internal_error: a bug; report it with the time of the request",
+    503: "service_unavailable: a dependency is down; retry",
+}
+
+
+def document_errors(handler: HTTPRouteHandler, public: bool = False) -> None:
+    """Declare the error responses of `handler` in the OpenAPI document."""
+    statuses = [400, 500, 503] if public else [400, 401, 404, 429, 500, 503]
+    if not public and handler.http_methods & {"POST", "PATCH", "DELETE"}:
+        statuses += [409, 413, 422]
+    declared = dict(handler.responses or {})
+    for status in statuses:
+        declared.setdefault(
+            status, ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[status])
+        )
+    handler.responses = declared
 
 
 class ApiError(Exception):
@@ -72,7 +117,9 @@ def validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> R
     msg = exc.detail or "the request is not valid"
     if "JSON is malformed" in msg or "decode" in msg.lower():
         msg = "the request body is not valid JSON"
-    return _response(400, f"{msg}; see the API docs at /schema for the expected body", details)
+    return _response(
+        400, f"{msg}; see the API docs at /schema for what this endpoint expects", details
+    )
 
 
 def http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -89,6 +136,11 @@ def http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]
     return _response(status, message, None, headers)
 
 
+def recursion_handler(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """JSON nested deeper than the decoder recurses: the client's input, not our bug."""
+    return _response(400, "the request body is nested too deeply; no endpoint takes such JSON")
+
+
 def internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unexpected: log it with the traceback, answer 500 without internals."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -101,5 +153,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: api_error_handler,
     ValidationException: validation_handler,
     HTTPException: http_handler,
+    RecursionError: recursion_handler,
     Exception: internal_handler,
 }

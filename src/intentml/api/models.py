@@ -18,6 +18,7 @@ from intentml.api.lookups import (
     command_response,
     find_model,
     model_not_found,
+    reserved_name,
 )
 from intentml.api.platform import Platform, PlatformDep
 from intentml.api.schemas import (
@@ -30,6 +31,7 @@ from intentml.api.schemas import (
     ModelUpdatedOut,
     Pagination,
     UpdateModelIn,
+    metrics_out,
 )
 from intentml.api.training import TrainingChoice, training_request
 from intentml.domain.fold import PENDING
@@ -45,14 +47,16 @@ LIST_STATUSES = ("DRAFT", "PENDING", "BUILDING", "READY", "ERROR")
 SORT_FIELDS = ("created_at", "name")
 SORT_DIRS = ("asc", "desc")
 MAX_PAGE = 100
+#: The largest OFFSET PostgreSQL takes (a bigint); a larger one would fail in the query.
+MAX_OFFSET = 2**63 - 1
 
 
 def page_params(limit: int, offset: int, max_limit: int) -> None:
-    """400 unless `limit` is within 1..max_limit and `offset` is not negative."""
+    """400 unless `limit` is within 1..max_limit and `offset` within 0..MAX_OFFSET."""
     if not 1 <= limit <= max_limit:
         raise ApiError(400, f"'limit' must be between 1 and {max_limit}", {"limit": limit})
-    if offset < 0:
-        raise ApiError(400, "'offset' must be 0 or more", {"offset": offset})
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ApiError(400, f"'offset' must be between 0 and {MAX_OFFSET}", {"offset": offset})
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -98,7 +102,7 @@ def _detail(r: asyncpg.Record, base: str) -> ModelDetail:
         provider="auto",
         metric_name=r["metric_name"],
         metric_value=r["metric_value"],
-        metrics=r["metrics"] or {},
+        metrics=metrics_out(r["metrics"]),
         dataset_id=r["dataset_id"],
         upload_id=r["dataset_id"],
         target=r["target"],
@@ -169,7 +173,7 @@ class ModelController(Controller):
         principal = request.user
         check_name(model_name)
         if model_name in RESERVED_NAMES:
-            raise ApiError(400, f"'{model_name}' is a path of the API; pick another model name")
+            raise reserved_name(model_name)
         upload_id = data.upload_id or data.dataset_id
         if await platform.fetchrow(q.MODEL_BY_NAME, principal.account_id, model_name):
             raise ApiError(
@@ -253,11 +257,9 @@ class ModelController(Controller):
         body = ModelUpdatedOut(
             model_name=model_name,
             model_version=version_label(row["latest_version"]),
-            name=row["name"] if outcome.applied else (data.name or row["name"]),
-            description=(
-                row["description"] if outcome.applied else (data.description or row["description"])
-            ),
-            tags=row["tags"] if outcome.applied else (data.tags or row["tags"]),
+            name=_after(outcome.applied, data.name, row["name"]),
+            description=_after(outcome.applied, data.description, row["description"]),
+            tags=_after(outcome.applied, data.tags, row["tags"]),
             updated_at=row["updated_at"] if outcome.applied else utcnow(),
         )
         return command_response(body, outcome, f"/models/{model_name}", done_status=200)
@@ -284,6 +286,12 @@ class ModelController(Controller):
             deleted_at=event.occurred_at,
         )
         return command_response(body, outcome, f"/models/{model_name}", done_status=200)
+
+
+def _after(applied: bool, given: Any, stored: Any) -> Any:
+    """A field as the update leaves it: the read model's once applied, else the value given
+    (an empty description or tag list is a value too), else the stored one."""
+    return stored if applied or given is None else given
 
 
 async def _current(

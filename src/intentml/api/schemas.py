@@ -373,3 +373,16 @@ class HealthOut(msgspec.Struct, frozen=True):
     database: str
     kafka: str
     projector: str
+
+
+#: Metric names the Plexe documents use for ours (`f1` is `f1_score` there).
+METRIC_ALIASES = {"f1": "f1_score"}
+
+
+def metrics_out(metrics: dict[str, float] | None) -> dict[str, float]:
+    """A version's metrics as the API shows them: ours plus the documents' aliases."""
+    out = dict(metrics or {})
+    for ours, theirs in METRIC_ALIASES.items():
+        if ours in out:
+            out.setdefault(theirs, out[ours])
+    return out

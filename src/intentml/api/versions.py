@@ -26,6 +26,7 @@ from intentml.api.schemas import (
     VersionDetail,
     VersionList,
     VersionSummary,
+    metrics_out,
 )
 from intentml.api.training import TrainingChoice, training_request
 from intentml.domain.fold import PENDING, READY
@@ -85,7 +86,7 @@ def version_detail(row: asyncpg.Record) -> VersionDetail:
         task=row["task"],
         metric_name=row["metric_name"],
         metric_value=row["metric_value"],
-        metrics=row["metrics"] or {},
+        metrics=metrics_out(row["metrics"]),
         input_schema=row["input_schema"],
         output_schema=row["output_schema"],
         build_progress=row["build_progress"],
@@ -106,7 +107,7 @@ def _summary(row: asyncpg.Record) -> VersionSummary:
         intent=row["intent"],
         metric_name=row["metric_name"],
         metric_value=row["metric_value"],
-        metrics=row["metrics"] or {},
+        metrics=metrics_out(row["metrics"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -134,7 +135,7 @@ def describe_text(row: asyncpg.Record) -> str:
 
 def describe(row: asyncpg.Record) -> DescribeOut:
     """Both documents' describe fields for a trained version."""
-    metrics = row["metrics"] or {}
+    metrics = metrics_out(row["metrics"])
     seconds = row["training_seconds"]
     return DescribeOut(
         model_name=row["model_name"],
@@ -284,9 +285,10 @@ class VersionController(Controller):
         request: Req,
         platform: PlatformDep,
         model_name: FromPath[str],
-        data: JSONBody[RetrainIn],
+        data: JSONBody[RetrainIn | None] = None,
     ) -> Response[RetrainOut]:
-        """Dataset, goal and metric default to the latest version's."""
+        """Dataset, goal and metric default to the latest version's (the body is optional)."""
+        data = data or RetrainIn()
         training, event, outcome = await request_version(
             platform,
             request.user,
