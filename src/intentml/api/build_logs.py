@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.params import FromQuery
 
-from intentml.api.lookups import Req
+from intentml.api.lookups import Req, reserved_name
 from intentml.api.models import page_params
 from intentml.api.platform import PlatformDep
 from intentml.api.schemas import BuildLogLine, BuildLogList, Pagination
@@ -50,3 +50,9 @@ class BuildLogController(Controller):
             for r in rows
         ]
         return BuildLogList(logs, Pagination(total, limit, offset, offset + len(logs) < total))
+
+    @post("/", include_in_schema=False)
+    async def create_reserved(self) -> None:
+        """`POST /models/build-logs` would create a model named `build-logs`: this path
+        answers it (else the router would say 405), with the create endpoint's 400."""
+        raise reserved_name("build-logs")

@@ -36,6 +36,15 @@ def check_name(model_name: str) -> None:
         )
 
 
+def reserved_name(model_name: str) -> ApiError:
+    """The 400 of creating a model whose name is a path of the API."""
+    return ApiError(
+        400,
+        f"'{model_name}' is a path of the API; pick another model name",
+        {"model_name": model_name},
+    )
+
+
 def model_not_found(model_name: str) -> ApiError:
     """The 404 of a model name with no live model."""
     return ApiError(404, f"model '{model_name}' not found; list your models with GET /models")
