@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from intentml.domain.fold import (
+    ACTIVE,
     BUILDING,
+    DEPLOYING,
     ERROR,
     PENDING,
     READY,
+    UNDEPLOYING,
+    DeploymentState,
     StreamState,
+    VersionState,
     decide,
     decode_state,
     encode_state,
@@ -19,10 +24,18 @@ from intentml.events.types import (
     BuildProgressed,
     BuildStarted,
     DatasetUploaded,
+    DeploymentActivated,
+    DeploymentFailed,
+    DeploymentRequested,
+    DeploymentStopped,
     EventData,
     ModelCreated,
+    ModelDeleted,
+    ModelUpdated,
     TrainingRequest,
+    UndeployRequested,
     VersionReady,
+    VersionRequested,
     VersionTrained,
 )
 
@@ -143,3 +156,280 @@ def test_state_round_trips_through_its_encoding() -> None:
     assert again.versions[1].status == BUILDING
     assert decode_state(None) == StreamState()
     assert StreamState().versions == {} and PENDING == "PENDING"
+
+
+# --- versions ---------------------------------------------------------------
+
+
+def request(version: int, job: str, model_id: str = "m1") -> VersionRequested:
+    return VersionRequested(
+        model_id=model_id,
+        training=TrainingRequest(
+            job_id=job,
+            version=version,
+            version_id="v-" + job,
+            upload_id="u1",
+            dataset_format="csv",
+            intent="Predict churn",
+            target="churned",
+            target_reason="given",
+        ),
+    )
+
+
+def ready_v1(model_id: str = "m1", job: str = "j1") -> list[Envelope]:
+    return [ev(created(model_id, job)), ev(trained(job)), ev(VersionReady(job_id=job, version=1))]
+
+
+def test_a_requested_version_must_be_the_next_one() -> None:
+    state, verdicts = fold(
+        [
+            ev(created()),
+            ev(request(2, "j2")),
+            ev(request(2, "j2b")),  # a racer that read the same latest version
+            ev(request(4, "j4")),  # skips v3
+            ev(request(3, "j3")),
+        ]
+    )
+    assert [a for a, _ in verdicts] == [True, True, False, False, True]
+    assert "the next version is v3" in (verdicts[2][1] or "")
+    assert "the next version is v3" in (verdicts[3][1] or "")
+    assert {v: s.job_id for v, s in state.versions.items()} == {1: "j1", 2: "j2", 3: "j3"}
+    assert all(s.status == PENDING for s in state.versions.values())
+
+
+def test_a_version_request_needs_a_live_model() -> None:
+    _, verdicts = fold([ev(request(1, "j1"))])
+    assert verdicts == [(False, "the model does not exist (deleted or never created)")]
+
+
+def test_results_of_a_rejected_request_are_rejected() -> None:
+    state, verdicts = fold(
+        [
+            ev(created()),
+            ev(request(2, "j2")),
+            ev(request(2, "loser")),
+            ev(BuildStarted(job_id="loser", version=2)),
+            ev(BuildStarted(job_id="j2", version=2)),
+        ]
+    )
+    assert [a for a, _ in verdicts] == [True, True, False, False, True]
+    assert state.versions[2] == VersionState(job_id="j2", status=BUILDING)
+
+
+# --- deployments ------------------------------------------------------------
+
+
+def deploy(dep: str, version: int = 1, env: str = "production", model_id: str = "m1") -> Envelope:
+    return ev(
+        DeploymentRequested(model_id=model_id, deployment_id=dep, version=version, environment=env)
+    )
+
+
+def activated(dep: str, version: int = 1) -> Envelope:
+    return ev(DeploymentActivated(deployment_id=dep, version=version))
+
+
+def test_only_ready_versions_can_be_deployed() -> None:
+    state, verdicts = fold(
+        [
+            ev(created()),
+            deploy("d0"),  # v1 still PENDING
+            ev(trained()),
+            deploy("d1"),  # trained, not yet READY
+            ev(VersionReady(job_id="j1", version=1)),
+            deploy("d2", version=2),  # no such version
+            deploy("d3"),
+            deploy("d3"),  # the same deployment twice
+        ]
+    )
+    assert [a for a, _ in verdicts] == [True, False, True, False, True, False, True, False]
+    assert "v1 is PENDING, not READY" in (verdicts[1][1] or "")
+    assert "v1 is BUILDING, not READY" in (verdicts[3][1] or "")
+    assert "v2 is missing" in (verdicts[5][1] or "")
+    assert "already exists" in (verdicts[7][1] or "")
+    assert state.deployments == {"d3": DeploymentState("production", 1, DEPLOYING)}
+
+
+def test_failed_builds_cannot_be_deployed() -> None:
+    _, verdicts = fold(
+        [
+            ev(created()),
+            ev(BuildFailed(job_id="j1", version=1, code="target_single_class", message="m")),
+            deploy("d1"),
+        ]
+    )
+    assert verdicts[2] == (False, "version v1 is ERROR, not READY")
+
+
+def test_activation_replaces_the_active_deployment_of_the_same_environment() -> None:
+    state, verdicts = fold(
+        [
+            *ready_v1(),
+            deploy("prod1"),
+            activated("prod1"),
+            deploy("stage1", env="staging"),
+            activated("stage1"),
+            deploy("prod2"),
+        ]
+    )
+    assert all(a for a, _ in verdicts)
+    # until the new one is ACTIVE, the old one keeps serving
+    assert state.deployments["prod1"].status == ACTIVE
+    assert state.deployments["prod2"].status == DEPLOYING
+    state, verdicts = fold(
+        [
+            *ready_v1(),
+            deploy("prod1"),
+            activated("prod1"),
+            deploy("stage1", env="staging"),
+            activated("stage1"),
+            deploy("prod2"),
+            activated("prod2"),
+            activated("prod2"),
+        ]
+    )
+    assert [a for a, _ in verdicts][-2:] == [True, False]  # activated once only
+    assert state.deployments == {
+        "stage1": DeploymentState("staging", 1, ACTIVE),
+        "prod2": DeploymentState("production", 1, ACTIVE),
+    }
+
+
+def test_a_failed_deployment_leaves_and_only_a_deploying_one_can_fail() -> None:
+    failed = DeploymentFailed(deployment_id="d1", message="no artifact")
+    state, verdicts = fold(
+        [
+            *ready_v1(),
+            deploy("d1"),
+            ev(failed),
+            activated("d1"),
+            deploy("d2"),
+            activated("d2"),
+            ev(DeploymentFailed(deployment_id="d2", message="late")),
+        ]
+    )
+    assert [a for a, _ in verdicts][3:] == [True, True, False, True, True, False]
+    assert "is not live" in (verdicts[5][1] or "")
+    assert "d2 is ACTIVE" in (verdicts[8][1] or "")
+    assert state.deployments == {"d2": DeploymentState("production", 1, ACTIVE)}
+
+
+def test_undeploy_then_stop() -> None:
+    state, verdicts = fold(
+        [
+            *ready_v1(),
+            deploy("d1"),
+            ev(DeploymentStopped(deployment_id="d1")),  # not being undeployed
+            activated("d1"),
+            ev(UndeployRequested(deployment_id="d1")),
+            ev(UndeployRequested(deployment_id="d1")),  # a racing second undeploy
+        ]
+    )
+    assert [a for a, _ in verdicts][3:] == [True, False, True, True, False]
+    assert "was not being undeployed" in (verdicts[4][1] or "")
+    assert "already being undeployed" in (verdicts[7][1] or "")
+    assert state.deployments["d1"].status == UNDEPLOYING
+    stopped = ev(DeploymentStopped(deployment_id="d1"))
+    after = decide(state, stopped)
+    assert after.accepted and after.state.deployments == {}
+    for late in (stopped, ev(UndeployRequested(deployment_id="d1")), activated("d1")):
+        verdict = decide(after.state, late)
+        assert not verdict.accepted and "not live" in (verdict.reason or "")
+
+
+def test_undeploying_while_deploying_wins_over_a_late_activation() -> None:
+    state, verdicts = fold(
+        [
+            *ready_v1(),
+            deploy("d1"),
+            ev(UndeployRequested(deployment_id="d1")),
+            activated("d1"),
+            ev(DeploymentFailed(deployment_id="d1", message="late")),
+            ev(DeploymentStopped(deployment_id="d1")),
+        ]
+    )
+    assert [a for a, _ in verdicts][3:] == [True, True, False, False, True]
+    assert state.deployments == {}
+
+
+def test_an_undeploying_deployment_is_not_replaced_and_does_not_block_activation() -> None:
+    state, verdicts = fold(
+        [
+            *ready_v1(),
+            deploy("d1"),
+            activated("d1"),
+            ev(UndeployRequested(deployment_id="d1")),
+            deploy("d2"),
+            activated("d2"),
+        ]
+    )
+    assert all(a for a, _ in verdicts)
+    assert state.deployments == {
+        "d1": DeploymentState("production", 1, UNDEPLOYING),
+        "d2": DeploymentState("production", 1, ACTIVE),
+    }
+
+
+# --- deletion ---------------------------------------------------------------
+
+
+def test_model_deleted_resets_versions_and_deployments() -> None:
+    state, verdicts = fold(
+        [
+            *ready_v1(),
+            deploy("d1"),
+            activated("d1"),
+            ev(request(2, "j2")),
+            ev(ModelDeleted(model_id="m1")),
+        ]
+    )
+    assert all(a for a, _ in verdicts)
+    assert state == StreamState()
+    # late results and commands of the deleted model find nothing
+    for late in (
+        ev(BuildStarted(job_id="j2", version=2)),
+        ev(trained("j2")),
+        ev(UndeployRequested(deployment_id="d1")),
+        ev(DeploymentStopped(deployment_id="d1")),
+        activated("d1"),
+        ev(ModelDeleted(model_id="m1")),
+    ):
+        verdict = decide(state, late)
+        assert not verdict.accepted and "does not exist" in (verdict.reason or "")
+
+
+def test_commands_naming_an_earlier_model_of_the_name_are_rejected() -> None:
+    events = [
+        *ready_v1("m1", "j1"),
+        deploy("d1", model_id="m1"),
+        activated("d1"),
+        ev(ModelDeleted(model_id="m1")),
+        *ready_v1("m2", "k1"),
+    ]
+    state, verdicts = fold(events)
+    assert all(a for a, _ in verdicts)
+    assert state.model_id == "m2" and state.deployments == {}
+    assert state.versions == {1: VersionState(job_id="k1", status=READY, trained=True)}
+    # checked against m1 by the API, appended after m2 was created
+    for stale in (
+        request(2, "j2", model_id="m1"),
+        DeploymentRequested(model_id="m1", deployment_id="d2", version=1),
+        ModelUpdated(model_id="m1", name="x"),
+        ModelDeleted(model_id="m1"),
+    ):
+        verdict = decide(state, ev(stale))
+        assert not verdict.accepted, stale
+        assert verdict.reason == "the command is about an earlier model of this name"
+    # m1's deployment is gone with it; its worker results do not touch m2
+    for late in (activated("d1"), ev(DeploymentStopped(deployment_id="d1"))):
+        assert not decide(state, late).accepted
+    assert not decide(state, ev(VersionReady(job_id="j1", version=1))).accepted
+    # the same commands naming m2 apply
+    assert decide(state, ev(request(2, "k2", model_id="m2"))).accepted
+    assert decide(state, deploy("d2", model_id="m2")).accepted
+
+
+def test_deployment_state_round_trips_through_its_encoding() -> None:
+    state, _ = fold([*ready_v1(), deploy("d1"), activated("d1"), deploy("d2", env="staging")])
+    assert decode_state(encode_state(state)) == state

@@ -53,10 +53,12 @@ class DeploymentController(Controller):
         request: Req,
         platform: PlatformDep,
         model_name: FromPath[str],
-        data: JSONBody[DeployIn],
+        data: JSONBody[DeployIn | None] = None,
     ) -> Response[DeploymentOut]:
         """DEPLOYING, then ACTIVE once the deployer served a sample through it; it replaces
-        the ACTIVE deployment of the same environment. A version that is not READY → 409."""
+        the ACTIVE deployment of the same environment. A version that is not READY → 409.
+        Every field has a default, so the body is optional."""
+        data = data or DeployIn()
         principal = request.user
         model = await find_model(platform, principal.account_id, model_name)
         version = await find_version(

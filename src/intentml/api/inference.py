@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import asyncpg
 import msgspec
 from litestar import Controller, Response, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.enums import RequestEncodingType
+from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from intentml.api.errors import ApiError
 from intentml.api.lookups import Req, find_version
@@ -36,6 +38,18 @@ INLINE_BATCH_ROWS = 256
 MAX_HEADER_WARNINGS = 20
 
 _encoder = msgspec.json.Encoder()
+
+#: The body of `/predictions`, decoded as an array of anything: a row that is not an object
+#: is then a 422 naming it (`[3]`) like every other bad row, instead of a 400 that doesn't
+#: say which element. The OpenAPI schema still documents an array of objects.
+BatchBody = Annotated[
+    list[Any],
+    Body(
+        media_type=RequestEncodingType.JSON,
+        description=f"An array of up to {MAX_BATCH_ROWS:,} input objects",
+        schema_extra={"items": Schema(type=OpenAPIType.OBJECT, additional_properties=True)},
+    ),
+]
 
 
 def validation_error(errors: Sequence[InputError], rows: int | None = None) -> ApiError:
@@ -57,7 +71,8 @@ async def serving_version(
     async def load() -> asyncpg.Record:
         return await find_version(platform, account_id, model_name, model_version)
 
-    row = await platform.lookups.get(("version", account_id, model_name, model_version), load)
+    key = ("version", account_id, model_name, model_version)
+    row: asyncpg.Record | None = await platform.lookups.get(key, load)
     assert row is not None  # find_version raises instead of returning None
     if row["status"] != READY:
         raise ApiError(
@@ -153,7 +168,7 @@ class InferenceController(Controller):
         platform: PlatformDep,
         model_name: FromPath[str],
         model_version: FromPath[str],
-        data: JSONBody[list[dict[str, Any]]],
+        data: BatchBody,
         strict: FromQuery[bool] = False,
     ) -> Response[list[PredictionOut]]:
         """A JSON array of input objects in; `[{"prediction": {...}}, ...]` out, in the same

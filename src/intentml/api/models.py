@@ -139,13 +139,14 @@ class ModelController(Controller):
         if status is not None:
             status = status.upper()
             _one_of("status", status, LIST_STATUSES)
+        sort_by, sort_dir = sort_by.lower(), sort_dir.lower()
         _one_of("sort_by", sort_by, SORT_FIELDS)
-        _one_of("sort_dir", sort_dir.lower(), SORT_DIRS)
+        _one_of("sort_dir", sort_dir, SORT_DIRS)
         account = request.user.account_id
         async with platform.pool.acquire() as conn:
             total = await conn.fetchval(q.COUNT_MODELS, account, status)
             rows = await conn.fetch(
-                q.LIST_MODELS[(sort_by, sort_dir.lower())], account, status, limit, offset
+                q.LIST_MODELS[(sort_by, sort_dir)], account, status, limit, offset
             )
         models = [_summary(r) for r in rows]
         return ModelList(models, Pagination(total, limit, offset, offset + len(models) < total))

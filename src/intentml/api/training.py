@@ -15,6 +15,7 @@ from intentml.api.platform import Platform
 from intentml.domain.schemas import field_names
 from intentml.events.envelope import new_id
 from intentml.events.types import TrainingRequest
+from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
 from intentml.ml.target import TargetResolutionError, resolve_target
 from projections import queries as q
 
@@ -50,6 +51,18 @@ async def training_request(
             422,
             "give the training data as 'upload_id' or 'dataset_id'",
             [{"field": "dataset_id", "message": "required"}],
+        )
+    if (
+        choice.metric is not None
+        and choice.metric.strip()
+        and canonical_metric(choice.metric) is None
+    ):
+        known = [*CLASSIFICATION_METRICS, *REGRESSION_METRICS]
+        raise ApiError(
+            422,
+            f"unknown metric '{choice.metric}'; use one of {', '.join(known)}, "
+            "or leave it out for the task's default",
+            [{"field": "metric", "message": "unknown metric", "expected": known}],
         )
     upload = await platform.fetchrow(q.UPLOAD, account_id, choice.upload_id)
     if upload is None:
