@@ -283,6 +283,13 @@ async def test_deploy_errors_and_races(settings: Settings) -> None:
             "SELECT status, error_message FROM deployments WHERE deployment_id = $1", broken
         )
         assert failed["status"] == "FAILED" and "v2" in failed["error_message"], dict(failed)
+        shown = await c.get(f"/models/churn/deployments/{broken}")
+        assert shown.status_code == 200, shown.text
+        assert (
+            shown.json()["status"] == "FAILED" and shown.json()["error"] == failed["error_message"]
+        )
+        assert (await c.get(f"/models/churn/deployments/{dep}")).json()["status"] == "ACTIVE"
+        assert_error(await c.get("/models/churn/deployments/dep_nope"), 404, "not_found")
         assert_error(await c.post(f"/predict/{broken}", json=POSITIVE), 404, "not_found")
         assert (await c.post(f"/predict/{dep}", json=POSITIVE)).status_code == 200
 

@@ -286,6 +286,11 @@ async def test_retrain_errors_races_and_latest_without_ready(settings: Settings)
         )
         assert "bogus" in err["message"] and err["details"][0]["field"] == "metric"
         assert "accuracy" in err["details"][0]["expected"]
+        # so is a task that does not exist
+        err = assert_error(
+            await c.post("/models/m/retrain", json={"task": "clustering"}), 422, "validation_error"
+        )
+        assert "clustering" in err["message"] and err["details"][0]["field"] == "task"
         assert_error(
             await c.post("/models/m/versions", json={"dataset_id": upload_id, "metric": "nope"}),
             422,

@@ -122,6 +122,26 @@ class DeploymentController(Controller):
             deployments=[deployment_out(r, base) for r in rows],
         )
 
+    @get("/deployments/{deployment_id:str}", summary="One deployment, live or ended")
+    async def get_deployment(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        deployment_id: FromPath[str],
+    ) -> DeploymentOut:
+        """Its status (DEPLOYING, ACTIVE, UNDEPLOYING, or REPLACED, FAILED with `error`,
+        STOPPED) and endpoint."""
+        model = await find_model(platform, request.user.account_id, model_name)
+        row = await platform.fetchrow(q.DEPLOYMENT, deployment_id)
+        if row is None or row["model_id"] != model["model_id"]:
+            raise ApiError(
+                404,
+                f"model '{model_name}' has no deployment '{deployment_id}'; "
+                f"GET /models/{model_name}/deployments lists the live ones",
+            )
+        return deployment_out(row, base_url(request))
+
     @delete("/deployments/{deployment_id:str}", status_code=202, summary="Undeploy a deployment")
     async def undeploy(
         self,

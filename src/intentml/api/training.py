@@ -17,7 +17,10 @@ from intentml.events.envelope import new_id
 from intentml.events.types import TrainingRequest
 from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
 from intentml.ml.target import TargetResolutionError, resolve_target
+from intentml.ml.train import TrainingFailed, check_task
 from projections import queries as q
+
+TASKS = ["binary", "multiclass", "regression"]
 
 
 class TrainingChoice(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +67,14 @@ async def training_request(
             "or leave it out for the task's default",
             [{"field": "metric", "message": "unknown metric", "expected": known}],
         )
+    try:
+        check_task(choice.task)
+    except TrainingFailed as exc:
+        raise ApiError(
+            422,
+            exc.message,
+            [{"field": "task", "message": "unknown task", "expected": TASKS}],
+        ) from exc
     upload = await platform.fetchrow(q.UPLOAD, account_id, choice.upload_id)
     if upload is None:
         raise ApiError(

@@ -154,7 +154,7 @@ def train(
             progress(percent, line)
 
     metric_request = _check_metric(spec.metric)
-    task_request = _check_task(spec.task)
+    task_request = check_task(spec.task)
 
     try:
         df = read_dataset(dataset_path, fmt)
@@ -299,7 +299,9 @@ def _check_metric(metric: str | None) -> str | None:
     return canonical
 
 
-def _check_task(task: str | None) -> str | None:
+def check_task(task: str | None) -> str | None:
+    """The canonical task a user's `task` names (None: decide from the target); raises
+    `TrainingFailed("unknown_task")` for anything else."""
     if task is None or not task.strip():
         return None
     key = task.strip().lower().replace("-", "_").replace(" ", "_")
