@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from intentml.domain.schemas import simple_schema
 from intentml.ml.serving import (
     InputError,
     InvalidInput,
@@ -168,12 +169,56 @@ def test_unseen_category_is_a_warning(model: LoadedModel) -> None:
     assert "'platinum'" in warnings[0] and "not seen in training" in warnings[0]
 
 
+def test_unseen_category_is_an_error_when_strict(model: LoadedModel) -> None:
+    errors, warnings = model.validate({**POSITIVE, "plan": "platinum"}, strict=True)
+    assert warnings == []
+    assert len(errors) == 1
+    error = errors[0]
+    assert error.field == "plan"
+    assert "'platinum'" in error.message and "not seen in training" in error.message
+    known = model.meta.inputs[1].categories
+    assert sorted(known) == ["basic", "enterprise", "pro"]
+    assert error.expected == "one of: " + ", ".join(known)
+    assert all(value in error.message for value in known)
+    # with a prefix, and seen values, nulls and other problems are as without strict
+    errors, _ = model.validate({**POSITIVE, "plan": "gold"}, "[2]", strict=True)
+    assert [e.field for e in errors] == ["[2].plan"]
+    assert model.validate({**POSITIVE, "plan": None}, strict=True) == ([], [])
+    assert model.validate(POSITIVE, strict=True) == ([], [])
+    row = {**POSITIVE, "plan": 3, "customer_id": "C1"}
+    assert model.validate(row, strict=True) == model.validate(row)
+
+
+def test_strict_error_lists_at_most_ten_known_values(model: LoadedModel) -> None:
+    many = [f"plan{i:02d}" for i in range(25)]
+    inputs = [
+        msgspec.structs.replace(s, categories=many) if s.name == "plan" else s
+        for s in model.meta.inputs
+    ]
+    wide = LoadedModel(msgspec.structs.replace(model.meta, inputs=inputs), model.booster)
+    errors, _ = wide.validate({**POSITIVE, "plan": "platinum"}, strict=True)
+    assert errors[0].expected.startswith("one of: plan00, plan01,")
+    assert "plan09" in errors[0].expected and "plan10" not in errors[0].expected
+    assert "25 in all" in errors[0].message
+
+
 def test_path_prefix(model: LoadedModel) -> None:
     errors, warnings = model.validate({**POSITIVE, "usage_minutes": "x", "customer_id": 1}, "[3]")
     assert errors[0].field == "[3].usage_minutes"
     assert warnings == ["field '[3].customer_id' is not used by the model and was ignored"]
     errors, _ = model.validate({**POSITIVE, "usage_minutes": "x"}, "rows[0].")
     assert errors[0].field == "rows[0].usage_minutes"
+
+
+def test_numbers_too_large_for_a_float(model: LoadedModel) -> None:
+    huge = 10**400  # JSON decoders give Python ints of any size
+    errors, _ = model.validate({**POSITIVE, "usage_minutes": huge, "tickets": -huge})
+    assert [e.field for e in errors] == ["usage_minutes", "tickets"]
+    assert all("too large" in e.message for e in errors)
+    with pytest.raises(InvalidInput, match="usage_minutes"):
+        model.predict_one({**POSITIVE, "usage_minutes": huge})
+    errors, _ = model.validate({**POSITIVE, "signup_date": "0001-01-01T00:00:00+01:00"})
+    assert [e.field for e in errors] == ["signup_date"]
 
 
 def test_row_that_is_not_an_object(model: LoadedModel) -> None:
@@ -209,6 +254,41 @@ def test_output_schema(model: LoadedModel) -> None:
     assert schema["required"] == ["churned_probability", "churned"]
     assert schema["properties"]["churned_probability"]["maximum"] == 1
     assert schema["properties"]["churned"] == {"type": "boolean", "enum": [False, True]}
+
+
+def test_flat_schemas(model: LoadedModel) -> None:
+    flat = simple_schema(model.input_schema())
+    assert flat == {
+        "usage_minutes": "float",
+        "plan": "string",
+        "signup_date": "date",
+        "tickets": "integer",
+    }
+    assert list(flat) == [s.name for s in model.meta.inputs]  # no ignored columns
+    assert simple_schema(model.output_schema()) == {
+        "churned_probability": "float",
+        "churned": "boolean",
+    }
+    custom = _with_outputs(
+        model, ["churned", "confidence", "risk_level", "probabilities", "churn_score"]
+    )
+    assert simple_schema(custom.output_schema()) == {
+        "churned": "boolean",
+        "confidence": "float",
+        "risk_level": "string",
+        "probabilities": "object",
+        "churn_score": "float",
+    }
+    # the label takes the target's type
+    for target_type, flat_type in [
+        ("integer", "integer"),
+        ("number", "float"),
+        ("string", "string"),
+    ]:
+        typed = LoadedModel(
+            msgspec.structs.replace(model.meta, target_type=target_type), model.booster
+        )
+        assert simple_schema(typed.output_schema())["churned"] == flat_type
 
 
 def test_requested_output_fields(model: LoadedModel) -> None:

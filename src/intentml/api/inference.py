@@ -111,10 +111,9 @@ def predict_one(model: LoadedModel, row: Mapping[str, Any], strict: bool) -> tup
 
 def predict_batch(model: LoadedModel, rows: Sequence[Any], strict: bool) -> tuple[bytes, list[str]]:
     """Validate and predict a batch; the JSON answer, in row order, and the warnings."""
-    errors, warnings = model.validate_rows(rows, strict=strict)
-    if errors:
+    errors, warnings, predictions = model.validate_and_predict_rows(rows, strict=strict)
+    if errors or predictions is None:
         raise validation_error(errors, len(rows))
-    predictions = model.predict_rows(rows)
     return _encoder.encode([{"prediction": p} for p in predictions]), warnings
 
 

@@ -5,17 +5,24 @@ An artifact directory holds `model.txt` (the LightGBM booster) and `meta.json`
 plain mappings decoded from JSON; they are turned into a float64 matrix by
 per-field converters built once at load time, so serving needs neither pandas nor
 any per-request schema work.
+
+Batches go column by column: each input's values are gathered once, checked with
+set and numpy operations and converted in bulk, and predictions are assembled from
+numpy columns; only rows that look wrong are looked at one by one. The answers are
+the row-by-row ones (`validate`, `predict_one`), which the tests hold them to.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from itertools import compress, islice, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import msgspec
@@ -183,14 +190,20 @@ def parse_when(value: Any) -> datetime:
 
 def date_features(value: Any) -> list[float]:
     """year, month, day, dayofweek, epoch_days of a date (a date-time's UTC date)."""
-    day = parse_when(value).date()
-    return [
-        float(day.year),
-        float(day.month),
-        float(day.day),
-        float(day.weekday()),
-        float(day.toordinal() - _EPOCH_ORDINAL),
-    ]
+    return [float(part) for part in _date_parts(value)]
+
+
+def _date_parts(value: Any) -> tuple[int, int, int, int, int]:
+    """`date_features` as ints."""
+    if type(value) is str and len(value) == 10:
+        # The common YYYY-MM-DD: what datetime.fromisoformat would give, faster.
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            day = parse_when(value).date()
+    else:
+        day = parse_when(value).date()
+    return (day.year, day.month, day.day, day.weekday(), day.toordinal() - _EPOCH_ORDINAL)
 
 
 def datetime_features(value: Any) -> list[float]:
@@ -271,6 +284,9 @@ class LoadedModel:
         self._blank = [_NAN] * self._width
         self._scalars: list[tuple[str, int, Callable[[Any], float]]] = []
         self._dates: list[tuple[str, int, int, Callable[[Any], list[float]]]] = []
+        #: Every input with its matrix offset and width, for the column-wise batch path.
+        self._columns: list[tuple[FeatureSpec, int, int]] = []
+        self._codes: dict[str, dict[str, float]] = {}
         offset = 0
         for spec in meta.inputs:
             width = len(expanded_columns(spec))
@@ -280,20 +296,38 @@ class LoadedModel:
                 self._scalars.append((spec.name, offset, _boolean))
             elif spec.kind == "category":
                 self._scalars.append((spec.name, offset, _category_converter(spec.categories)))
+                self._codes[spec.name] = {v: float(code) for code, v in enumerate(spec.categories)}
             elif spec.kind == "date":
                 self._dates.append((spec.name, offset, width, date_features))
             elif spec.kind == "datetime":
                 self._dates.append((spec.name, offset, width, datetime_features))
             else:
                 raise ValueError(f"input '{spec.name}' has unknown kind '{spec.kind}'")
+            self._columns.append((spec, offset, width))
             offset += width
         self._inputs = {spec.name: spec for spec in meta.inputs}
         self._category_sets = {
             spec.name: frozenset(spec.categories) for spec in meta.inputs if spec.kind == "category"
         }
+        self._known_values = {
+            spec.name: _known_values(spec.categories)
+            for spec in meta.inputs
+            if spec.kind == "category"
+        }
         self._ignored = frozenset(meta.ignored_columns)
+        #: Keys a row may carry besides the inputs (warnings, not errors), in check order.
+        self._extra_keys: list[tuple[str, str]] = [
+            (name, "ignored") for name in dict.fromkeys(meta.ignored_columns)
+        ]
+        if meta.target not in self._ignored:
+            self._extra_keys.append((meta.target, "target"))
+        self._extra_keys = [(k, code) for k, code in self._extra_keys if k not in self._inputs]
+        self._allowed_keys = frozenset(self._inputs) | {k for k, _ in self._extra_keys}
         self._labels = [typed_label(c, meta.target_type) for c in meta.classes]
+        self._label_array = np.empty(len(self._labels), dtype=object)
+        self._label_array[:] = self._labels
         self._outputs = output_plan(meta)
+        self._output_names = [field for field, _ in self._outputs]
         low, high = [*meta.risk_thresholds, 0.33, 0.66][:2]
         self._risk_low, self._risk_high = low, high
 
@@ -334,30 +368,106 @@ class LoadedModel:
     # ----------------------------------------------------------------- validation
 
     def validate(
-        self, row: Mapping[str, Any], path_prefix: str = ""
+        self, row: Mapping[str, Any], path_prefix: str = "", strict: bool = False
     ) -> tuple[list[InputError], list[str]]:
         """Check one request row: (errors, warnings).
 
         Errors: a required field absent, a value of the wrong JSON type (numbers as
         strings, booleans as numbers, ...), an unknown field. Warnings: fields the
         model ignores (dropped training columns, the target itself) and category
-        values never seen in training (treated as missing). A field present with
-        null is always allowed. Error fields are `path_prefix` + name, with a dot
-        inserted unless the prefix ends in one ("[3]" → "[3].usage_minutes").
+        values never seen in training (treated as missing; with `strict` such a value
+        is an error instead). A field present with null is always allowed. Error
+        fields are `path_prefix` + name, with a dot inserted unless the prefix ends in
+        one ("[3]" → "[3].usage_minutes").
         """
-        prefix = path_prefix if not path_prefix or path_prefix.endswith(".") else path_prefix + "."
         if not isinstance(row, Mapping):
             where = path_prefix or "$"
             return [InputError(where, "expected a JSON object of input fields", "object")], []
+        prefix = path_prefix if not path_prefix or path_prefix.endswith(".") else path_prefix + "."
+        errors, notes = self._row_issues(row, strict)
+        if prefix:
+            errors = [InputError(prefix + e.field, e.message, e.expected) for e in errors]
+        return errors, [_note_text(code, prefix + field, value) for code, field, value in notes]
+
+    def validate_rows(
+        self, rows: Sequence[Any], strict: bool = False
+    ) -> tuple[list[InputError], list[str]]:
+        """Check every row of a batch: (errors, warnings), as `validate` judges one row.
+
+        Error fields are paths like `[3].usage_minutes` (a row that is not an object:
+        `[3]`), in row order; at most `MAX_BATCH_ERRORS` are listed, then one entry
+        with field `$` says how many more there were. Warnings that differ only in the
+        row are reported once, naming the first rows and the count ("field
+        'customer_id' is not used by the model and was ignored (rows [0], [1], [2], …
+        10,000 rows)"); a warning of a single row reads as `validate` puts it.
+        """
+        report = _BatchReport()
+        self._check_rows(rows, strict, report, None)
+        return report.result()
+
+    def validate_and_predict_rows(
+        self, rows: Sequence[Any], strict: bool = False
+    ) -> tuple[list[InputError], list[str], list[dict[str, Any]] | None]:
+        """`validate_rows`, then `predict_rows` if there are no errors, in one pass.
+
+        Returns (errors, warnings, predictions); predictions is None when there are
+        errors. The same results as the two calls, faster: the values each input
+        gathers for validation are converted into the feature matrix right away.
+        """
+        report = _BatchReport()
+        matrix = np.empty((len(rows), self._width), dtype=np.float64)
+        complete = self._check_rows(rows, strict, report, matrix)
+        errors, warnings = report.result()
+        if errors:
+            return errors, warnings, None
+        if not len(rows):
+            return errors, warnings, []
+        if not complete:
+            return errors, warnings, self.predict_rows(rows)
+        return errors, warnings, self._format_many(np.asarray(self.booster.predict(matrix)))
+
+    def _check_rows(
+        self,
+        rows: Sequence[Any],
+        strict: bool,
+        report: _BatchReport,
+        matrix: npt.NDArray[np.float64] | None,
+    ) -> bool:
+        """Validate `rows` into `report`, filling `matrix` (if given) on the way.
+
+        Returns whether `matrix` was completely filled. Batches of dicts go column by
+        column (`_scan_rows`); anything else row by row.
+        """
+        if len(rows) and self._columns:
+            try:
+                # Fails at once unless every row is a dict.
+                first = list(map(dict.get, rows, repeat(self._columns[0][0].name), repeat(_ABSENT)))
+            except TypeError:
+                pass
+            else:
+                return self._scan_rows(rows, first, strict, report, matrix)
+        for index, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                error = InputError("", "expected a JSON object of input fields", "object")
+                report.add_errors(index, [error])
+                continue
+            errors, notes = self._row_issues(row, strict)
+            report.add_errors(index, errors)
+            for rank, (code, field, value) in enumerate(notes):
+                report.note(code, field, [index], [value], (index, rank))
+        return False
+
+    def _row_issues(
+        self, row: Mapping[str, Any], strict: bool
+    ) -> tuple[list[InputError], list[tuple[str, str, Any]]]:
+        """Errors (fields without a prefix) and warnings as (code, field, value)."""
         errors: list[InputError] = []
-        warnings: list[str] = []
+        notes: list[tuple[str, str, Any]] = []
         for spec in self.meta.inputs:
             if spec.name not in row:
                 if spec.required:
                     errors.append(
-                        InputError(
-                            prefix + spec.name, "missing required field", _EXPECTED[spec.kind]
-                        )
+                        InputError(spec.name, "missing required field", _EXPECTED[spec.kind])
                     )
                 continue
             value = row[spec.name]
@@ -365,26 +475,136 @@ class LoadedModel:
                 continue
             problem = _type_problem(spec.kind, value)
             if problem is not None:
-                errors.append(InputError(prefix + spec.name, problem, _EXPECTED[spec.kind]))
+                errors.append(InputError(spec.name, problem, _EXPECTED[spec.kind]))
             elif spec.kind == "category" and value not in self._category_sets[spec.name]:
-                warnings.append(
-                    f"field '{prefix}{spec.name}' has the value {_short(value)}, which was not "
-                    "seen in training; it is treated as missing"
-                )
+                if strict:
+                    known = self._known_values[spec.name]
+                    errors.append(
+                        InputError(
+                            spec.name,
+                            f"the value {_short(value)} was not seen in training; "
+                            f"known values: {known}",
+                            f"one of: {known}",
+                        )
+                    )
+                else:
+                    notes.append(("unseen", spec.name, value))
         for key in row:
             if key in self._inputs:
                 continue
             if key in self._ignored:
-                warnings.append(f"field '{prefix}{key}' is not used by the model and was ignored")
+                notes.append(("ignored", key, None))
             elif key == self.meta.target:
-                warnings.append(
-                    f"field '{prefix}{key}' is what the model predicts; the given value was ignored"
-                )
+                notes.append(("target", key, None))
             else:
                 errors.append(
-                    InputError(prefix + str(key), self._unknown_message(str(key)), "no such field")
+                    InputError(str(key), self._unknown_message(str(key)), "no such field")
                 )
-        return errors, warnings
+        return errors, notes
+
+    def _scan_rows(
+        self,
+        rows: Sequence[dict[str, Any]],
+        first: list[Any],
+        strict: bool,
+        report: _BatchReport,
+        matrix: npt.NDArray[np.float64] | None,
+    ) -> bool:
+        """`_check_rows` for a batch of dicts, column by column.
+
+        Each input's values (`first` for the first input) are gathered into a list
+        once and checked with set and numpy operations; only the rows this finds
+        suspect are checked one by one (by `_row_issues`), for the exact errors.
+        Warnings come from the columns. Returns whether `matrix` was filled.
+        """
+        n = len(rows)
+        suspects: set[int] = set()
+        present = 0
+        for position, (spec, offset, width) in enumerate(self._columns):
+            name, kind = spec.name, spec.kind
+            column = (
+                first if position == 0 else list(map(dict.get, rows, repeat(name), repeat(_ABSENT)))
+            )
+            types = set(map(type, column))
+            absent = column.count(_ABSENT) if _Absent in types else 0
+            present += n - absent
+            if absent and spec.required:
+                suspects.update(i for i, v in enumerate(column) if v is _ABSENT)
+            types -= _NULL_TYPES
+            allowed = _CLEAN_TYPES[kind]
+            clean = types <= allowed
+            if not clean:
+                matrix = None
+                suspects.update(
+                    i
+                    for i, v in enumerate(column)
+                    if type(v) not in allowed and type(v) not in _NULL_TYPES
+                )
+            if kind in ("number", "integer", "boolean"):
+                # Ints may be too large for a float; an integer's floats may have fractions.
+                fractions = kind == "integer" and float in types
+                check = fractions or (kind != "boolean" and int in types)
+                numeric = None
+                if clean and (check or matrix is not None):
+                    values = [None if v is _ABSENT else v for v in column] if absent else column
+                    with contextlib.suppress(OverflowError):
+                        numeric = np.array(values, dtype=np.float64)
+                elif check:  # the ints and floats among other values
+                    values = [v if type(v) is int or type(v) is float else None for v in column]
+                    with contextlib.suppress(OverflowError):
+                        numeric = np.array(values, dtype=np.float64)
+                if check:
+                    suspects.update(_bad_numbers(column, numeric, kind, fractions))
+                if matrix is not None:
+                    if numeric is None:
+                        matrix = None
+                    else:
+                        matrix[:, offset] = numeric
+                continue
+            strings: set[Any] = set(column) if clean else {v for v in column if isinstance(v, str)}
+            strings.discard(None)
+            strings.discard(_ABSENT)
+            if kind == "category":
+                odd = strings - self._category_sets[name]
+            else:
+                table, lookup, odd = _date_table(strings, kind)
+            if odd:
+                hits = [i for i, v in enumerate(column) if isinstance(v, str) and v in odd]
+                if kind == "category" and not strict:
+                    report.note(
+                        "unseen", name, hits, [column[i] for i in hits], (hits[0], position)
+                    )
+                else:
+                    suspects.update(hits)
+                    matrix = None
+            if matrix is None:
+                continue
+            if kind == "category":
+                codes: Callable[[Any, float], float] = self._codes[name].get
+                matrix[:, offset] = np.fromiter(
+                    map(codes, column, repeat(_NAN)), dtype=np.float64, count=n
+                )
+            else:
+                rows_of = np.fromiter(map(lookup.__getitem__, column), dtype=np.intp, count=n)
+                matrix[:, offset : offset + width] = table[rows_of]
+        columns = len(self._columns)
+        total = sum(map(len, rows))
+        if total != present:
+            for key, code in self._extra_keys:
+                flags = list(map(dict.__contains__, rows, repeat(key)))
+                count = flags.count(True)
+                if count:
+                    present += count
+                    at = flags.index(True)
+                    shown = list(islice(compress(range(n), flags), _WARNING_ROWS_SHOWN))
+                    rank = columns + list(rows[at]).index(key)
+                    report.note(code, key, shown, [None], (at, rank), count)
+        if total != present:
+            allowed_keys = self._allowed_keys
+            suspects.update(i for i, row in enumerate(rows) if not row.keys() <= allowed_keys)
+        for index in sorted(suspects):
+            report.add_errors(index, self._row_issues(rows[index], strict)[0])
+        return matrix is not None and not suspects
 
     def _unknown_message(self, key: str) -> str:
         names = list(self._inputs)
@@ -407,26 +627,33 @@ class LoadedModel:
         """
         try:
             vector = self._vector(row)
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise self._invalid(row, "") from exc
         raw = self.booster.predict(np.array([vector], dtype=np.float64), num_threads=1)
         return self._format(np.asarray(raw)[0])
 
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Predict many rows with one call to LightGBM; same output as `predict_one`."""
+        """Predict many rows with one call to LightGBM; same output as `predict_one`.
+
+        The rows should have passed `validate_rows`; the first row with a value that
+        cannot be converted raises `InvalidInput` (fields like `[3].usage_minutes`).
+        """
         if not rows:
             return []
-        vectors: list[list[float]] = []
-        for index, row in enumerate(rows):
-            try:
-                vectors.append(self._vector(row))
-            except (TypeError, ValueError, AttributeError) as exc:
-                raise self._invalid(row, f"[{index}]") from exc
-        raw = np.asarray(self.booster.predict(np.array(vectors, dtype=np.float64)))
-        return [self._format(raw[i]) for i in range(len(vectors))]
+        try:
+            matrix = self._column_matrix(rows)
+        except _Fallback:
+            matrix = self._row_matrix(rows)
+        raw = np.asarray(self.booster.predict(matrix))
+        return self._format_many(raw)
 
     def matrix(self, rows: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
         """The feature matrix LightGBM sees for `rows` (for checks and debugging)."""
+        if rows:
+            try:
+                return self._column_matrix(rows)
+            except _Fallback:
+                pass
         return np.array([self._vector(r) for r in rows], dtype=np.float64).reshape(
             len(rows), self._width
         )
@@ -443,6 +670,55 @@ class LoadedModel:
             if value is not None:
                 vector[offset : offset + width] = expand(value)
         return vector
+
+    def _row_matrix(self, rows: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
+        """The matrix row by row; raises `InvalidInput` at the first bad row."""
+        vectors: list[list[float]] = []
+        for index, row in enumerate(rows):
+            try:
+                vectors.append(self._vector(row))
+            except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+                raise self._invalid(row, f"[{index}]") from exc
+        return np.array(vectors, dtype=np.float64)
+
+    def _column_matrix(self, rows: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
+        """The matrix column by column, for plain dict rows with plain JSON values.
+
+        Raises `_Fallback` for anything else (other mappings, numpy scalars, date
+        objects, values that do not convert), which `_row_matrix` then handles or
+        reports exactly as before.
+        """
+        dicts = cast("Sequence[dict[str, Any]]", rows)
+        n = len(dicts)
+        matrix = np.empty((n, self._width), dtype=np.float64)
+        try:
+            for spec, offset, width in self._columns:
+                # A TypeError here at once unless every row is a dict.
+                column: list[Any] = list(map(dict.get, dicts, repeat(spec.name)))
+                types = set(map(type, column))
+                types.discard(_NONE_TYPE)
+                kind = spec.kind
+                if not types <= _CLEAN_TYPES[kind]:
+                    raise _Fallback
+                if kind == "category":
+                    codes: Callable[[Any, float], float] = self._codes[spec.name].get
+                    matrix[:, offset] = np.fromiter(
+                        map(codes, column, repeat(_NAN)), dtype=np.float64, count=n
+                    )
+                elif kind in ("date", "datetime"):
+                    strings = set(column)
+                    strings.discard(None)
+                    table, index, bad = _date_table(strings, kind)
+                    if bad:
+                        raise _Fallback
+                    at = np.fromiter(map(index.__getitem__, column), dtype=np.intp, count=n)
+                    matrix[:, offset : offset + width] = table[at]
+                else:
+                    # Only floats, ints, booleans (for boolean inputs) and None (→ NaN).
+                    matrix[:, offset] = np.array(column, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise _Fallback from exc
+        return matrix
 
     def _invalid(self, row: Any, prefix: str) -> InvalidInput:
         errors, _ = self.validate(row, prefix)
@@ -481,6 +757,49 @@ class LoadedModel:
             elif kind == "risk_level":
                 out[field] = self._risk(p) if task == "binary" else None
         return out
+
+    def _format_many(self, raw: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
+        """`_format` of every row of a prediction array, column by column."""
+        n = len(raw)
+        task = self.meta.task
+        kinds = {kind for _, kind in self._outputs}
+        columns: dict[str, list[Any]] = {}
+        if task == "regression":
+            values = raw.reshape(n).tolist()
+            for kind in kinds:
+                columns[kind] = values if kind in ("label", "value", "probability") else [None] * n
+            return _records(self._output_names, [columns[kind] for _, kind in self._outputs], n)
+        confidence: npt.NDArray[np.float64] | None = None
+        class_columns: Sequence[npt.NDArray[np.float64]] = ()
+        if task == "binary":
+            p = raw.reshape(n)
+            positive = p >= self.meta.decision_threshold
+            chosen = positive.astype(np.intp)
+            if "confidence" in kinds:
+                confidence = np.where(positive, p, 1.0 - p)
+            classes = self.meta.classes[:2]
+            if "probabilities" in kinds:
+                class_columns = (1.0 - p, p)
+        else:
+            chosen = raw.argmax(axis=1)
+            p = confidence = raw[np.arange(n), chosen]
+            classes = self.meta.classes
+            class_columns = tuple(raw.T) if "probabilities" in kinds else ()
+        for kind in kinds:
+            if kind == "label" or kind == "value":
+                columns[kind] = self._label_array.take(chosen).tolist()
+            elif kind == "probability":
+                columns[kind] = p.tolist()
+            elif kind == "confidence" and confidence is not None:
+                columns[kind] = confidence.tolist()
+            elif kind == "probabilities":
+                columns[kind] = _records(classes, [c.tolist() for c in class_columns], n)
+            elif kind == "risk_level" and task == "binary":
+                level = np.where(p < self._risk_low, 0, np.where(p < self._risk_high, 1, 2))
+                columns[kind] = _RISK_ARRAY.take(level).tolist()
+            else:
+                columns[kind] = [None] * n
+        return _records(self._output_names, [columns[kind] for _, kind in self._outputs], n)
 
     def _risk(self, p: float) -> str:
         if p < self._risk_low:
@@ -573,6 +892,205 @@ class LoadedModel:
         }
 
 
+class _Fallback(Exception):
+    """The column-wise batch path does not apply; the row-by-row path takes over."""
+
+
+class _Absent:
+    """Marks a field absent from a row (as opposed to present with null)."""
+
+    __slots__ = ()
+
+
+_ABSENT = _Absent()
+_NONE_TYPE = type(None)
+_NULL_TYPES = frozenset({_NONE_TYPE, _Absent})
+#: The value types of each input kind that the column-wise paths handle directly.
+_CLEAN_TYPES: dict[str, frozenset[type]] = {
+    "number": frozenset({float, int}),
+    "integer": frozenset({float, int}),
+    "boolean": frozenset({bool}),
+    "category": frozenset({str}),
+    "date": frozenset({str}),
+    "datetime": frozenset({str}),
+}
+_RISK_ARRAY = np.array(RISK_LEVELS, dtype=object)
+
+#: At most this many errors are listed for a batch; one more entry says how many were left out.
+MAX_BATCH_ERRORS = 1000
+#: A batch warning shared by many rows names this many of them, then the count.
+_WARNING_ROWS_SHOWN = 3
+#: An unseen-category warning shared by many rows quotes this many of the values.
+_WARNING_VALUES_SHOWN = 5
+#: A strict-mode unseen-category error lists this many of the known values.
+_KNOWN_VALUES_SHOWN = 10
+
+
+class _Note:
+    """One batch warning: the rows it applies to (the first few and the count)."""
+
+    __slots__ = ("count", "order", "rows", "values")
+
+    def __init__(self, order: tuple[int, int]) -> None:
+        self.order = order
+        self.rows: list[int] = []
+        self.count = 0
+        self.values: dict[Any, None] = {}
+
+
+class _BatchReport:
+    """Collects a batch's errors (capped) and warnings (grouped across rows)."""
+
+    def __init__(self) -> None:
+        self.errors: list[InputError] = []
+        self.error_count = 0
+        self.notes: dict[tuple[str, str], _Note] = {}
+
+    def add_errors(self, index: int, errors: list[InputError]) -> None:
+        for error in errors:
+            self.error_count += 1
+            if len(self.errors) < MAX_BATCH_ERRORS:
+                path = f"[{index}].{error.field}" if error.field else f"[{index}]"
+                self.errors.append(InputError(path, error.message, error.expected))
+
+    def note(
+        self,
+        code: str,
+        field: str,
+        rows: list[int],
+        values: list[Any],
+        order: tuple[int, int],
+        count: int | None = None,
+    ) -> None:
+        """Record a warning of `rows` (the first ones if `count` says there are more)."""
+        note = self.notes.get((code, field))
+        if note is None:
+            note = self.notes[code, field] = _Note(order)
+        note.rows.extend(rows[: _WARNING_ROWS_SHOWN - len(note.rows)])
+        note.count += len(rows) if count is None else count
+        note.values.update(dict.fromkeys(values))
+
+    def result(self) -> tuple[list[InputError], list[str]]:
+        errors = self.errors
+        if self.error_count > len(errors):
+            left_out = self.error_count - len(errors)
+            errors.append(
+                InputError(
+                    "$",
+                    f"and {left_out:,} more errors ({self.error_count:,} in all); only the "
+                    f"first {MAX_BATCH_ERRORS:,} are listed",
+                    "",
+                )
+            )
+        ordered = sorted(self.notes.items(), key=lambda item: item[1].order)
+        return errors, [_batch_note_text(code, field, note) for (code, field), note in ordered]
+
+
+def _note_text(code: str, field: str, value: Any) -> str:
+    """A warning of one row; `field` includes the row's path prefix."""
+    if code == "unseen":
+        return (
+            f"field '{field}' has the value {_short(value)}, which was not seen in training; "
+            "it is treated as missing"
+        )
+    if code == "ignored":
+        return f"field '{field}' is not used by the model and was ignored"
+    return f"field '{field}' is what the model predicts; the given value was ignored"
+
+
+def _batch_note_text(code: str, field: str, note: _Note) -> str:
+    values = list(note.values)
+    if note.count == 1:
+        return _note_text(code, f"[{note.rows[0]}].{field}", values[0])
+    if code == "unseen" and len(values) > 1:
+        shown = ", ".join(_short(v) for v in values[:_WARNING_VALUES_SHOWN])
+        if len(values) > _WARNING_VALUES_SHOWN:
+            shown += f", … {len(values):,} values"
+        text = (
+            f"field '{field}' has values not seen in training ({shown}); "
+            "they are treated as missing"
+        )
+    else:
+        text = _note_text(code, field, values[0])
+    where = ", ".join(f"[{i}]" for i in note.rows)
+    if note.count > len(note.rows):
+        where += f", … {note.count:,} rows"
+    return f"{text} (rows {where})"
+
+
+def _known_values(categories: list[str]) -> str:
+    shown = ", ".join(categories[:_KNOWN_VALUES_SHOWN])
+    if len(categories) > _KNOWN_VALUES_SHOWN:
+        shown += f", … ({len(categories):,} in all)"
+    return shown
+
+
+def _bad_numbers(
+    column: list[Any], numeric: npt.NDArray[np.float64] | None, kind: str, fractions: bool
+) -> list[int]:
+    """Rows of a number or integer column with an int or float `_type_problem` rejects:
+    ints too large for a float and, for integers, floats that are not whole.
+
+    `numeric` is the column as floats, if it could be converted (other value types
+    are caught by their type); `fractions` says whether to look for non-whole floats.
+    """
+    if numeric is None:
+        return [
+            i for i, v in enumerate(column) if type(v) in (int, float) and _type_problem(kind, v)
+        ]
+    if not fractions:
+        return []
+    whole = np.isnan(numeric) | (np.isfinite(numeric) & (np.floor(numeric) == numeric))
+    return [i for i in np.flatnonzero(~whole).tolist() if type(column[i]) is float]
+
+
+def _date_table(
+    strings: set[Any], kind: str
+) -> tuple[npt.NDArray[np.float64], dict[Any, int], set[Any]]:
+    """The features of each distinct date or date-time string, each parsed once.
+
+    Returns the table (one row per string, then an all-NaN row), each string's row
+    in it (None and absent values map to the NaN row) and the strings that are not
+    ISO 8601 dates, which `_type_problem` rejects (their rows are NaN too).
+    """
+    expand: Callable[[Any], Sequence[float]] = _date_parts if kind == "date" else datetime_features
+    width = len(DATE_PARTS) if kind == "date" else len(DATETIME_PARTS)
+    blank = (_NAN,) * width
+    values = list(strings)
+    features: list[Sequence[float]] = []
+    bad: set[Any] = set()
+    for value in values:
+        try:
+            features.append(expand(value))
+        except (ValueError, OverflowError):
+            bad.add(value)
+            features.append(blank)
+    features.append(blank)
+    table = np.array(features, dtype=np.float64).reshape(len(features), width)
+    lookup = dict(zip(values, range(len(values)), strict=True))
+    lookup[None] = lookup[_ABSENT] = len(values)
+    return table, lookup, bad
+
+
+def _records(keys: Sequence[str], columns: Sequence[list[Any]], n: int) -> list[dict[str, Any]]:
+    """`n` row dicts from columns of length `n` (dict displays for the usual small widths)."""
+    if not keys:
+        return [{} for _ in range(n)]
+    if len(keys) == 1:
+        (k0,) = keys
+        return [{k0: v0} for v0 in columns[0]]
+    if len(keys) == 2:
+        k0, k1 = keys
+        return [{k0: v0, k1: v1} for v0, v1 in zip(*columns, strict=True)]
+    if len(keys) == 3:
+        k0, k1, k2 = keys
+        return [{k0: v0, k1: v1, k2: v2} for v0, v1, v2 in zip(*columns, strict=True)]
+    if len(keys) == 4:
+        k0, k1, k2, k3 = keys
+        return [{k0: v0, k1: v1, k2: v2, k3: v3} for v0, v1, v2, v3 in zip(*columns, strict=True)]
+    return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
 def output_plan(meta: ModelMeta) -> list[tuple[str, str]]:
     """Each output field and what it carries.
 
@@ -629,13 +1147,13 @@ def _type_problem(kind: str, value: Any) -> str | None:
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return f"expected a number, got {_describe(value)}"
-        return None
+        return _too_large(value)
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return f"expected an integer, got {_describe(value)}"
         if isinstance(value, float) and not (value.is_integer() or math.isnan(value)):
             return f"expected an integer, got {value!r}"
-        return None
+        return _too_large(value)
     if kind == "boolean":
         if not isinstance(value, bool | np.bool_):
             return f"expected true or false, got {_describe(value)}"
@@ -651,7 +1169,7 @@ def _type_problem(kind: str, value: Any) -> str | None:
             return f"expected an ISO 8601 string, got {_describe(value)}"
         try:
             parse_when(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             example = "2024-05-01" if kind == "date" else "2024-05-01T13:45:00Z"
             return (
                 f"expected an ISO 8601 {kind.replace('datetime', 'date-time')} like "
@@ -659,6 +1177,14 @@ def _type_problem(kind: str, value: Any) -> str | None:
             )
         return None
     return f"unsupported input kind '{kind}'"
+
+
+def _too_large(value: Any) -> str | None:
+    try:
+        float(value)
+    except OverflowError:
+        return "expected a number, got a number too large for a 64-bit float"
+    return None
 
 
 def _describe(value: Any) -> str:
