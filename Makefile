@@ -37,5 +37,9 @@ typecheck: $(VENV)/.synced
 bench-train: $(VENV)/.synced
 	$(BIN)/python benchmarks/train_latency.py
 
+## Inference req/s and latency (wrk) next to a bare Litestar endpoint and raw LightGBM.
+bench-inference: $(VENV)/.synced
+	$(BIN)/python benchmarks/inference.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
