@@ -56,9 +56,10 @@ LUA = HERE / "wrk" / "post_json.lua"
 KEY = "iml_sk_benchmark0000000000000000000"
 MODEL = "churn"
 INTENT = "Predict customer churn based on usage patterns"
-UPLOAD_ROWS = 5000
+UPLOAD_ROWS = 20_000
 BATCH_ROWS = 10_000
 PLANS = ("basic", "standard", "premium")
+REGIONS = ("north", "south", "east", "west", "central", "coastal")
 NAN = float("nan")
 
 #: The goals this benchmark checks.
@@ -77,16 +78,41 @@ def say(message: str) -> None:
 
 
 def churn_frame(n: int, seed: int) -> pd.DataFrame:
-    """Customers who churn when they use the product little (and a bit by chance)."""
+    """Customers whose churn depends on usage, tenure, spend, logins and plan, with noise.
+
+    Several informative and a few useless columns, so the model has a realistic size
+    (a few hundred trees) rather than the handful a one-rule dataset needs.
+    """
     rng = np.random.default_rng(seed)
     usage = rng.uniform(0, 400, size=n).round(2)
+    tenure = rng.integers(1, 72, size=n)
+    spend = rng.gamma(2.0, 30.0, size=n).round(2)
+    logins = rng.poisson(12, size=n)
+    tickets = rng.integers(0, 8, size=n)
+    plan = rng.choice(PLANS, size=n)
+    region = rng.choice(REGIONS, size=n)
+    score = (
+        -0.012 * usage
+        - 0.03 * tenure
+        + 0.01 * spend
+        - 0.08 * logins
+        + 0.25 * tickets
+        + np.select([plan == "basic", plan == "premium"], [0.6, -0.6], 0.0)
+        + rng.normal(0, 1.0, size=n)
+        + 2.0
+    )
     return pd.DataFrame(
         {
             "customer_id": [f"c{i:05d}" for i in range(n)],
             "usage_minutes": usage,
-            "support_tickets": rng.integers(0, 8, size=n),
-            "plan_type": rng.choice(PLANS, size=n),
-            "churned": (rng.random(n) < np.where(usage < 120, 0.9, 0.08)).astype(int),
+            "tenure_months": tenure,
+            "monthly_spend": spend,
+            "logins_last_30d": logins,
+            "support_tickets": tickets,
+            "plan_type": plan,
+            "region": region,
+            "satisfaction": rng.integers(1, 6, size=n),
+            "churned": (rng.random(n) < 1 / (1 + np.exp(-score))).astype(int),
         }
     )
 
