@@ -19,7 +19,13 @@ import pandas as pd
 import pytest
 
 from intentml.domain.schemas import simple_schema
-from intentml.ml.serving import MAX_BATCH_ERRORS, InputError, InvalidInput, LoadedModel
+from intentml.ml.serving import (
+    MAX_BATCH_ERRORS,
+    InputError,
+    InvalidInput,
+    LoadedModel,
+    SingleRowPredictor,
+)
 from intentml.ml.train import TrainingSpec, train
 from tests.unit.test_ml_serving import POSITIVE, churn_frame
 
@@ -457,3 +463,22 @@ def test_flat_schemas(multiclass: LoadedModel, regression: LoadedModel) -> None:
     assert "spend" not in simple_schema(regression.input_schema())
     assert simple_schema(regression.input_schema())["segment"] == "string"
     assert simple_schema(regression.output_schema()) == {"spend": "float"}
+
+
+# ------------------------------------------------------ the fast single-row API
+
+
+def test_single_row_api_gives_booster_predict_numbers(
+    binary: LoadedModel, multiclass: LoadedModel, regression: LoadedModel
+) -> None:
+    for model in (binary, multiclass, regression):
+        fast = SingleRowPredictor.create(model.booster, model.booster.num_feature())
+        assert fast is not None
+        rows = _rows(_churn_row if model is binary else _segment_row, model, 200, seed=5)
+        matrix = model.matrix(rows)
+        expected = np.asarray(model.booster.predict(matrix, num_threads=1))
+        for i in range(len(rows)):
+            got = fast.predict(list(matrix[i]))
+            assert np.allclose(got, expected[i], rtol=0, atol=1e-12), (model.meta.task, i)
+        with pytest.raises(ValueError, match="features"):
+            fast.predict([0.0])
