@@ -141,23 +141,15 @@ class InferOut(msgspec.Struct, frozen=True):
     deployment_id: str | None = None
 
 
-class RetrainOut(msgspec.Struct, frozen=True):
-    job_id: str
-    status: str
-    model_name: str
-    new_version: str
-    version_id: str
-    version: int
-    target: str
-    target_reason: str
-    created_at: datetime
+class VersionRequestedOut(msgspec.Struct, frozen=True):
+    """A retrain or new version was requested: `new_version` (retrain's name for it) and
+    `model_version` (the versions endpoint's) are the same label."""
 
-
-class CreateVersionOut(msgspec.Struct, frozen=True):
     job_id: str
     status: str
     model_name: str
     model_version: str
+    new_version: str
     version_id: str
     version: int
     target: str

@@ -15,16 +15,15 @@ from intentml.api.lookups import Req, check_verdict, command_response, find_mode
 from intentml.api.platform import Outcome, Platform, PlatformDep
 from intentml.api.schemas import (
     CreateVersionIn,
-    CreateVersionOut,
     DescribeOut,
     ErrorInfo,
     MetricResult,
     RetrainIn,
-    RetrainOut,
     StatusOut,
     TrainingInfo,
     VersionDetail,
     VersionList,
+    VersionRequestedOut,
     VersionSummary,
     metrics_out,
 )
@@ -217,6 +216,26 @@ async def request_version(
     return training, event, outcome
 
 
+def requested(
+    model_name: str, training: TrainingRequest, event: Envelope, outcome: Outcome
+) -> Response[VersionRequestedOut]:
+    """202 for a requested version: both documents' fields (`model_version`, `new_version`)."""
+    label = version_label(training.version)
+    body = VersionRequestedOut(
+        job_id=training.job_id,
+        status=PENDING,
+        model_name=model_name,
+        model_version=label,
+        new_version=label,
+        version_id=training.version_id,
+        version=training.version,
+        target=training.target,
+        target_reason=training.target_reason,
+        created_at=event.occurred_at,
+    )
+    return command_response(body, outcome, f"/models/{model_name}/{label}/status")
+
+
 class VersionController(Controller):
     path = "/models/{model_name:str}"
     tags = ["versions"]
@@ -241,7 +260,7 @@ class VersionController(Controller):
         platform: PlatformDep,
         model_name: FromPath[str],
         data: JSONBody[CreateVersionIn],
-    ) -> Response[CreateVersionOut]:
+    ) -> Response[VersionRequestedOut]:
         """`dataset_id` is required; intent and schemas default to the model's."""
         dataset = data.dataset_id or data.upload_id
         if not dataset:
@@ -265,19 +284,7 @@ class VersionController(Controller):
                 max_iterations=data.max_iterations,
             ),
         )
-        label = version_label(training.version)
-        body = CreateVersionOut(
-            job_id=training.job_id,
-            status=PENDING,
-            model_name=model_name,
-            model_version=label,
-            version_id=training.version_id,
-            version=training.version,
-            target=training.target,
-            target_reason=training.target_reason,
-            created_at=event.occurred_at,
-        )
-        return command_response(body, outcome, f"/models/{model_name}/{label}/status")
+        return requested(model_name, training, event, outcome)
 
     @post("/retrain", status_code=202, summary="Retrain: the next version, new data optional")
     async def retrain(
@@ -286,7 +293,7 @@ class VersionController(Controller):
         platform: PlatformDep,
         model_name: FromPath[str],
         data: JSONBody[RetrainIn | None] = None,
-    ) -> Response[RetrainOut]:
+    ) -> Response[VersionRequestedOut]:
         """Dataset, goal and metric default to the latest version's (the body is optional)."""
         data = data or RetrainIn()
         training, event, outcome = await request_version(
@@ -303,19 +310,7 @@ class VersionController(Controller):
                 max_iterations=data.max_iterations,
             ),
         )
-        label = version_label(training.version)
-        body = RetrainOut(
-            job_id=training.job_id,
-            status=PENDING,
-            model_name=model_name,
-            new_version=label,
-            version_id=training.version_id,
-            version=training.version,
-            target=training.target,
-            target_reason=training.target_reason,
-            created_at=event.occurred_at,
-        )
-        return command_response(body, outcome, f"/models/{model_name}/{label}/status")
+        return requested(model_name, training, event, outcome)
 
     @get("/{model_version:str}", summary="One version: status, metrics, JSON schemas")
     async def get_version(
