@@ -50,6 +50,8 @@ def _words(text: str) -> frozenset[str]:
 MIN_ROWS = 20
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.2
+#: A build-log line (and a progress step) every this many boosting rounds.
+LOG_EVERY_ROUNDS = 25
 MAX_ROUNDS = 1000
 EARLY_STOPPING_ROUNDS = 50
 #: Integer targets with at most this many values (and enough rows per value) are classes.
@@ -749,7 +751,7 @@ def _fit_early_stopped(
 
     def log_rounds(env: lgb.callback.CallbackEnv) -> None:
         round_no = env.iteration + 1
-        if round_no % 100 == 0:
+        if round_no % LOG_EVERY_ROUNDS == 0:
             scores = ", ".join(
                 f"{_metric_label(item[1])} {_fmt(_metric_value(item[1], item[2]))}"
                 for item in (env.evaluation_result_list or [])
