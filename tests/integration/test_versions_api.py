@@ -10,7 +10,7 @@ from typing import Any
 
 from intentml.config import Settings
 from intentml.events.envelope import decode
-from intentml.events.types import BuildProgressed
+from intentml.events.types import BuildProgressed, VersionRequested
 from tests.data import NEGATIVE, POSITIVE, churn_rows
 from tests.stack import Stack, platform_stack
 
@@ -189,9 +189,21 @@ async def test_versions_retrain_details_status_and_describe(settings: Settings) 
         # --- a new version on a dataset: dataset_id required, intent defaults to the model's
         err = assert_error(await c.post("/models/churn/versions", json={}), 422, "validation_error")
         assert "dataset_id" in err["message"]
-        r = await c.post("/models/churn/versions", json={"dataset_id": v1["upload_id"]})
+        asked_schema = {"usage_minutes": "float", "plan_type": "string"}
+        r = await c.post(
+            "/models/churn/versions",
+            json={"dataset_id": v1["upload_id"], "input_schema": asked_schema},
+        )
         assert r.status_code == 202, r.text
         nv = r.json()
+        requested = decode(
+            await stack.pool.fetchval(
+                "SELECT value FROM events WHERE type = 'VersionRequested' AND accepted "
+                "ORDER BY occurred_at DESC LIMIT 1"
+            )
+        ).data
+        assert isinstance(requested, VersionRequested)
+        assert requested.reason == "new_version" and requested.input_schema == asked_schema
         assert nv["version"] == 4 and nv["model_version"] == "v4" and nv["status"] == "PENDING"
         assert nv["version_id"].startswith("ver_") and nv["job_id"].startswith("job_")
         assert (await stack.wait_status("churn", "v4"))["status"] == "READY"

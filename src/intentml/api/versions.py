@@ -168,6 +168,7 @@ class VersionAsk(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     upload_id: str | None = None
     intent: str | None = None
+    input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
     metric: str | None = None
     target: str | None = None
@@ -206,7 +207,14 @@ async def request_version(
         ),
     )
     event = make_event(
-        VersionRequested(model_id=model["model_id"], training=training, reason=ask.reason),
+        VersionRequested(
+            model_id=model["model_id"],
+            training=training,
+            reason=ask.reason,
+            # Recorded as given (None: the model's), for auditors and the next issue's search.
+            input_schema=ask.input_schema,
+            output_schema=ask.output_schema,
+        ),
         account_id=principal.account_id,
         model_name=model_name,
         actor=principal.key_id,
@@ -277,6 +285,7 @@ class VersionController(Controller):
                 reason="new_version",
                 upload_id=dataset,
                 intent=data.intent,
+                input_schema=data.input_schema,
                 output_schema=data.output_schema,
                 metric=data.metric,
                 target=data.target,
