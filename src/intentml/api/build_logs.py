@@ -6,9 +6,9 @@ from litestar import Controller, get, post
 from litestar.params import FromQuery
 
 from intentml.api.lookups import Req, reserved_name
-from intentml.api.models import page_params
+from intentml.api.pagination import fetch_page, page_params
 from intentml.api.platform import PlatformDep
-from intentml.api.schemas import BuildLogLine, BuildLogList, Pagination
+from intentml.api.schemas import BuildLogLine, BuildLogList
 from intentml.domain.names import version_label
 from projections import queries as q
 
@@ -34,10 +34,14 @@ class BuildLogController(Controller):
         progress, the result and the serving check, or the failure. Filter by `job_id` or
         `model_name`."""
         page_params(limit, offset, MAX_LIMIT)
-        account = request.user.account_id
-        async with platform.pool.acquire() as conn:
-            total = await conn.fetchval(q.COUNT_BUILD_LOGS, account, job_id, model_name)
-            rows = await conn.fetch(q.BUILD_LOGS, account, job_id, model_name, limit, offset)
+        rows, page = await fetch_page(
+            platform,
+            q.COUNT_BUILD_LOGS,
+            q.BUILD_LOGS,
+            (request.user.account_id, job_id, model_name),
+            limit,
+            offset,
+        )
         logs = [
             BuildLogLine(
                 job_id=r["job_id"],
@@ -49,7 +53,7 @@ class BuildLogController(Controller):
             )
             for r in rows
         ]
-        return BuildLogList(logs, Pagination(total, limit, offset, offset + len(logs) < total))
+        return BuildLogList(logs, page)
 
     @post("/", include_in_schema=False)
     async def create_reserved(self) -> None:

@@ -15,7 +15,7 @@ from intentml.api.lookups import (
     find_model,
     find_version,
 )
-from intentml.api.platform import PlatformDep
+from intentml.api.platform import Platform, PlatformDep
 from intentml.api.schemas import DeployIn, DeploymentList, DeploymentOut, UndeployOut
 from intentml.domain.fold import DEPLOYING, READY, UNDEPLOYING
 from intentml.domain.names import version_label
@@ -43,6 +43,26 @@ def deployment_out(row: asyncpg.Record, base: str) -> DeploymentOut:
     )
 
 
+async def find_deployment(
+    platform: Platform, account_id: str, model_name: str, deployment_id: str, live: bool
+) -> asyncpg.Record:
+    """The deployment of this model a path names (only a live one if `live`), or 404."""
+    model = await find_model(platform, account_id, model_name)
+    row = await platform.fetchrow(q.DEPLOYMENT, deployment_id)
+    if (
+        row is None
+        or row["model_id"] != model["model_id"]
+        or (live and row["ended_at"] is not None)
+    ):
+        which = "live deployment" if live else "deployment"
+        raise ApiError(
+            404,
+            f"model '{model_name}' has no {which} '{deployment_id}'; "
+            f"GET /models/{model_name}/deployments lists the live ones",
+        )
+    return row
+
+
 class DeploymentController(Controller):
     path = "/models/{model_name:str}"
     tags = ["deployments"]
@@ -60,7 +80,6 @@ class DeploymentController(Controller):
         Every field has a default, so the body is optional."""
         data = data or DeployIn()
         principal = request.user
-        model = await find_model(platform, principal.account_id, model_name)
         version = await find_version(
             platform, principal.account_id, model_name, data.model_version or "latest"
         )
@@ -73,7 +92,7 @@ class DeploymentController(Controller):
         deployment_id = "dep_" + new_id()
         event = make_event(
             DeploymentRequested(
-                model_id=model["model_id"],
+                model_id=version["model_id"],
                 deployment_id=deployment_id,
                 version=version["version"],
                 environment=data.environment,
@@ -132,14 +151,9 @@ class DeploymentController(Controller):
     ) -> DeploymentOut:
         """Its status (DEPLOYING, ACTIVE, UNDEPLOYING, or REPLACED, FAILED with `error`,
         STOPPED) and endpoint."""
-        model = await find_model(platform, request.user.account_id, model_name)
-        row = await platform.fetchrow(q.DEPLOYMENT, deployment_id)
-        if row is None or row["model_id"] != model["model_id"]:
-            raise ApiError(
-                404,
-                f"model '{model_name}' has no deployment '{deployment_id}'; "
-                f"GET /models/{model_name}/deployments lists the live ones",
-            )
+        row = await find_deployment(
+            platform, request.user.account_id, model_name, deployment_id, live=False
+        )
         return deployment_out(row, base_url(request))
 
     @delete("/deployments/{deployment_id:str}", status_code=202, summary="Undeploy a deployment")
@@ -152,14 +166,9 @@ class DeploymentController(Controller):
     ) -> Response[UndeployOut]:
         """The deployment stops serving at once (UNDEPLOYING), then leaves the list."""
         principal = request.user
-        model = await find_model(platform, principal.account_id, model_name)
-        row = await platform.fetchrow(q.DEPLOYMENT, deployment_id)
-        if row is None or row["model_id"] != model["model_id"] or row["ended_at"] is not None:
-            raise ApiError(
-                404,
-                f"model '{model_name}' has no live deployment '{deployment_id}'; "
-                f"GET /models/{model_name}/deployments lists them",
-            )
+        row = await find_deployment(
+            platform, principal.account_id, model_name, deployment_id, live=True
+        )
         if row["status"] == UNDEPLOYING:
             raise ApiError(409, f"deployment '{deployment_id}' is already being undeployed")
         event = make_event(

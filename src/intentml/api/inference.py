@@ -127,9 +127,16 @@ def predict_batch(model: LoadedModel, rows: Sequence[Any], strict: bool) -> tupl
     return _encoder.encode([{"prediction": p} for p in predictions]), warnings
 
 
-def _infer_out(
-    result: Any, warnings: list[str], row: Any, deployment_id: str | None = None
+async def answer_one(
+    platform: Platform,
+    row: Any,
+    data: Mapping[str, Any],
+    strict: bool,
+    deployment_id: str | None = None,
 ) -> InferOut:
+    """The `/infer` answer of the version `row` for one input row."""
+    model = await platform.models.get(row["artifact"])
+    result, warnings = predict_one(model, data, strict)
     return InferOut(
         request_id="req_" + new_id(),
         result=result,
@@ -162,9 +169,7 @@ class InferenceController(Controller):
         `?strict=true`)."""
         platform = hot_platform(request)
         row = await serving_version(platform, request.user.account_id, model_name, model_version)
-        model = await platform.models.get(row["artifact"])
-        result, warnings = predict_one(model, data, strict)
-        return _infer_out(result, warnings, row)
+        return await answer_one(platform, row, data, strict)
 
     @post(
         "/models/{model_name:str}/{model_version:str}/predictions",
@@ -218,6 +223,4 @@ class InferenceController(Controller):
         """The deployment's version answers, exactly as `/infer` would."""
         platform = hot_platform(request)
         row = await serving_deployment(platform, request.user.account_id, deployment_id)
-        model = await platform.models.get(row["artifact"])
-        result, warnings = predict_one(model, data, strict)
-        return _infer_out(result, warnings, row, deployment_id)
+        return await answer_one(platform, row, data, strict, deployment_id)

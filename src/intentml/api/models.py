@@ -20,6 +20,7 @@ from intentml.api.lookups import (
     model_not_found,
     reserved_name,
 )
+from intentml.api.pagination import fetch_page, page_params
 from intentml.api.platform import Platform, PlatformDep
 from intentml.api.schemas import (
     CreateModelIn,
@@ -29,7 +30,6 @@ from intentml.api.schemas import (
     ModelList,
     ModelSummary,
     ModelUpdatedOut,
-    Pagination,
     UpdateModelIn,
     metrics_out,
 )
@@ -47,18 +47,9 @@ LIST_STATUSES = ("DRAFT", "PENDING", "BUILDING", "READY", "ERROR")
 SORT_FIELDS = ("created_at", "name")
 SORT_DIRS = ("asc", "desc")
 MAX_PAGE = 100
+
+
 #: The largest OFFSET PostgreSQL takes (a bigint); a larger one would fail in the query.
-MAX_OFFSET = 2**63 - 1
-
-
-def page_params(limit: int, offset: int, max_limit: int) -> None:
-    """400 unless `limit` is within 1..max_limit and `offset` within 0..MAX_OFFSET."""
-    if not 1 <= limit <= max_limit:
-        raise ApiError(400, f"'limit' must be between 1 and {max_limit}", {"limit": limit})
-    if not 0 <= offset <= MAX_OFFSET:
-        raise ApiError(400, f"'offset' must be between 0 and {MAX_OFFSET}", {"offset": offset})
-
-
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ApiError(
@@ -142,14 +133,15 @@ class ModelController(Controller):
         sort_by, sort_dir = sort_by.lower(), sort_dir.lower()
         _one_of("sort_by", sort_by, SORT_FIELDS)
         _one_of("sort_dir", sort_dir, SORT_DIRS)
-        account = request.user.account_id
-        async with platform.pool.acquire() as conn:
-            total = await conn.fetchval(q.COUNT_MODELS, account, status)
-            rows = await conn.fetch(
-                q.LIST_MODELS[(sort_by, sort_dir)], account, status, limit, offset
-            )
-        models = [_summary(r) for r in rows]
-        return ModelList(models, Pagination(total, limit, offset, offset + len(models) < total))
+        rows, page = await fetch_page(
+            platform,
+            q.COUNT_MODELS,
+            q.LIST_MODELS[(sort_by, sort_dir)],
+            (request.user.account_id, status),
+            limit,
+            offset,
+        )
+        return ModelList([_summary(r) for r in rows], page)
 
     @get("/{model_name:str}", summary="One model: newest version, metrics, schemas")
     async def get_model(

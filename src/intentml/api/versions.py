@@ -43,9 +43,6 @@ def status_out(row: asyncpg.Record) -> StatusOut:
     result = None
     if row["status"] == READY and row["metric_name"] is not None:
         result = MetricResult(row["metric_name"], row["metric_value"])
-    error = None
-    if row["error_code"] is not None:
-        error = ErrorInfo(row["error_code"], row["error_message"])
     return StatusOut(
         model_name=row["model_name"],
         model_version=version_label(row["version"]),
@@ -54,7 +51,7 @@ def status_out(row: asyncpg.Record) -> StatusOut:
         last_updated=row["updated_at"],
         build_progress=row["build_progress"],
         result=result,
-        error=error,
+        error=_error(row),
     )
 
 
