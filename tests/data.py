@@ -9,6 +9,8 @@ from datetime import date, timedelta
 import numpy as np
 
 PLANS = ("basic", "standard", "premium")
+#: The intent the churn data is made for.
+CHURN_INTENT = "Predict customer churn based on usage patterns"
 
 
 def churn_rows(n: int = 600, seed: int = 1) -> list[dict[str, object]]:

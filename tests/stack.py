@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from intentml.infra.db import create_pool
 from intentml.infra.embedded import free_port
 from intentml.infra.setup import prepare
 from projections.projector import Projector
-from tests.data import churn_rows, to_csv
+from tests.data import CHURN_INTENT, churn_rows, to_csv
 
 
 @dataclass
@@ -63,6 +64,22 @@ class Stack:
             # A client polls; the API offers nothing to block on for a build.
             await asyncio.sleep(0.05)
 
+    @contextlib.contextmanager
+    def hold_trainer(self) -> Iterator[None]:
+        """Occupy the trainer's only training thread until the block ends.
+
+        Nothing is faked: a build requested meanwhile is received and started (BUILDING)
+        and waits for the thread; later ones wait behind it (PENDING). No timing
+        assumptions, and the thread is released even when the block fails.
+        """
+        assert self.trainer.executor._max_workers == 1
+        gate = threading.Event()
+        self.trainer.executor.submit(gate.wait)
+        try:
+            yield
+        finally:
+            gate.set()
+
     async def upload(self, rows: list[dict[str, object]], filename: str = "d.csv") -> str:
         """Upload rows as a CSV file; the upload_id."""
         r = await self.client.post("/uploads", files={"file": (filename, to_csv(rows), "text/csv")})
@@ -74,7 +91,7 @@ class Stack:
         self,
         name: str = "churn",
         rows: list[dict[str, object]] | None = None,
-        intent: str = "Predict customer churn based on usage patterns",
+        intent: str = CHURN_INTENT,
         **extra: object,
     ) -> dict[str, Any]:
         """Upload `rows` (churn data by default), create model `name`, wait until READY."""
@@ -166,3 +183,20 @@ async def platform_stack(
         for result in done:
             if isinstance(result, Exception):
                 raise result
+
+
+def error_of(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The `error` object of a response in the documented format, checked."""
+    assert r.status_code == status, (r.request.url, r.text)
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert set(body) == {"error"}, body
+    err: dict[str, Any] = body["error"]
+    assert err["code"] == code and err["status"] == status, err
+    assert isinstance(err["message"], str) and err["message"]
+    return err
+
+
+def bad_request(r: httpx.Response) -> dict[str, Any]:
+    """`error_of` a 400 `invalid_request`."""
+    return error_of(r, 400, "invalid_request")

@@ -9,7 +9,7 @@ import httpx
 
 from intentml.config import Settings
 from tests.data import churn_rows
-from tests.stack import platform_stack
+from tests.stack import bad_request, platform_stack
 
 LINE_FIELDS = {"job_id", "model_name", "model_version", "timestamp", "level", "message"}
 
@@ -19,11 +19,6 @@ async def _logs(c: httpx.AsyncClient, **params: object) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
-
-
-def _bad_request(r: httpx.Response) -> None:
-    assert r.status_code == 400, (r.request.url, r.text)
-    assert r.json()["error"]["code"] == "invalid_request"
 
 
 async def test_build_logs(settings: Settings) -> None:
@@ -130,13 +125,13 @@ async def test_build_logs(settings: Settings) -> None:
             "offset=x",
             "offset=99999999999999999999",
         ):
-            _bad_request(await c.get(f"/models/build-logs?{query}"))
+            bad_request(await c.get(f"/models/build-logs?{query}"))
 
         # --- `build-logs` is a path of the API, never a model
         r = await c.post(
             "/models/build-logs", json={"intent": "Predict churn", "upload_id": upload_id}
         )
-        _bad_request(r)
+        bad_request(r)
         assert "build-logs" in r.json()["error"]["message"]
         models = (await c.get("/models")).json()
         assert sorted(m["model_name"] for m in models["models"]) == ["churn", "flat"]

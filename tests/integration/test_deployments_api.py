@@ -3,37 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from intentml.config import Settings
-from tests.data import NEGATIVE, POSITIVE, churn_rows
-from tests.stack import Stack, platform_stack
-
-CHURN_INTENT = "Predict customer churn based on usage patterns"
-
-
-@contextlib.contextmanager
-def trainer_held(stack: Stack) -> Iterator[None]:
-    """Keep the trainer's only build slot busy, so a version requested meanwhile stays
-    PENDING or BUILDING for as long as the block runs (no timing assumptions)."""
-    gate = threading.Event()
-    stack.trainer.executor.submit(gate.wait)
-    try:
-        yield
-    finally:
-        gate.set()
-
-
-def assert_error(r: Any, status: int, code: str) -> dict[str, Any]:
-    """The documented error format; returns the error object."""
-    assert r.status_code == status, r.text
-    err: dict[str, Any] = r.json()["error"]
-    assert err["code"] == code and err["status"] == status and err["message"], err
-    return err
+from tests.data import CHURN_INTENT, NEGATIVE, POSITIVE, churn_rows
+from tests.stack import Stack, error_of, platform_stack
 
 
 async def deployments(stack: Stack, model: str) -> dict[str, dict[str, Any]]:
@@ -64,7 +39,7 @@ async def wait_not_found(stack: Stack, deployment_id: str, timeout_s: float = 10
     while True:
         r = await stack.client.post(f"/predict/{deployment_id}", json=POSITIVE)
         if r.status_code == 404:
-            assert_error(r, 404, "not_found")
+            error_of(r, 404, "not_found")
             return
         assert r.status_code == 200, r.text
         assert asyncio.get_running_loop().time() < deadline, "the replaced deployment still serves"
@@ -109,7 +84,7 @@ async def test_deploy_predict_replace_and_undeploy(settings: Settings) -> None:
         assert pos["churned_probability"] > neg["churned_probability"]
         # the deployment validates like /infer does
         bad = await c.post(f"/predict/{dep1}", json={**POSITIVE, "usage_minutes": "lots"})
-        assert_error(bad, 422, "validation_error")
+        error_of(bad, 422, "validation_error")
 
         assert (await c.get("/models/churn")).json()["deployment_status"] == "DEPLOYED"
         assert (await c.get("/models/churn/v1/status")).json()["deployment_status"] == "DEPLOYED"
@@ -134,7 +109,7 @@ async def test_deploy_predict_replace_and_undeploy(settings: Settings) -> None:
         )
         assert gone["status"] == "REPLACED" and gone["ended_at"] is not None
         # the replaced one is no longer live: it cannot be undeployed
-        assert_error(await c.delete(f"/models/churn/deployments/{dep1}"), 404, "not_found")
+        error_of(await c.delete(f"/models/churn/deployments/{dep1}"), 404, "not_found")
 
         r = await c.post("/models/churn/deploy", json={"environment": "staging"})
         assert r.status_code == 202, r.text
@@ -152,33 +127,31 @@ async def test_deploy_predict_replace_and_undeploy(settings: Settings) -> None:
         assert body["status"] == "UNDEPLOYING" and body["deployment_id"] == dep3
         assert body["model_name"] == "churn" and body["model_version"] == "v1"
         assert body["undeployed_at"]
-        assert_error(await c.post(f"/predict/{dep3}", json=POSITIVE), 404, "not_found")
+        error_of(await c.post(f"/predict/{dep3}", json=POSITIVE), 404, "not_found")
         again = await c.delete(f"/models/churn/deployments/{dep3}")
         assert again.status_code in (404, 409), again.text
-        assert_error(
-            again, again.status_code, {404: "not_found", 409: "conflict"}[again.status_code]
-        )
+        error_of(again, again.status_code, {404: "not_found", 409: "conflict"}[again.status_code])
         await wait_deployments(stack, "churn", {dep2: "ACTIVE"})
-        assert_error(await c.delete(f"/models/churn/deployments/{dep3}"), 404, "not_found")
-        assert_error(await c.post(f"/predict/{dep3}", json=POSITIVE), 404, "not_found")
-        assert_error(await c.delete("/models/churn/deployments/dep_nope"), 404, "not_found")
-        assert_error(await c.delete(f"/models/nope/deployments/{dep2}"), 404, "not_found")
-        assert_error(await c.post("/predict/dep_nope", json=POSITIVE), 404, "not_found")
+        error_of(await c.delete(f"/models/churn/deployments/{dep3}"), 404, "not_found")
+        error_of(await c.post(f"/predict/{dep3}", json=POSITIVE), 404, "not_found")
+        error_of(await c.delete("/models/churn/deployments/dep_nope"), 404, "not_found")
+        error_of(await c.delete(f"/models/nope/deployments/{dep2}"), 404, "not_found")
+        error_of(await c.post("/predict/dep_nope", json=POSITIVE), 404, "not_found")
         # production still serves
         assert (await c.post(f"/predict/{dep2}", json=NEGATIVE)).json()["result"]["churned"] == 0
 
         # --- deleting the model stops its ACTIVE deployment at once
         r = await c.delete("/models/churn")
         assert r.status_code == 200, r.text
-        assert_error(await c.post(f"/predict/{dep2}", json=POSITIVE), 404, "not_found")
-        assert_error(await c.get("/models/churn/deployments"), 404, "not_found")
+        error_of(await c.post(f"/predict/{dep2}", json=POSITIVE), 404, "not_found")
+        error_of(await c.get("/models/churn/deployments"), 404, "not_found")
         ended = await stack.pool.fetch("SELECT status FROM deployments WHERE ended_at IS NULL")
         assert ended == []
 
         # the name can be created again: the new model starts without deployments
         await stack.ready_model("churn", rows=churn_rows(200, seed=3))
         assert await deployments(stack, "churn") == {}
-        assert_error(await c.post(f"/predict/{dep2}", json=POSITIVE), 404, "not_found")
+        error_of(await c.post(f"/predict/{dep2}", json=POSITIVE), 404, "not_found")
 
 
 async def test_deploy_errors_and_races(settings: Settings) -> None:
@@ -187,8 +160,8 @@ async def test_deploy_errors_and_races(settings: Settings) -> None:
         await stack.ready_model("churn", rows=churn_rows(300))
 
         # --- bad bodies and unknown names
-        assert_error(await c.post("/models/nope/deploy", json={}), 404, "not_found")
-        assert_error(await c.get("/models/nope/deployments"), 404, "not_found")
+        error_of(await c.post("/models/nope/deploy", json={}), 404, "not_found")
+        error_of(await c.get("/models/nope/deployments"), 404, "not_found")
         for bad in (
             {"replicas": 0},
             {"replicas": "two"},
@@ -197,23 +170,23 @@ async def test_deploy_errors_and_races(settings: Settings) -> None:
             {"auto_scale": "yes"},
             {"bogus": 1},
         ):
-            assert_error(await c.post("/models/churn/deploy", json=bad), 400, "invalid_request")
+            error_of(await c.post("/models/churn/deploy", json=bad), 400, "invalid_request")
         r = await c.post(
             "/models/churn/deploy",
             content=b"{not json",
             headers={"content-type": "application/json"},
         )
-        assert_error(r, 400, "invalid_request")
-        err = assert_error(
+        error_of(r, 400, "invalid_request")
+        err = error_of(
             await c.post("/models/churn/deploy", json={"model_version": "v9"}), 404, "not_found"
         )
         assert "v9" in err["message"]
 
         # --- a version still building cannot be deployed; `latest` still deploys v1
-        with trainer_held(stack):
+        with stack.hold_trainer():
             r = await c.post("/models/churn/retrain", json={})
             assert r.status_code == 202 and r.json()["new_version"] == "v2", r.text
-            err = assert_error(
+            err = error_of(
                 await c.post("/models/churn/deploy", json={"model_version": "v2"}), 409, "conflict"
             )
             assert "v2" in err["message"] and "READY" in err["message"]
@@ -265,7 +238,7 @@ async def test_deploy_errors_and_races(settings: Settings) -> None:
         codes = sorted(r.status_code for r in results)
         assert codes[0] == 202 and codes.count(202) == 1, [r.text for r in results]
         assert set(codes[1:]) <= {404, 409}, [r.text for r in results]
-        assert_error(await c.post(f"/predict/{winner}", json=POSITIVE), 404, "not_found")
+        error_of(await c.post(f"/predict/{winner}", json=POSITIVE), 404, "not_found")
         await wait_deployments(stack, "churn", {dep: "ACTIVE"})
         stops = await stack.pool.fetchval(
             "SELECT count(*) FROM events WHERE type = 'DeploymentStopped' AND accepted"
@@ -289,8 +262,8 @@ async def test_deploy_errors_and_races(settings: Settings) -> None:
             shown.json()["status"] == "FAILED" and shown.json()["error"] == failed["error_message"]
         )
         assert (await c.get(f"/models/churn/deployments/{dep}")).json()["status"] == "ACTIVE"
-        assert_error(await c.get("/models/churn/deployments/dep_nope"), 404, "not_found")
-        assert_error(await c.post(f"/predict/{broken}", json=POSITIVE), 404, "not_found")
+        error_of(await c.get("/models/churn/deployments/dep_nope"), 404, "not_found")
+        error_of(await c.post(f"/predict/{broken}", json=POSITIVE), 404, "not_found")
         assert (await c.post(f"/predict/{dep}", json=POSITIVE)).status_code == 200
 
         # --- an ERROR version cannot be deployed
@@ -300,11 +273,11 @@ async def test_deploy_errors_and_races(settings: Settings) -> None:
         assert r.status_code == 202, r.text
         assert (await stack.wait_status("flat", "v1"))["status"] == "ERROR"
         for body in ({}, {"model_version": "v1"}):
-            err = assert_error(await c.post("/models/flat/deploy", json=body), 409, "conflict")
+            err = error_of(await c.post("/models/flat/deploy", json=body), 409, "conflict")
             assert "ERROR" in err["message"]
         assert await deployments(stack, "flat") == {}
         # a deployment of another model is not this model's
-        assert_error(await c.delete(f"/models/flat/deployments/{dep}"), 404, "not_found")
+        error_of(await c.delete(f"/models/flat/deployments/{dep}"), 404, "not_found")
         rejected = await stack.pool.fetchval(
             "SELECT count(*) FROM events WHERE type = 'DeploymentRequested' AND NOT accepted"
         )

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 
@@ -23,7 +22,7 @@ from intentml.config import Settings
 from intentml.events.envelope import new_id
 from tests.conftest import with_database
 from tests.data import NEGATIVE, POSITIVE, churn_rows
-from tests.stack import Stack, platform_stack
+from tests.stack import Stack, error_of, platform_stack
 
 #: Rows the churn rule answers clearly (usage well below 120 minutes churns, far above doesn't).
 CHURNS = {**POSITIVE, "usage_minutes": 60.0}
@@ -75,18 +74,6 @@ async def stack(
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
-
-
-def error_of(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The `error` object of a response in the documented format, checked."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert set(body) == {"error"}, body
-    err: dict[str, Any] = body["error"]
-    assert err["code"] == code and err["status"] == status, err
-    assert isinstance(err["message"], str) and err["message"]
-    return err
 
 
 def by_field(err: dict[str, Any]) -> dict[str, dict[str, Any]]:

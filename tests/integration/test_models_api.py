@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +11,7 @@ import msgspec
 
 from intentml.config import Settings
 from tests.data import NEGATIVE, POSITIVE, churn_rows
-from tests.stack import Stack, platform_stack
+from tests.stack import Stack, bad_request, platform_stack
 
 MODEL_FIELDS = {
     "model_id",
@@ -30,22 +27,6 @@ MODEL_FIELDS = {
     "created_at",
     "updated_at",
 }
-
-
-@contextlib.contextmanager
-def training_held(stack: Stack) -> Iterator[None]:
-    """Occupy the trainer's only training thread until the block ends.
-
-    A build that starts meanwhile has emitted `BuildStarted` (BUILDING) and waits for the
-    thread; with one partition, every later request waits behind it (PENDING).
-    """
-    assert stack.trainer.executor._max_workers == 1
-    gate = threading.Event()
-    stack.trainer.executor.submit(gate.wait)
-    try:
-        yield
-    finally:
-        gate.set()
 
 
 async def wait_deployment_active(
@@ -168,7 +149,7 @@ async def test_create_train_status_infer_and_list(settings: Settings) -> None:
             "ModelDeleted",
         } <= {h["type"] for h in history}
 
-        with training_held(stack):
+        with stack.hold_trainer():
             r = await c.post(
                 "/models/churn", json={"intent": "Predict churn", "upload_id": upload_id}
             )
@@ -288,12 +269,6 @@ def _names(r: httpx.Response) -> list[str]:
     return [m["model_name"] for m in r.json()["models"]]
 
 
-def _bad_request(r: httpx.Response) -> None:
-    assert r.status_code == 400, (r.request.url, r.text)
-    err = r.json()["error"]
-    assert err["code"] == "invalid_request" and err["status"] == 400 and err["message"]
-
-
 async def test_list_read_and_update_models(settings: Settings) -> None:
     """Three models in three states: alpha READY, beta BUILDING, gamma PENDING."""
     one_partition = msgspec.structs.replace(settings, partitions=1)
@@ -313,7 +288,7 @@ async def test_list_read_and_update_models(settings: Settings) -> None:
         assert r.status_code == 202, r.text
         alpha = r.json()
         assert (await stack.wait_status("alpha"))["status"] == "READY"
-        with training_held(stack):
+        with stack.hold_trainer():
             r = await c.post(
                 "/models/beta", json={"intent": "Predict churn", "dataset_id": upload_id}
             )
@@ -444,7 +419,7 @@ async def _check_list_bad_params(c: httpx.AsyncClient) -> None:
         "offset=9223372036854775808",  # past PostgreSQL's bigint: a 500 once
         "offset=99999999999999999999",
     ):
-        _bad_request(await c.get(f"/models?{query}"))
+        bad_request(await c.get(f"/models?{query}"))
     r = await c.get("/models?status=FOO")
     assert "READY" in r.json()["error"]["message"]
 
@@ -491,7 +466,7 @@ async def _check_get_model(stack: Stack, alpha: dict[str, Any]) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     assert "nope" in r.json()["error"]["message"]
     for bad in ("bad%20name!", ".hidden", "x" * 101):
-        _bad_request(await c.get(f"/models/{bad}"))
+        bad_request(await c.get(f"/models/{bad}"))
 
 
 async def _check_update_model(c: httpx.AsyncClient) -> None:
@@ -544,9 +519,9 @@ async def _check_update_model(c: httpx.AsyncClient) -> None:
         {"name": "x" * 201},
         {"tags": [""]},
     ):
-        _bad_request(await c.patch("/models/alpha", json=bad))
-    _bad_request(await c.patch("/models/alpha", json=["name"]))
-    _bad_request(
+        bad_request(await c.patch("/models/alpha", json=bad))
+    bad_request(await c.patch("/models/alpha", json=["name"]))
+    bad_request(
         await c.patch(
             "/models/alpha", content=b"{nope", headers={"content-type": "application/json"}
         )
@@ -556,7 +531,7 @@ async def _check_update_model(c: httpx.AsyncClient) -> None:
 
     r = await c.patch("/models/nope", json={"name": "x"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    _bad_request(await c.patch("/models/bad%20name!", json={"name": "x"}))
+    bad_request(await c.patch("/models/bad%20name!", json={"name": "x"}))
 
 
 async def _delete_while_building(

@@ -3,42 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import Iterator
-from typing import Any
 
 from intentml.config import Settings
 from intentml.events.envelope import decode
 from intentml.events.types import BuildProgressed, VersionRequested
-from tests.data import NEGATIVE, POSITIVE, churn_rows
-from tests.stack import Stack, platform_stack
-
-CHURN_INTENT = "Predict customer churn based on usage patterns"
-
-
-@contextlib.contextmanager
-def trainer_held(stack: Stack) -> Iterator[None]:
-    """Keep the trainer's only build slot busy: builds requested meanwhile cannot finish.
-
-    Nothing is faked: the trainer receives the request and starts the build, which
-    simply waits for its thread, so a version stays PENDING or BUILDING for as long
-    as the block runs, without timing assumptions.
-    """
-    gate = threading.Event()
-    stack.trainer.executor.submit(gate.wait)
-    try:
-        yield
-    finally:
-        gate.set()
-
-
-def assert_error(r: Any, status: int, code: str) -> dict[str, Any]:
-    """The documented error format; returns the error object."""
-    assert r.status_code == status, r.text
-    err: dict[str, Any] = r.json()["error"]
-    assert err["code"] == code and err["status"] == status and err["message"], err
-    return err
+from tests.data import CHURN_INTENT, NEGATIVE, POSITIVE, churn_rows
+from tests.stack import Stack, error_of, platform_stack
 
 
 async def progress_of(stack: Stack, job_id: str) -> list[int]:
@@ -83,13 +53,13 @@ async def test_versions_retrain_details_status_and_describe(settings: Settings) 
         assert set(v1["output_schema"]["properties"]) == {"churned_probability", "churned"}
         assert v1["metric_name"] == "roc_auc" and v1["metrics"]["roc_auc"] == v1["metric_value"]
 
-        err = assert_error(await c.get("/models/churn/v9"), 404, "not_found")
+        err = error_of(await c.get("/models/churn/v9"), 404, "not_found")
         assert "v9" in err["message"]
-        assert_error(await c.get("/models/churn/ver_nope"), 404, "not_found")
-        err = assert_error(await c.get("/models/nope/v1"), 404, "not_found")
+        error_of(await c.get("/models/churn/ver_nope"), 404, "not_found")
+        err = error_of(await c.get("/models/nope/v1"), 404, "not_found")
         assert "nope" in err["message"]
-        assert_error(await c.get("/models/nope/latest/describe"), 404, "not_found")
-        assert_error(await c.get("/models/churn/v9/status"), 404, "not_found")
+        error_of(await c.get("/models/nope/latest/describe"), 404, "not_found")
+        error_of(await c.get("/models/churn/v9/status"), 404, "not_found")
 
         # --- build_progress really moved during the build (the archived progress events)
         steps = await progress_of(stack, created["job_id"])
@@ -126,7 +96,7 @@ async def test_versions_retrain_details_status_and_describe(settings: Settings) 
             assert (await c.get(f"/models/churn/{ref}/describe")).json() == d
 
         # --- retrain {}: v2 is requested; until it is READY, `latest` still names v1
-        with trainer_held(stack):
+        with stack.hold_trainer():
             r = await c.post("/models/churn/retrain", json={})
             assert r.status_code == 202, r.text
             rt = r.json()
@@ -147,7 +117,7 @@ async def test_versions_retrain_details_status_and_describe(settings: Settings) 
             # the model itself already names its newest version
             model = (await c.get("/models/churn")).json()
             assert model["model_version"] == "v2" and model["ready_version"] == "v1"
-            err = assert_error(await c.get("/models/churn/v2/describe"), 409, "conflict")
+            err = error_of(await c.get("/models/churn/v2/describe"), 409, "conflict")
             assert "v2" in err["message"]
             versions = (await c.get("/models/churn/versions")).json()
             assert [v["version"] for v in versions["versions"]] == [2, 1]
@@ -187,7 +157,7 @@ async def test_versions_retrain_details_status_and_describe(settings: Settings) 
         ] == 400
 
         # --- a new version on a dataset: dataset_id required, intent defaults to the model's
-        err = assert_error(await c.post("/models/churn/versions", json={}), 422, "validation_error")
+        err = error_of(await c.post("/models/churn/versions", json={}), 422, "validation_error")
         assert "dataset_id" in err["message"]
         asked_schema = {"usage_minutes": "float", "plan_type": "string"}
         r = await c.post(
@@ -233,7 +203,7 @@ async def test_versions_retrain_details_status_and_describe(settings: Settings) 
         assert r.status_code == 202, r.text
         failed = await stack.wait_status("flat", "v1")
         assert failed["status"] == "ERROR" and failed["error"]["code"], failed
-        err = assert_error(await c.get("/models/flat/v1/describe"), 409, "conflict")
+        err = error_of(await c.get("/models/flat/v1/describe"), 409, "conflict")
         assert "ERROR" in err["message"]
         # `latest` is the newest version when none is READY
         latest = (await c.get("/models/flat/latest")).json()
@@ -251,20 +221,20 @@ async def test_retrain_errors_races_and_latest_without_ready(settings: Settings)
         # nothing READY: `latest` is the newest version, and nothing can be described
         latest = (await c.get("/models/m/latest")).json()
         assert latest["version"] == 1 and latest["status"] == "PENDING"
-        assert_error(await c.get("/models/m/v1/describe"), 409, "conflict")
-        assert_error(await c.post("/models/m/latest/infer", json=POSITIVE), 409, "conflict")
+        error_of(await c.get("/models/m/v1/describe"), 409, "conflict")
+        error_of(await c.post("/models/m/latest/infer", json=POSITIVE), 409, "conflict")
 
         # --- bad requests
-        assert_error(await c.post("/models/nope/retrain", json={}), 404, "not_found")
-        assert_error(
+        error_of(await c.post("/models/nope/retrain", json={}), 404, "not_found")
+        error_of(
             await c.post("/models/nope/versions", json={"dataset_id": upload_id}), 404, "not_found"
         )
-        assert_error(await c.get("/models/nope/versions"), 404, "not_found")
-        err = assert_error(
+        error_of(await c.get("/models/nope/versions"), 404, "not_found")
+        err = error_of(
             await c.post("/models/m/retrain", json={"upload_id": "up_nope"}), 404, "not_found"
         )
         assert "upload" in err["message"]
-        err = assert_error(
+        err = error_of(
             await c.post("/models/m/versions", json={"dataset_id": "up_nope"}), 404, "not_found"
         )
         assert "upload" in err["message"]
@@ -275,8 +245,8 @@ async def test_retrain_errors_races_and_latest_without_ready(settings: Settings)
             {"bogus": 1},
             {"goal": 5},
         ):
-            assert_error(await c.post("/models/m/retrain", json=bad), 400, "invalid_request")
-        assert_error(
+            error_of(await c.post("/models/m/retrain", json=bad), 400, "invalid_request")
+        error_of(
             await c.post("/models/m/versions", json={"dataset_id": upload_id, "bogus": 1}),
             400,
             "invalid_request",
@@ -285,25 +255,25 @@ async def test_retrain_errors_races_and_latest_without_ready(settings: Settings)
             r = await c.post(
                 path, content=b"{not json", headers={"content-type": "application/json"}
             )
-            assert_error(r, 400, "invalid_request")
-        err = assert_error(
+            error_of(r, 400, "invalid_request")
+        err = error_of(
             await c.post("/models/m/retrain", json={"goal": "Predict the weather"}),
             422,
             "validation_error",
         )
         assert "target" in err["message"]
         # a metric that does not exist is refused at once, not by a failed build
-        err = assert_error(
+        err = error_of(
             await c.post("/models/m/retrain", json={"metric": "bogus"}), 422, "validation_error"
         )
         assert "bogus" in err["message"] and err["details"][0]["field"] == "metric"
         assert "accuracy" in err["details"][0]["expected"]
         # so is a task that does not exist
-        err = assert_error(
+        err = error_of(
             await c.post("/models/m/retrain", json={"task": "clustering"}), 422, "validation_error"
         )
         assert "clustering" in err["message"] and err["details"][0]["field"] == "task"
-        assert_error(
+        error_of(
             await c.post("/models/m/versions", json={"dataset_id": upload_id, "metric": "nope"}),
             422,
             "validation_error",
