@@ -263,32 +263,20 @@ def test_failed_builds_cannot_be_deployed() -> None:
 
 
 def test_activation_replaces_the_active_deployment_of_the_same_environment() -> None:
-    state, verdicts = fold(
-        [
-            *ready_v1(),
-            deploy("prod1"),
-            activated("prod1"),
-            deploy("stage1", env="staging"),
-            activated("stage1"),
-            deploy("prod2"),
-        ]
-    )
+    requested = [
+        *ready_v1(),
+        deploy("prod1"),
+        activated("prod1"),
+        deploy("stage1", env="staging"),
+        activated("stage1"),
+        deploy("prod2"),
+    ]
+    state, verdicts = fold(requested)
     assert all(a for a, _ in verdicts)
     # until the new one is ACTIVE, the old one keeps serving
     assert state.deployments["prod1"].status == ACTIVE
     assert state.deployments["prod2"].status == DEPLOYING
-    state, verdicts = fold(
-        [
-            *ready_v1(),
-            deploy("prod1"),
-            activated("prod1"),
-            deploy("stage1", env="staging"),
-            activated("stage1"),
-            deploy("prod2"),
-            activated("prod2"),
-            activated("prod2"),
-        ]
-    )
+    state, verdicts = fold([*requested, activated("prod2"), activated("prod2")])
     assert [a for a, _ in verdicts][-2:] == [True, False]  # activated once only
     assert state.deployments == {
         "stage1": DeploymentState("staging", 1, ACTIVE),
