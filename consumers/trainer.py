@@ -26,6 +26,7 @@ from intentml.events.types import (
     VersionTrained,
 )
 from intentml.infra.storage import artifact_ref, upload_path
+from intentml.ml.search import DEFAULT_ITERATIONS
 from intentml.ml.train import TrainingFailed, TrainingResult, TrainingSpec, train
 from projections import queries as q
 
@@ -93,6 +94,9 @@ class TrainerHandler:
             metric=req.metric,
             task=req.task,
             output_fields=req.output_fields,
+            target_reason=req.target_reason,
+            max_iterations=req.max_iterations or DEFAULT_ITERATIONS,
+            time_budget_s=req.time_budget_s,
         )
         dataset = upload_path(self.data_dir, env.account_id, req.upload_id, req.dataset_format)
         try:
@@ -135,4 +139,5 @@ class TrainerHandler:
             training_seconds=result.training_seconds,
             input_schema=result.input_schema,
             output_schema=result.output_schema,
+            report=result.report,
         )

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from asyncpg.pool import PoolConnectionProxy
@@ -85,6 +86,7 @@ async def _insert_version(
         source,
         t.max_iterations,
         env.actor,
+        t.time_budget_s,
     )
 
 
@@ -200,6 +202,7 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
             d.input_schema,
             d.output_schema,
             at,
+            None if d.report is None else msgspec.to_builtins(d.report),
         )
         await log_lines(
             d.job_id,

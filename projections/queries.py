@@ -49,8 +49,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
 INSERT_VERSION = """
 INSERT INTO versions (model_id, version, version_id, job_id, account_id, model_name, status,
                       build_progress, upload_id, intent, target, target_reason, requested_metric,
-                      task, created_at, updated_at, source, max_iterations, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)
+                      task, created_at, updated_at, source, max_iterations, created_by,
+                      time_budget_s)
+VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16,
+        $17)
 """
 MODEL_NEW_VERSION = """
 UPDATE models SET latest_version = GREATEST(latest_version, $2), intent = $3, dataset_id = $4,
@@ -102,7 +104,7 @@ VERSION_TRAINED = """
 UPDATE versions SET build_progress = GREATEST(build_progress, 95), task = $3, metric_name = $4,
        metric_value = $5, metrics = $6, feature_importance = $7, features = $8,
        dropped_columns = $9, rows_used = $10, training_seconds = $11, artifact = $12,
-       input_schema = $13, output_schema = $14, updated_at = $15
+       input_schema = $13, output_schema = $14, updated_at = $15, report = $16
 WHERE job_id = $1 AND version = $2
 """
 VERSION_READY = """

@@ -57,6 +57,11 @@ def churn_frame(n: int = 1500, seed: int = 0) -> pd.DataFrame:
 ChurnRun = tuple[Path, Path, TrainingResult, list[tuple[int, str]]]
 
 
+def quick(**fields: Any) -> TrainingSpec:
+    """A spec whose search tries two candidates: for tests about something else."""
+    return TrainingSpec(**{"max_iterations": 2, **fields})
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     frame.to_csv(path, index=False)
     return path
@@ -70,7 +75,9 @@ def churn_run(tmp_path_factory: pytest.TempPathFactory) -> ChurnRun:
     result = train(
         data,
         "csv",
-        TrainingSpec(target="churned", intent="Predict customer churn"),
+        TrainingSpec(
+            target="churned", intent="Predict customer churn", target_reason="named in the test"
+        ),
         root / "artifact",
         progress=lambda pct, line: lines.append((pct, line)),
     )
@@ -121,7 +128,10 @@ def test_progress_lines(churn_run: ChurnRun) -> None:
     text = "\n".join(line for _, line in lines)
     assert "loaded 1,500 rows × 9 columns" in text  # noqa: RUF001
     assert "dropped column 'customer_id'" in text
-    assert "best iteration" in text
+    assert "metric: roc_auc (binary default" in text
+    for i in range(1, 11):
+        assert f"candidate {i}/10: " in text
+    assert "chose candidate" in text
     assert f"test roc_auc {result.metric_value:.3f} on 300 held-out rows" in text
 
 
@@ -179,7 +189,7 @@ def test_training_matrix_equals_serving_matrix(
 
 def test_same_seed_same_model(tmp_path: Path) -> None:
     data = write_csv(churn_frame(400, seed=3), tmp_path / "c.csv")
-    spec = TrainingSpec(target="churned")
+    spec = quick(target="churned")
     first = train(data, "csv", spec, tmp_path / "a")
     second = train(data, "csv", spec, tmp_path / "b")
     assert first.metrics == second.metrics
@@ -190,9 +200,9 @@ def test_same_seed_same_model(tmp_path: Path) -> None:
 
 def test_retraining_replaces_the_artifact(tmp_path: Path) -> None:
     data = write_csv(churn_frame(300, seed=4), tmp_path / "c.csv")
-    train(data, "csv", TrainingSpec(target="churned"), tmp_path / "art")
+    train(data, "csv", quick(target="churned"), tmp_path / "art")
     (tmp_path / "art" / "stale.txt").write_text("from an earlier attempt")
-    train(data, "csv", TrainingSpec(target="churned", seed=11), tmp_path / "art")
+    train(data, "csv", quick(target="churned", seed=11), tmp_path / "art")
     assert sorted(p.name for p in (tmp_path / "art").iterdir()) == ["meta.json", "model.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["art", "c.csv"]
 
@@ -205,9 +215,7 @@ def test_regression(tmp_path: Path) -> None:
     price = 50 + 20 * x1 + 5 * x2 + np.where(city == "a", 30.0, 0.0) + rng.normal(0, 2, n)
     frame = pd.DataFrame({"row": np.arange(n), "x1": x1, "x2": x2, "city": city, "price": price})
     pq.write_table(pa.Table.from_pandas(frame), tmp_path / "p.parquet")
-    result = train(
-        tmp_path / "p.parquet", "parquet", TrainingSpec(target="price"), tmp_path / "art"
-    )
+    result = train(tmp_path / "p.parquet", "parquet", quick(target="price"), tmp_path / "art")
     assert result.task == "regression"
     assert result.metric_name == "rmse"
     assert result.metrics["r2"] > 0.9
@@ -230,7 +238,7 @@ def test_multiclass(tmp_path: Path) -> None:
         for s, v, g in zip(spend, rng.integers(0, 20, n), segment, strict=True)
     ]
     (tmp_path / "d.jsonl").write_text("\n".join(rows) + "\n")
-    result = train(tmp_path / "d.jsonl", "jsonl", TrainingSpec(target="segment"), tmp_path / "art")
+    result = train(tmp_path / "d.jsonl", "jsonl", quick(target="segment"), tmp_path / "art")
     assert result.task == "multiclass"
     assert result.metric_name == "accuracy"
     assert result.metric_value > 0.9
@@ -246,7 +254,7 @@ def test_integer_labels_come_back_as_integers(tmp_path: Path) -> None:
     frame = churn_frame(400, seed=5)
     frame["churned"] = frame["churned"].astype(int)
     data = write_csv(frame, tmp_path / "c.csv")
-    train(data, "csv", TrainingSpec(target="churned", metric="f1_score"), tmp_path / "art")
+    train(data, "csv", quick(target="churned", metric="f1_score"), tmp_path / "art")
     model = LoadedModel.load(tmp_path / "art")
     assert model.meta.classes == ["0", "1"]
     assert model.meta.metric_name == "f1"
@@ -258,7 +266,7 @@ def test_yes_no_target_uses_yes_as_positive(tmp_path: Path) -> None:
     frame = churn_frame(400, seed=6)
     frame["churned"] = np.where(frame["churned"], "Yes", "No")
     data = write_csv(frame, tmp_path / "c.csv")
-    train(data, "csv", TrainingSpec(target="churned"), tmp_path / "art")
+    train(data, "csv", quick(target="churned"), tmp_path / "art")
     model = LoadedModel.load(tmp_path / "art")
     assert model.meta.classes == ["No", "Yes"]
     out = model.predict_one({"usage_minutes": 5.0, "plan": "pro", "tickets": 1})
@@ -274,7 +282,7 @@ def test_sparse_and_numeric_id_columns(tmp_path: Path) -> None:
     notes[:10] = "call back"
     frame["notes"] = notes
     data = write_csv(frame, tmp_path / "c.csv")
-    result = train(data, "csv", TrainingSpec(target="churned"), tmp_path / "art")
+    result = train(data, "csv", quick(target="churned"), tmp_path / "art")
     assert "identifier" in result.dropped_columns["account_no"]
     assert "98% of values are missing" in result.dropped_columns["notes"]
     assert "revenue" in result.features
@@ -294,13 +302,13 @@ def _failure(tmp_path: Path, frame: pd.DataFrame, spec: TrainingSpec) -> Trainin
 def test_single_class_target(tmp_path: Path) -> None:
     frame = churn_frame(200)
     frame["churned"] = True
-    failure = _failure(tmp_path, frame, TrainingSpec(target="churned"))
+    failure = _failure(tmp_path, frame, quick(target="churned"))
     assert failure.code == "target_single_class"
     assert "same value" in str(failure)
 
 
 def test_too_few_rows(tmp_path: Path) -> None:
-    failure = _failure(tmp_path, churn_frame(10), TrainingSpec(target="churned"))
+    failure = _failure(tmp_path, churn_frame(10), quick(target="churned"))
     assert failure.code == "too_few_rows"
     assert "only 10 rows" in str(failure)
 
@@ -308,33 +316,33 @@ def test_too_few_rows(tmp_path: Path) -> None:
 def test_rows_without_a_target_do_not_count(tmp_path: Path) -> None:
     frame = churn_frame(60).astype({"churned": object})
     frame.loc[5:, "churned"] = None
-    failure = _failure(tmp_path, frame, TrainingSpec(target="churned"))
+    failure = _failure(tmp_path, frame, quick(target="churned"))
     assert failure.code == "too_few_rows"
 
 
 def test_unknown_metric(tmp_path: Path) -> None:
-    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="churned", metric="gini"))
+    failure = _failure(tmp_path, churn_frame(50), quick(target="churned", metric="gini"))
     assert failure.code == "unknown_metric"
     assert "roc_auc" in str(failure)
 
 
 def test_metric_for_the_wrong_task(tmp_path: Path) -> None:
-    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="churned", metric="rmse"))
+    failure = _failure(tmp_path, churn_frame(50), quick(target="churned", metric="rmse"))
     assert failure.code == "metric_not_applicable"
 
 
 def test_unknown_task(tmp_path: Path) -> None:
-    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="churned", task="ranking"))
+    failure = _failure(tmp_path, churn_frame(50), quick(target="churned", task="ranking"))
     assert failure.code == "unknown_task"
 
 
 def test_regression_of_text(tmp_path: Path) -> None:
-    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="plan", task="regression"))
+    failure = _failure(tmp_path, churn_frame(50), quick(target="plan", task="regression"))
     assert failure.code == "task_mismatch"
 
 
 def test_missing_target(tmp_path: Path) -> None:
-    failure = _failure(tmp_path, churn_frame(50), TrainingSpec(target="churn"))
+    failure = _failure(tmp_path, churn_frame(50), quick(target="churn"))
     assert failure.code == "target_missing"
     assert "churned" in str(failure)
 
@@ -342,6 +350,125 @@ def test_missing_target(tmp_path: Path) -> None:
 def test_unreadable_dataset(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3\n")
     with pytest.raises(TrainingFailed) as info:
-        train(tmp_path / "bad.csv", "csv", TrainingSpec(target="a"), tmp_path / "art")
+        train(tmp_path / "bad.csv", "csv", quick(target="a"), tmp_path / "art")
     assert info.value.code == "dataset_invalid"
     assert "line 3" in str(info.value)
+
+
+# ------------------------------------------------------------------------- report
+
+
+def test_report_explains_every_choice(churn_run: ChurnRun) -> None:
+    _, _, result, _ = churn_run
+    report = result.report
+    assert report is not None
+    assert report.target.value == "churned" and report.target.reason == "named in the test"
+    assert report.task.value == "binary" and "2 distinct values" in report.task.reason
+    assert report.metric.value == "roc_auc" and "balanced" in report.metric.reason
+    data = report.data
+    assert (data.rows_total, data.rows_used, data.rows_missing_target) == (1500, 1500, 0)
+    assert data.selection_rows + data.test_rows == 1500
+    assert data.test_rows == report.test.rows == 300
+    assert set(data.dropped_columns) == {"customer_id", "region"}
+    assert report.warnings == []
+
+
+def test_report_search_leaderboard(churn_run: ChurnRun) -> None:
+    _, _, result, _ = churn_run
+    assert result.report is not None
+    search = result.report.search
+    assert len(search.candidates) == 10
+    assert [c.iteration for c in search.candidates] == list(range(1, 11))
+    assert search.higher_is_better and search.selection_metric == "roc_auc"
+    best = search.candidates[search.best]
+    assert best.score == max(c.score for c in search.candidates)
+    assert result.best_iteration == best.rounds
+    # A real search: the candidates differ from one another.
+    assert len({tuple(sorted(c.params.items())) for c in search.candidates}) == 10
+    assert "5-fold stratified cross-validation on 1,200 rows" in search.evaluation
+
+
+def test_report_confusion_matrix(churn_run: ChurnRun) -> None:
+    _, _, result, _ = churn_run
+    assert result.report is not None
+    test = result.report.test
+    assert test.labels == ["false", "true"]
+    matrix = np.array(test.confusion_matrix)
+    assert matrix.shape == (2, 2) and matrix.sum() == 300
+    accuracy = np.trace(matrix) / matrix.sum()
+    assert accuracy == pytest.approx(result.metrics["accuracy"])
+    positive = test.per_class["true"]
+    assert positive.support == matrix[1].sum()
+    assert positive.recall == pytest.approx(matrix[1, 1] / matrix[1].sum(), abs=1e-6)
+    assert positive.f1 == pytest.approx(result.metrics["f1"], abs=1e-6)
+
+
+def test_multiclass_report_has_per_class_scores(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    n = 600
+    spend = rng.uniform(0, 300, n)
+    frame = pd.DataFrame(
+        {"spend": spend, "segment": np.select([spend < 100, spend < 200], ["low", "mid"], "high")}
+    )
+    result = train(
+        write_csv(frame, tmp_path / "m.csv"), "csv", quick(target="segment"), tmp_path / "a"
+    )
+    assert result.report is not None
+    test = result.report.test
+    assert test.labels == ["high", "low", "mid"]
+    assert set(test.per_class) == {"high", "low", "mid"}
+    assert sum(s.support for s in test.per_class.values()) == test.rows
+    assert np.array(test.confusion_matrix).sum() == test.rows
+
+
+def test_max_iterations_and_time_budget(tmp_path: Path) -> None:
+    data = write_csv(churn_frame(300, seed=9), tmp_path / "c.csv")
+    lines: list[str] = []
+    result = train(
+        data,
+        "csv",
+        TrainingSpec(target="churned", max_iterations=4, time_budget_s=1e-6),
+        tmp_path / "art",
+        progress=lambda _, line: lines.append(line),
+    )
+    assert result.report is not None
+    search = result.report.search
+    assert len(search.candidates) == 1  # the budget is spent, but one candidate always runs
+    assert "time budget of 1e-06 s reached after 1 of 4 candidates" in search.stopped
+    assert any(line.startswith("search stopped: time budget") for line in lines)
+
+
+def test_max_iterations_out_of_range(tmp_path: Path) -> None:
+    failure = _failure(tmp_path, churn_frame(50), quick(target="churned", max_iterations=51))
+    assert failure.code == "invalid_max_iterations"
+
+
+def test_leaky_column_is_warned_about(tmp_path: Path) -> None:
+    frame = churn_frame(600, seed=10)
+    # Recorded after the outcome: only churned customers have a cancellation reason code.
+    frame["cancel_code"] = np.where(frame["churned"], 3.0, 0.0) + np.random.default_rng(1).normal(
+        0, 0.01, 600
+    )
+    lines: list[str] = []
+    result = train(
+        write_csv(frame, tmp_path / "c.csv"),
+        "csv",
+        quick(target="churned"),
+        tmp_path / "art",
+        progress=lambda _, line: lines.append(line),
+    )
+    assert result.report is not None
+    assert len(result.report.warnings) == 1
+    assert "'cancel_code' alone predicts the target" in result.report.warnings[0]
+    assert any("warning: possible leakage: 'cancel_code'" in line for line in lines)
+
+
+def test_free_text_column_is_dropped(tmp_path: Path) -> None:
+    frame = churn_frame(400, seed=12)
+    words = np.array(["slow", "great", "support", "price", "app", "crash", "love", "bill"])
+    rng = np.random.default_rng(3)
+    frame["feedback"] = [" ".join(rng.choice(words, 3)) for _ in range(400)]
+    result = train(
+        write_csv(frame, tmp_path / "c.csv"), "csv", quick(target="churned"), tmp_path / "a"
+    )
+    assert "too many to use as a category" in result.dropped_columns["feedback"]

@@ -184,6 +184,7 @@ class ModelController(Controller):
                 task=data.task,
                 output_schema=data.output_schema,
                 max_iterations=data.max_iterations,
+                time_budget_s=data.time_budget_s,
             ),
         )
         model_id = "model_" + new_id()

@@ -7,13 +7,26 @@ from typing import Annotated, Any
 
 import msgspec
 
+from intentml.domain.training_report import ClassScores, DataSummary, Decision
+
 #: Free text a user names things with: display names, goals, descriptions.
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 LongText = Annotated[str, msgspec.Meta(max_length=5000)]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=50)]
 Environment = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
-MaxIterations = Annotated[int, msgspec.Meta(ge=1, le=50)]
+MaxIterations = Annotated[
+    int,
+    msgspec.Meta(ge=1, le=50, description="Configurations the search may try (default 10)."),
+]
+TimeBudget = Annotated[
+    float,
+    msgspec.Meta(
+        gt=0,
+        le=86400,
+        description="Seconds after which the search tries no further configurations.",
+    ),
+]
 
 
 class ColumnOut(msgspec.Struct, frozen=True):
@@ -48,6 +61,7 @@ class CreateModelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     target: str | None = None
     task: str | None = None
     max_iterations: MaxIterations | None = None
+    time_budget_s: TimeBudget | None = None
 
 
 class UpdateModelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -66,6 +80,7 @@ class RetrainIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     goal: LongText | None = None
     metric: str | None = None
     max_iterations: MaxIterations | None = None
+    time_budget_s: TimeBudget | None = None
     target: str | None = None
     task: str | None = None
 
@@ -80,6 +95,7 @@ class CreateVersionIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     output_schema: dict[str, Any] | None = None
     metric: str | None = None
     max_iterations: MaxIterations | None = None
+    time_budget_s: TimeBudget | None = None
     target: str | None = None
     task: str | None = None
 
@@ -286,8 +302,46 @@ class TrainingInfo(msgspec.Struct, frozen=True):
     training_time_minutes: float | None
     training_time_seconds: float | None
     algorithm: str
+    #: Each input's share of the model's total split gain (sums to 1).
     feature_importance: dict[str, float]
     dropped_columns: dict[str, str]
+    feature_importance_type: str = "gain, normalized to sum to 1"
+
+
+class Choices(msgspec.Struct, frozen=True):
+    """What the platform decided for this version, each with its reason."""
+
+    target: Decision
+    task: Decision
+    metric: Decision
+
+
+class ConfusionMatrixOut(msgspec.Struct, frozen=True):
+    """Test rows by actual class (rows of `matrix`) and predicted class (columns)."""
+
+    labels: list[str]
+    matrix: list[list[int]]
+
+
+class LeaderboardEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A configuration the search tried, best first."""
+
+    rank: int
+    iteration: int
+    score: float
+    rounds: int
+    seconds: float
+    selected: bool
+    params: dict[str, Any]
+
+
+class SearchOut(msgspec.Struct, frozen=True, kw_only=True):
+    strategy: str
+    evaluation: str
+    selection_metric: str
+    higher_is_better: bool
+    candidates_tried: int
+    stopped: str
 
 
 class DescribeOut(msgspec.Struct, frozen=True):
@@ -308,6 +362,15 @@ class DescribeOut(msgspec.Struct, frozen=True):
     input_schema: dict[str, str]
     output_schema: dict[str, str]
     training_info: TrainingInfo
+    #: The fields below come from the build's report (absent for older versions).
+    choices: Choices | None = None
+    test_rows: int | None = None
+    confusion_matrix: ConfusionMatrixOut | None = None
+    per_class_metrics: dict[str, ClassScores] | None = None
+    search: SearchOut | None = None
+    leaderboard: list[LeaderboardEntry] | None = None
+    data_summary: DataSummary | None = None
+    warnings: list[str] = msgspec.field(default_factory=list)
 
 
 class DeploymentOut(msgspec.Struct, frozen=True):

@@ -34,6 +34,7 @@ class TrainingChoice(msgspec.Struct, frozen=True, kw_only=True):
     task: str | None = None
     output_schema: dict[str, Any] | None = None
     max_iterations: int | None = None
+    time_budget_s: float | None = None
     #: A target to keep when the user names none and the dataset still has it.
     previous_target: str | None = None
     previous_version: int | None = None
@@ -106,4 +107,5 @@ async def training_request(
         task=choice.task,
         output_fields=field_names(choice.output_schema),
         max_iterations=choice.max_iterations,
+        time_budget_s=choice.time_budget_s,
     )

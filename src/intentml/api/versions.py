@@ -14,11 +14,15 @@ from intentml.api.errors import ApiError
 from intentml.api.lookups import Req, check_verdict, command_response, find_model, find_version
 from intentml.api.platform import Outcome, Platform, PlatformDep
 from intentml.api.schemas import (
+    Choices,
+    ConfusionMatrixOut,
     CreateVersionIn,
     DescribeOut,
     ErrorInfo,
+    LeaderboardEntry,
     MetricResult,
     RetrainIn,
+    SearchOut,
     StatusOut,
     TrainingInfo,
     VersionDetail,
@@ -31,6 +35,7 @@ from intentml.api.training import TrainingChoice, training_request
 from intentml.domain.fold import PENDING, READY
 from intentml.domain.names import version_label
 from intentml.domain.schemas import simple_schema
+from intentml.domain.training_report import TrainingReport
 from intentml.events.envelope import Envelope, make_event
 from intentml.events.types import TrainingRequest, VersionRequested
 from projections import queries as q
@@ -133,7 +138,7 @@ def describe(row: asyncpg.Record) -> DescribeOut:
     """Both documents' describe fields for a trained version."""
     metrics = metrics_out(row["metrics"])
     seconds = row["training_seconds"]
-    return DescribeOut(
+    out = DescribeOut(
         model_name=row["model_name"],
         model_version=version_label(row["version"]),
         description=describe_text(row),
@@ -157,6 +162,52 @@ def describe(row: asyncpg.Record) -> DescribeOut:
             dropped_columns=row["dropped_columns"] or {},
         ),
     )
+    if row["report"] is None:
+        return out
+    report = msgspec.convert(row["report"], TrainingReport)
+    return msgspec.structs.replace(out, **report_fields(report))
+
+
+def report_fields(report: TrainingReport) -> dict[str, Any]:
+    """describe's fields from the build report: choices, test details, leaderboard."""
+    search = report.search
+    ordered = sorted(
+        range(len(search.candidates)),
+        key=lambda i: (-1 if search.higher_is_better else 1) * search.candidates[i].score,
+    )
+    test = report.test
+    return {
+        "choices": Choices(target=report.target, task=report.task, metric=report.metric),
+        "test_rows": test.rows,
+        "confusion_matrix": (
+            ConfusionMatrixOut(labels=test.labels, matrix=test.confusion_matrix)
+            if test.confusion_matrix
+            else None
+        ),
+        "per_class_metrics": test.per_class or None,
+        "search": SearchOut(
+            strategy=search.strategy,
+            evaluation=search.evaluation,
+            selection_metric=search.selection_metric,
+            higher_is_better=search.higher_is_better,
+            candidates_tried=len(search.candidates),
+            stopped=search.stopped,
+        ),
+        "leaderboard": [
+            LeaderboardEntry(
+                rank=rank,
+                iteration=search.candidates[i].iteration,
+                score=search.candidates[i].score,
+                rounds=search.candidates[i].rounds,
+                seconds=search.candidates[i].seconds,
+                selected=i == search.best,
+                params=search.candidates[i].params,
+            )
+            for rank, i in enumerate(ordered, start=1)
+        ],
+        "data_summary": report.data,
+        "warnings": report.warnings,
+    }
 
 
 class VersionAsk(msgspec.Struct, frozen=True, kw_only=True):
@@ -171,6 +222,7 @@ class VersionAsk(msgspec.Struct, frozen=True, kw_only=True):
     target: str | None = None
     task: str | None = None
     max_iterations: int | None = None
+    time_budget_s: float | None = None
 
 
 async def request_version(
@@ -199,6 +251,7 @@ async def request_version(
             task=ask.task,
             output_schema=ask.output_schema or model["output_schema"],
             max_iterations=ask.max_iterations,
+            time_budget_s=ask.time_budget_s,
             previous_target=latest["target"] if keep_target else None,
             previous_version=latest["version"],
         ),
@@ -288,6 +341,7 @@ class VersionController(Controller):
                 target=data.target,
                 task=data.task,
                 max_iterations=data.max_iterations,
+                time_budget_s=data.time_budget_s,
             ),
         )
         return requested(model_name, training, event, outcome)
@@ -314,6 +368,7 @@ class VersionController(Controller):
                 target=data.target,
                 task=data.task,
                 max_iterations=data.max_iterations,
+                time_budget_s=data.time_budget_s,
             ),
         )
         return requested(model_name, training, event, outcome)

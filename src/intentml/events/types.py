@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from intentml.domain.training_report import TrainingReport
+
 
 class Column(msgspec.Struct, frozen=True):
     """A column of an uploaded dataset and its user-facing type."""
@@ -35,6 +37,8 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True):
     output_fields: list[str] = msgspec.field(default_factory=list)
     #: Upper bound on the configurations a build may try (None: the trainer's default).
     max_iterations: int | None = None
+    #: Seconds after which the search starts no new configuration (None: no limit).
+    time_budget_s: float | None = None
 
 
 class ApiKeyIssued(msgspec.Struct, frozen=True, tag=True, kw_only=True):
@@ -171,6 +175,8 @@ class VersionTrained(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     training_seconds: float = 0.0
     input_schema: dict[str, Any] = msgspec.field(default_factory=dict)
     output_schema: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: How the build chose and judged the model (absent in events from before the search).
+    report: TrainingReport | None = None
 
 
 class VersionReady(msgspec.Struct, frozen=True, tag=True, kw_only=True):

@@ -235,3 +235,24 @@ def _average_ranks(values: FloatArray) -> FloatArray:
     ranks = np.empty(values.size, dtype=np.float64)
     ranks[order] = avg[run_ids]
     return ranks
+
+
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> list[list[int]]:
+    """Counts of (actual row, predicted column) pairs for class codes 0..n_classes-1."""
+    t, p = _pair(y_true, y_pred)
+    counts = np.bincount(t * n_classes + p, minlength=n_classes * n_classes)
+    return [[int(c) for c in row] for row in counts.reshape(n_classes, n_classes)]
+
+
+def per_class(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> list[dict[str, float]]:
+    """Precision, recall, F1 and support of each class code 0..n_classes-1."""
+    t, p = _pair(y_true, y_pred)
+    return [
+        {
+            "precision": _precision_of(t, p, k),
+            "recall": _recall_of(t, p, k),
+            "f1": _f1_of(t, p, k),
+            "support": float(np.sum(t == k)),
+        }
+        for k in range(n_classes)
+    ]

@@ -1,0 +1,90 @@
+"""What a training run found and decided, as it travels in `VersionTrained` and `describe`.
+
+Plain data: the trainer fills it, the log keeps it, the projection serves it. Every
+decision carries its reason, so a user (or an auditor replaying the log) can see why
+the platform trained what it trained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Decision(msgspec.Struct, frozen=True):
+    """One choice the platform made (target, task, metric) and why."""
+
+    value: str
+    reason: str
+
+
+class ClassScores(msgspec.Struct, frozen=True):
+    """Test-set scores of one class."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class TestEvaluation(msgspec.Struct, frozen=True, kw_only=True):
+    """Scores on the held-out test rows, which the search never saw."""
+
+    rows: int
+    metrics: dict[str, float]
+    #: Class labels in the order of the confusion matrix's rows and columns.
+    labels: list[str] = msgspec.field(default_factory=list)
+    #: confusion_matrix[actual][predicted] = rows; empty for regression.
+    confusion_matrix: list[list[int]] = msgspec.field(default_factory=list)
+    per_class: dict[str, ClassScores] = msgspec.field(default_factory=dict)
+
+
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    """One configuration the search tried and how it scored."""
+
+    iteration: int
+    params: dict[str, Any]
+    score: float
+    rounds: int
+    seconds: float
+
+
+class SearchSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """How the configuration was chosen: strategy, evaluation, every candidate."""
+
+    strategy: str
+    evaluation: str
+    selection_metric: str
+    higher_is_better: bool
+    #: Candidates in the order they were tried; `best` indexes into this list.
+    candidates: list[Candidate]
+    best: int
+    #: Why the search ended before `max_iterations` (time budget), or "".
+    stopped: str = ""
+
+
+class DataSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """The rows and columns training used and what it set aside, with reasons."""
+
+    rows_total: int
+    rows_used: int
+    rows_missing_target: int
+    columns_total: int
+    inputs: list[str]
+    dropped_columns: dict[str, str]
+    selection_rows: int
+    test_rows: int
+
+
+class TrainingReport(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything `describe` shows about how a version was built."""
+
+    target: Decision
+    task: Decision
+    metric: Decision
+    data: DataSummary
+    search: SearchSummary
+    test: TestEvaluation
+    #: Things a user should look at (a feature that alone predicts the target, ...).
+    warnings: list[str] = msgspec.field(default_factory=list)

@@ -1,0 +1,193 @@
+"""From a DataFrame to LightGBM's float matrix: which columns become inputs, and how.
+
+Every input is encoded as float64 exactly the way serving encodes a request
+(`intentml.ml.serving`), so a model sees the same numbers in training and in use.
+Columns that cannot help are dropped with a reason the user can read.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from intentml.ml.datasets import column_type, parse_iso_datetimes
+from intentml.ml.serving import FeatureSpec, matrix_layout
+from intentml.ml.target import name_tokens
+from intentml.ml.text import short
+
+FloatMatrix = npt.NDArray[np.float64]
+
+#: Columns missing in more than this share of rows are dropped.
+MAX_MISSING_FRACTION = 0.95
+#: Only the most frequent category values get a code; rarer ones count as missing.
+MAX_CATEGORIES = 1000
+_ID_TOKENS = frozenset(
+    ["id", "ids", "uuid", "guid", "key", "index", "idx", "rowid", "row", "num", "no", "ref"]
+)
+
+
+def plan_features(df: pd.DataFrame, target: str) -> tuple[list[FeatureSpec], dict[str, str]]:
+    """The usable input columns (as FeatureSpecs) and the dropped ones with reasons."""
+    inputs: list[FeatureSpec] = []
+    dropped: dict[str, str] = {}
+    n_rows = len(df)
+    for column in df.columns:
+        name = str(column)
+        if name == target:
+            continue
+        series = df[column]
+        kind = column_type(series)
+        present = series.dropna()
+        n_present = len(present)
+        missing = 1.0 - n_present / n_rows
+        if missing > MAX_MISSING_FRACTION:
+            dropped[name] = (
+                "no values" if n_present == 0 else f"{missing:.0%} of values are missing"
+            )
+            continue
+        n_distinct = int(present.nunique())
+        if n_distinct <= 1:
+            value = present.iloc[0]
+            dropped[name] = f"the same value ({short(value)}) in every row"
+            continue
+        unique_per_row = n_distinct == n_present and n_present >= 0.9 * n_rows
+        if kind == "string" and unique_per_row:
+            dropped[name] = "identifier: a different value in every row"
+            continue
+        if (
+            kind == "integer"
+            and unique_per_row
+            and (_id_like_name(name) or _is_dense_sequence(present, n_distinct))
+        ):
+            dropped[name] = "identifier: a different whole number in every row"
+            continue
+        if kind == "string" and n_distinct > max(50, n_present // 2):
+            dropped[name] = (
+                f"{n_distinct:,} distinct values in {n_present:,} rows: too many to use as a "
+                "category (free text or an identifier?)"
+            )
+            continue
+        feature_kind = "category" if kind == "string" else kind
+        categories: list[str] = []
+        if feature_kind == "category":
+            counts = present.astype(str).value_counts()
+            # Most frequent first so the cap keeps the values that carry signal; ties by
+            # value so the codes do not depend on row order.
+            ordered = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
+            categories = [str(value) for value, _ in ordered[:MAX_CATEGORIES]]
+        inputs.append(
+            FeatureSpec(
+                name=name,
+                kind=feature_kind,
+                categories=categories,
+                required=n_present == n_rows,
+            )
+        )
+    return inputs, dropped
+
+
+def build_matrix(df: pd.DataFrame, inputs: list[FeatureSpec]) -> FloatMatrix:
+    """The float64 feature matrix for `df`, laid out exactly as serving builds it."""
+    columns, _ = matrix_layout(inputs)
+    matrix = np.empty((len(df), len(columns)), dtype=np.float64)
+    j = 0
+    for spec in inputs:
+        series = df[spec.name]
+        if spec.kind in ("number", "integer", "boolean"):
+            matrix[:, j] = as_float(series)
+            j += 1
+        elif spec.kind == "category":
+            if series.dtype == object:
+                # Categories are strings (as serving receives them), whatever was parsed.
+                series = series.where(series.isna(), series.astype(str))
+            codes = pd.Categorical(series, categories=spec.categories).codes
+            matrix[:, j] = np.where(codes < 0, np.nan, codes.astype(np.float64))
+            j += 1
+        else:
+            parts = _date_parts(series, with_time=spec.kind == "datetime")
+            matrix[:, j : j + parts.shape[1]] = parts
+            j += parts.shape[1]
+    return matrix
+
+
+def sample_input(df: pd.DataFrame, inputs: list[FeatureSpec]) -> dict[str, Any]:
+    """A typical row: medians of numbers and dates, the most frequent other values."""
+    sample: dict[str, Any] = {}
+    for spec in inputs:
+        series = df[spec.name]
+        value: Any = None
+        if spec.kind == "category":
+            value = spec.categories[0]
+        elif spec.kind in ("number", "integer"):
+            median = float(np.nanmedian(as_float(series)))
+            value = round(median) if spec.kind == "integer" else median
+        elif spec.kind == "boolean":
+            value = bool(np.nanmean(as_float(series)) >= 0.5)
+        else:
+            stamps = parse_iso_datetimes(series).dropna()
+            middle = stamps.sort_values().iloc[len(stamps) // 2]
+            if spec.kind == "date":
+                value = middle.strftime("%Y-%m-%d")
+            else:
+                value = middle.strftime("%Y-%m-%dT%H:%M:%SZ")
+        sample[spec.name] = value
+    return sample
+
+
+def as_float(series: pd.Series[Any]) -> npt.NDArray[np.float64]:
+    """The column as float64, NaN where missing or not a number."""
+    if series.dtype == object:
+        series = pd.to_numeric(series, errors="coerce")
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _date_parts(series: pd.Series[Any], with_time: bool) -> FloatMatrix:
+    """year, month, day, dayofweek, epoch_days (and hour), as serving computes them."""
+    stamps = parse_iso_datetimes(series).to_numpy(dtype="datetime64[s]")
+    absent = np.isnat(stamps)
+    stamps = np.where(absent, np.datetime64(0, "s"), stamps)
+    seconds = stamps.astype(np.int64)
+    days = np.floor_divide(seconds, 86400)
+    as_days = stamps.astype("datetime64[D]")
+    months = as_days.astype("datetime64[M]")
+    year = months.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = months.astype(np.int64) % 12 + 1
+    day = (as_days - months).astype(np.int64) + 1
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    parts = [year, month, day, weekday]
+    if with_time:
+        parts += [seconds / 86400.0, (seconds % 86400) // 3600]
+    else:
+        parts += [days]
+    out = np.column_stack([p.astype(np.float64) for p in parts])
+    out[absent] = np.nan
+    return out
+
+
+def _id_like_name(name: str) -> bool:
+    tokens = name_tokens(name)
+    return bool(tokens) and (tokens[-1] in _ID_TOKENS or tokens[0] in ("id", "unnamed"))
+
+
+def _is_dense_sequence(values: pd.Series[Any], n_distinct: int) -> bool:
+    span = float(values.max()) - float(values.min()) + 1
+    return span <= 1.1 * n_distinct
+
+
+def feature_names(columns: list[str]) -> list[str]:
+    """Names LightGBM accepts for the matrix columns (unique, no JSON punctuation)."""
+    # LightGBM rejects JSON punctuation in feature names; the names only label the
+    # trees in model.txt, the real mapping lives in meta.json.
+    names: list[str] = []
+    seen: set[str] = set()
+    for index, column in enumerate(columns):
+        name = re.sub(r"[^0-9A-Za-z_.]+", "_", column) or f"f{index}"
+        if name in seen:
+            name = f"{name}_{index}"
+        seen.add(name)
+        names.append(name)
+    return names

@@ -1,0 +1,355 @@
+"""Choosing LightGBM's configuration: a TPE search scored by cross-validation.
+
+The first candidate is a sound default (a known starting point, so a search of one is
+never worse than no search); then a few random candidates explore the space and
+Optuna's multivariate TPE sampler proposes the rest from what scored well. Every
+candidate is scored by k-fold cross-validation on the selection rows (one validation
+split on large data) with early stopping, so the number of boosting rounds is chosen
+along with the rest. The test rows are never seen here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import lightgbm as lgb
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import optuna
+
+from intentml.domain.training_report import Candidate, SearchSummary
+from intentml.ml.errors import TrainingFailed
+from intentml.ml.text import fmt
+
+Progress = Callable[[int, str], None]
+FloatMatrix = npt.NDArray[np.float64]
+Indices = npt.NDArray[np.int64]
+
+#: Candidates tried when the request does not say, and the most it may ask for.
+DEFAULT_ITERATIONS = 10
+MAX_ITERATIONS = 50
+#: Cross-validation folds; above CV_MAX_ROWS selection rows one validation split is used.
+CV_FOLDS = 5
+CV_MAX_ROWS = 50_000
+VALIDATION_FRACTION = 0.2
+MAX_ROUNDS = 2000
+EARLY_STOPPING_ROUNDS = 50
+#: Random candidates (after the default) before TPE starts proposing.
+RANDOM_STARTS = 3
+#: A build-log line every this many boosting rounds of the longest candidate.
+LOG_EVERY_ROUNDS = 100
+#: Build-progress span of the search (the rest of the build shares the remainder).
+PROGRESS_FROM, PROGRESS_TO = 30, 85
+
+
+class Selection(msgspec.Struct, frozen=True):
+    """The LightGBM metric candidates are compared by, for the user's metric."""
+
+    lightgbm_metric: str
+    label: str
+    higher_is_better: bool
+    #: Why it differs from the user's metric, when it does.
+    note: str = ""
+    #: Objectives to search over (the first is the default candidate's).
+    objectives: tuple[str, ...] = ()
+    #: The metric early stopping watches, when not the selection metric.
+    stopping_metric: str = ""
+
+
+class SearchOutcome(msgspec.Struct, frozen=True):
+    """The winning configuration (LightGBM parameters and rounds) and the search's record."""
+
+    params: dict[str, Any]
+    rounds: int
+    summary: SearchSummary
+
+
+_THRESHOLD_METRICS = ("accuracy", "precision", "recall", "f1")
+
+
+def selection_for(task: str, metric: str) -> Selection:
+    """How candidates are compared when the user's metric is `metric` for `task`."""
+    if task == "regression":
+        if metric == "mae":
+            return Selection("l1", "mae", False, objectives=("regression", "regression_l1"))
+        if metric == "mape":
+            return Selection("mape", "mape", False, objectives=("regression",))
+        note = "" if metric == "rmse" else f"{metric} is ranked the same way as rmse"
+        return Selection("rmse", "rmse", False, note, objectives=("regression",))
+    objective = task
+    logloss = "binary_logloss" if task == "binary" else "multi_logloss"
+    if metric == "roc_auc" and task == "binary":
+        return Selection("auc", "roc_auc", True, objectives=(objective,), stopping_metric=logloss)
+    if metric == "accuracy":
+        error = "binary_error" if task == "binary" else "multi_error"
+        return Selection(
+            error, "error rate", False, "accuracy = 1 - error rate", (objective,), logloss
+        )
+    note = ""
+    if metric in _THRESHOLD_METRICS or metric == "roc_auc":
+        note = (
+            f"{metric} jumps with single rows near the decision threshold, too noisy to "
+            "compare candidates by; they are compared by log loss, which rewards the "
+            f"well-ranked, calibrated probabilities {metric} is computed from"
+        )
+    return Selection(logloss, "log_loss", False, note, objectives=(objective,))
+
+
+def search(
+    matrix: FloatMatrix,
+    y: npt.NDArray[np.float64],
+    rows: Indices,
+    base_params: dict[str, Any],
+    selection: Selection,
+    *,
+    feature_names: list[str],
+    categorical: list[int],
+    stratify: bool,
+    max_iterations: int,
+    time_budget_s: float | None,
+    seed: int,
+    report: Progress,
+) -> SearchOutcome:
+    """Try up to `max_iterations` configurations on `rows` and return the best.
+
+    `base_params` holds what is not searched (objective, threads, seed, ...). Stops
+    early when `time_budget_s` has passed (after at least one candidate).
+    """
+    started = time.perf_counter()
+    n = len(rows)
+    folds = _folds(y[rows], stratify, seed)
+    evaluation = (
+        f"{len(folds)}-fold {'stratified ' if stratify else ''}cross-validation on {n:,} rows"
+        if len(folds) > 1
+        else f"one validation split ({len(folds[0][1]):,} of {n:,} rows)"
+    ) + f", early stopping after {EARLY_STOPPING_ROUNDS} rounds without improvement"
+    has_categories = bool(categorical)
+    direction = (
+        optuna.study.StudyDirection.MAXIMIZE
+        if selection.higher_is_better
+        else optuna.study.StudyDirection.MINIMIZE
+    )
+    sampler = optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=1 + RANDOM_STARTS, multivariate=True
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction, sampler=sampler)
+    study.enqueue_trial(_default_candidate(n, has_categories, selection))
+    dataset_params = {k: base_params[k] for k in ("verbose", "feature_pre_filter")}
+    train_set = lgb.Dataset(
+        matrix[rows],
+        label=y[rows],
+        feature_name=feature_names,
+        categorical_feature=categorical,
+        params=dataset_params,
+        free_raw_data=False,
+    )
+    candidates: list[Candidate] = []
+    stopped = ""
+    best_index = 0
+    for i in range(max_iterations):
+        if i > 0 and time_budget_s is not None and time.perf_counter() - started > time_budget_s:
+            stopped = (
+                f"time budget of {time_budget_s:g} s reached after {i} of "
+                f"{max_iterations} candidates"
+            )
+            report(PROGRESS_TO, f"search stopped: {stopped}")
+            break
+        trial = study.ask()
+        searched = _suggest(trial, n, has_categories, selection)
+        t0 = time.perf_counter()
+        score, rounds = _cross_validate(
+            {**base_params, **_lightgbm_params(searched)},
+            train_set,
+            folds,
+            selection,
+        )
+        seconds = time.perf_counter() - t0
+        study.tell(trial, score)
+        candidates.append(
+            Candidate(
+                iteration=i + 1,
+                params=searched,
+                score=score,
+                rounds=rounds,
+                seconds=round(seconds, 3),
+            )
+        )
+        if _better(score, candidates[best_index].score, selection.higher_is_better):
+            best_index = i
+        best = best_index == i
+        report(
+            PROGRESS_FROM + (PROGRESS_TO - PROGRESS_FROM) * (i + 1) // max_iterations,
+            f"candidate {i + 1}/{max_iterations}: {_describe(searched)} → "
+            f"{selection.label} {fmt(score)} at {rounds} rounds ({seconds:.1f} s)"
+            + (" — best so far" if best else ""),
+        )
+    winner = candidates[best_index]
+    summary = SearchSummary(
+        strategy=(
+            "Optuna multivariate TPE: a default candidate first, "
+            f"{RANDOM_STARTS} random ones, then candidates proposed from the scores so far"
+        ),
+        evaluation=evaluation,
+        selection_metric=selection.label,
+        higher_is_better=selection.higher_is_better,
+        candidates=candidates,
+        best=best_index,
+        stopped=stopped,
+    )
+    return SearchOutcome(
+        params={**base_params, **_lightgbm_params(winner.params)},
+        rounds=winner.rounds,
+        summary=summary,
+    )
+
+
+def _folds(y: npt.NDArray[np.float64], stratify: bool, seed: int) -> list[tuple[Indices, Indices]]:
+    """(fit, validation) index pairs into the selection rows."""
+    n = len(y)
+    rng = np.random.default_rng(seed + 1)
+    k = CV_FOLDS if n <= CV_MAX_ROWS else 1
+    if k == 1:
+        order = rng.permutation(n)
+        held = max(1, round(n * VALIDATION_FRACTION))
+        return [(np.sort(order[held:]), np.sort(order[:held]))]
+    fold_of = np.empty(n, dtype=np.int64)
+    if stratify:
+        # Deal each class's rows round-robin so every fold has each class in proportion.
+        for label in np.unique(y):
+            members = rng.permutation(np.flatnonzero(y == label))
+            fold_of[members] = (np.arange(len(members)) + rng.integers(k)) % k
+    else:
+        fold_of[rng.permutation(n)] = np.arange(n) % k
+    everything = np.arange(n)
+    return [
+        (everything[fold_of != f], everything[fold_of == f])
+        for f in range(k)
+        if np.any(fold_of == f)
+    ]
+
+
+def _default_candidate(n: int, has_categories: bool, selection: Selection) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "learning_rate": 0.05,
+        "num_leaves": min(31, _max_leaves(n)),
+        # LightGBM's 20 rows per leaf leaves tiny datasets with no splits.
+        "min_data_in_leaf": int(min(20, max(2, n // 50))),
+        "feature_fraction": 1.0,
+        "bagging_fraction": 1.0,
+        "lambda_l2": 1e-3,
+    }
+    if has_categories:
+        params["cat_smooth"] = 10.0
+    if len(selection.objectives) > 1:
+        params["objective"] = selection.objectives[0]
+    return params
+
+
+def _max_leaves(n: int) -> int:
+    return int(max(4, min(256, n // 8)))
+
+
+def _suggest(
+    trial: optuna.Trial, n: int, has_categories: bool, selection: Selection
+) -> dict[str, Any]:
+    """The searched parameters of one candidate; the space shrinks with the data."""
+    params: dict[str, Any] = {
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 4, _max_leaves(n), log=True),
+        "min_data_in_leaf": trial.suggest_int(
+            "min_data_in_leaf", 2, int(max(3, min(200, n // 10))), log=True
+        ),
+        "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
+        "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
+        "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
+    }
+    if has_categories:
+        params["cat_smooth"] = trial.suggest_float("cat_smooth", 1.0, 100.0, log=True)
+    if len(selection.objectives) > 1:
+        params["objective"] = trial.suggest_categorical("objective", list(selection.objectives))
+    return {k: _rounded(v) for k, v in params.items()}
+
+
+def _rounded(value: Any) -> Any:
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+def _lightgbm_params(searched: dict[str, Any]) -> dict[str, Any]:
+    params = dict(searched)
+    params["min_data_per_group"] = int(min(100, max(5, params["min_data_in_leaf"])))
+    if params["bagging_fraction"] < 1.0:
+        params["bagging_freq"] = 1
+    return params
+
+
+def _cross_validate(
+    params: dict[str, Any],
+    train_set: lgb.Dataset,
+    folds: list[tuple[Indices, Indices]],
+    selection: Selection,
+) -> tuple[float, int]:
+    """(mean validation score at the best round, best round) for one candidate.
+
+    Classifiers stop early on log loss whatever the selection metric: AUC or error
+    rate plateau after a few rounds while the probabilities are still far from
+    calibrated, and stopping there leaves a model that predicts the base rate.
+    """
+    stop_on = selection.stopping_metric or selection.lightgbm_metric
+    metrics = list(dict.fromkeys([stop_on, selection.lightgbm_metric]))
+    params = {**params, "metric": metrics}
+    try:
+        history = lgb.cv(
+            params,
+            train_set,
+            num_boost_round=MAX_ROUNDS,
+            folds=folds,
+            stratified=False,
+            shuffle=False,
+            callbacks=[
+                lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
+            ],
+        )
+    except lgb.basic.LightGBMError as exc:
+        raise TrainingFailed("training_error", f"LightGBM could not train: {exc}") from exc
+    key = f"valid {selection.lightgbm_metric}-mean"
+    if key not in history:
+        raise TrainingFailed(
+            "evaluation_failed",
+            f"{selection.label} could not be computed on the validation folds",
+        )
+    curve = history[key]
+    assert isinstance(curve, list)  # the booster is only there with return_cvbooster
+    score = float(curve[-1])
+    if not math.isfinite(score):
+        raise TrainingFailed(
+            "evaluation_failed", f"{selection.label} is undefined on the validation folds"
+        )
+    return score, len(curve)
+
+
+def _better(score: float, best: float, higher_is_better: bool) -> bool:
+    return score > best if higher_is_better else score < best
+
+
+_SHORT_NAMES = {
+    "learning_rate": "lr",
+    "num_leaves": "leaves",
+    "min_data_in_leaf": "min_leaf",
+    "feature_fraction": "features",
+    "bagging_fraction": "rows",
+    "lambda_l2": "l2",
+    "cat_smooth": "cat_smooth",
+    "objective": "objective",
+}
+
+
+def _describe(params: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{_SHORT_NAMES.get(k, k)}={v:g}" if isinstance(v, float) else f"{_SHORT_NAMES[k]}={v}"
+        for k, v in params.items()
+    )

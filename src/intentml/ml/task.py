@@ -1,0 +1,322 @@
+"""The learning problem: the target's encoding, the task and the metric, each with its reason.
+
+Pure functions over the target column and the user's overrides; the reasons end up in
+the build log and in `describe`, so every choice the platform makes is explained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from intentml.ml import metrics as m
+from intentml.ml.datasets import column_type
+from intentml.ml.errors import TrainingFailed
+from intentml.ml.text import fmt, preview
+
+#: Integer targets with at most this many values (and enough rows per value) are classes.
+MAX_INTEGER_CLASSES = 20
+#: A string target with more distinct values than this is not a sensible classifier.
+MAX_CLASSES = 100
+#: Rows needed per class on average before a numeric target is treated as classes.
+MIN_ROWS_PER_CLASS = 5
+#: A binary target whose rarer class has less than this share of the rows is imbalanced.
+IMBALANCED_SHARE = 0.2
+#: A multiclass target is imbalanced when a class has less than this part of its fair share.
+IMBALANCED_FAIR_SHARE = 0.5
+
+TASKS = ("binary", "multiclass", "regression")
+_TASK_ALIASES = {
+    "binary_classification": "binary",
+    "multiclass_classification": "multiclass",
+    "multi_class": "multiclass",
+    "multiclass": "multiclass",
+    "classification": "classification",
+    "classifier": "classification",
+    "regression": "regression",
+    "regressor": "regression",
+    "binary": "binary",
+}
+_POSITIVE_LABELS = frozenset(["yes", "y", "true", "t", "1", "positive", "pos"])
+_NEGATIVE_LABELS = frozenset(["no", "n", "false", "f", "0", "negative", "neg"])
+_TASK_WORDS = {
+    "binary": "binary classification",
+    "multiclass": "multiclass classification",
+    "regression": "regression",
+}
+
+
+class Target(msgspec.Struct, frozen=True):
+    """The target column encoded for LightGBM, and the task chosen for it."""
+
+    task: str
+    values: npt.NDArray[np.float64]  # class codes for classifiers, numbers for regression
+    classes: list[str]
+    positive_class: str | None
+    target_type: str
+    task_reason: str = ""
+
+
+class MetricChoice(msgspec.Struct, frozen=True):
+    """The metric a model is judged and selected by, and why it was chosen."""
+
+    name: str
+    reason: str
+
+
+def check_metric(metric: str | None) -> str | None:
+    """The canonical name of a user's `metric` (None: not given); raises
+    `TrainingFailed("unknown_metric")` listing the known ones."""
+    if metric is None or not metric.strip():
+        return None
+    canonical = m.canonical_metric(metric)
+    if canonical is None:
+        known = ", ".join((*m.CLASSIFICATION_METRICS, *m.REGRESSION_METRICS))
+        raise TrainingFailed(
+            "unknown_metric",
+            f"unknown metric '{metric}'; use one of {known}, or leave it empty for the default",
+        )
+    return canonical
+
+
+def check_task(task: str | None) -> str | None:
+    """The canonical task a user's `task` names (None: decide from the target); raises
+    `TrainingFailed("unknown_task")` for anything else."""
+    if task is None or not task.strip():
+        return None
+    key = task.strip().lower().replace("-", "_").replace(" ", "_")
+    if key not in _TASK_ALIASES:
+        raise TrainingFailed(
+            "unknown_task",
+            f"unknown task '{task}'; use binary, multiclass or regression, or leave it empty "
+            "to decide from the target column",
+        )
+    return _TASK_ALIASES[key]
+
+
+def encode_target(
+    series: pd.Series[Any], name: str, task_request: str | None, metric: str | None
+) -> Target:
+    """Decide the task for the target column and encode its values (class codes, with the
+    positive class last for binary); raises `TrainingFailed` when it cannot be learned."""
+    kind = column_type(series)
+    if kind in ("date", "datetime"):
+        raise TrainingFailed(
+            "target_unsupported",
+            f"the target '{name}' holds {kind}s, which cannot be predicted; choose a numeric, "
+            "boolean or text column as the target",
+        )
+    distinct = _sorted_uniques(series, kind)
+    if len(distinct) < 2:
+        value = distinct[0] if distinct else None
+        raise TrainingFailed(
+            "target_single_class",
+            f"every row has the same value for '{name}' ({value!r}); the model would have "
+            "nothing to learn. Upload data that includes other outcomes, or pick another target",
+        )
+    numeric = kind in ("integer", "number")  # regressing a yes/no column makes no sense
+    integral = kind in ("integer", "boolean") or (
+        kind == "number" and all(float(v).is_integer() for v in distinct)
+    )
+    task, reason = _decide_task(
+        name, kind, len(distinct), len(series), numeric, integral, task_request
+    )
+    reconciled = _reconcile_metric(
+        name, task, metric, len(distinct), numeric, integral, task_request
+    )
+    if reconciled != task:
+        task, reason = reconciled, f"the metric '{metric}' is a {_TASK_WORDS[reconciled]} metric"
+
+    if task == "regression":
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return Target(task, values, [], None, kind, reason)
+
+    labels = [_label_text(v) for v in distinct]
+    if task == "binary":
+        positive = _positive_index(series, distinct, labels, kind)
+        order = [1 - positive, positive]
+        distinct = [distinct[i] for i in order]
+        labels = [labels[i] for i in order]
+    codes = pd.Categorical(series, categories=distinct).codes.astype(np.float64)
+    return Target(
+        task,
+        codes,
+        labels,
+        labels[1] if task == "binary" else None,
+        kind,
+        reason,
+    )
+
+
+def _decide_task(
+    name: str,
+    kind: str,
+    n_distinct: int,
+    n_rows: int,
+    numeric: bool,
+    integral: bool,
+    requested: str | None,
+) -> tuple[str, str]:
+    if requested == "classification":
+        requested = "binary" if n_distinct == 2 else "multiclass"
+    if requested == "binary" and n_distinct != 2:
+        raise TrainingFailed(
+            "task_mismatch",
+            f"binary classification needs exactly 2 distinct target values but '{name}' has "
+            f"{n_distinct}; use task multiclass or regression, or leave the task empty",
+        )
+    if requested == "regression" and not numeric:
+        raise TrainingFailed(
+            "task_mismatch",
+            f"regression needs a numeric target but '{name}' holds {kind} values; use a "
+            "classification task or leave the task empty",
+        )
+    if requested == "multiclass" and n_distinct > MAX_CLASSES:
+        raise _too_many_classes(name, n_distinct)
+    if requested is not None:
+        return requested, "set by the request's `task`"
+    if n_distinct == 2:
+        return "binary", f"'{name}' has exactly 2 distinct values"
+    if kind == "string":
+        if n_distinct > MAX_CLASSES or n_distinct * MIN_ROWS_PER_CLASS > n_rows:
+            raise _too_many_classes(name, n_distinct)
+        return "multiclass", f"'{name}' holds text with {n_distinct} distinct values"
+    if integral and n_distinct <= MAX_INTEGER_CLASSES and n_distinct * MIN_ROWS_PER_CLASS <= n_rows:
+        return "multiclass", (
+            f"'{name}' holds {n_distinct} distinct whole numbers "
+            f"(at most {MAX_INTEGER_CLASSES} are read as classes)"
+        )
+    return "regression", (
+        f"'{name}' is numeric with {n_distinct:,} distinct values"
+        if numeric
+        else f"'{name}' is numeric"
+    )
+
+
+def _reconcile_metric(
+    name: str,
+    task: str,
+    metric: str | None,
+    n_distinct: int,
+    numeric: bool,
+    integral: bool,
+    requested: str | None,
+) -> str:
+    """A requested metric implies a kind of task; follow it when the target allows."""
+    if metric is None:
+        return task
+    wants_regression = metric in m.REGRESSION_METRICS
+    if wants_regression == (task == "regression"):
+        return task
+    if requested is None and wants_regression and numeric:
+        return "regression"
+    if requested is None and not wants_regression and integral and n_distinct <= MAX_CLASSES:
+        return "binary" if n_distinct == 2 else "multiclass"
+    kind = "regression" if wants_regression else "classification"
+    raise TrainingFailed(
+        "metric_not_applicable",
+        f"the metric '{metric}' is for {kind}, but '{name}' is trained as "
+        f"{_TASK_WORDS[task]}; choose a {_TASK_WORDS[task]} metric or leave the metric empty",
+    )
+
+
+def _too_many_classes(name: str, n_distinct: int) -> TrainingFailed:
+    return TrainingFailed(
+        "target_too_many_classes",
+        f"'{name}' has {n_distinct} distinct values, too many to predict as classes with "
+        f"this much data (at most {MAX_CLASSES}, with {MIN_ROWS_PER_CLASS}+ rows each); pick "
+        "another target or group the values into fewer classes",
+    )
+
+
+def _sorted_uniques(series: pd.Series[Any], kind: str) -> list[Any]:
+    values = series.dropna().unique().tolist()
+    if kind in ("integer", "number", "boolean"):
+        return sorted(values)
+    return sorted(values, key=str)
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _positive_index(
+    series: pd.Series[Any], distinct: list[Any], labels: list[str], kind: str
+) -> int:
+    """Which of the two classes is "positive" (the event whose probability we report)."""
+    if kind in ("integer", "number", "boolean"):
+        return 1  # True, 1, or the larger number
+    lowered = [label.strip().lower() for label in labels]
+    positives = [i for i, label in enumerate(lowered) if label in _POSITIVE_LABELS]
+    if len(positives) == 1:
+        return positives[0]
+    negatives = [i for i, label in enumerate(lowered) if label in _NEGATIVE_LABELS]
+    if len(negatives) == 1:
+        return 1 - negatives[0]
+    # Otherwise the rarer outcome is usually the event of interest (churn, fraud).
+    counts = series.value_counts()
+    first, second = int(counts[distinct[0]]), int(counts[distinct[1]])
+    return 0 if first < second else 1
+
+
+def describe_target(name: str, target: Target) -> str:
+    """The build-log line saying what the task is and what the target looks like."""
+    if target.task == "regression":
+        values = target.values
+        return (
+            f"task: regression of '{name}' (from {fmt(float(values.min()))} to "
+            f"{fmt(float(values.max()))}, mean {fmt(float(values.mean()))})"
+        )
+    counts = np.bincount(target.values.astype(np.int64), minlength=len(target.classes))
+    if target.task == "binary":
+        share = counts[1] / counts.sum()
+        return (
+            f"task: binary classification of '{name}'; positive class "
+            f"'{target.positive_class}' in {share:.0%} of rows"
+        )
+    return (
+        f"task: multiclass classification of '{name}' into {len(target.classes)} classes: "
+        + preview(target.classes)
+    )
+
+
+def choose_metric(target: Target, requested: str | None) -> MetricChoice:
+    """The requested metric, or the default for the task and its class balance."""
+    if requested is not None:
+        return MetricChoice(requested, "set by the request's `metric`")
+    if target.task == "regression":
+        return MetricChoice(
+            "rmse", "regression default: root mean squared error, in the target's own units"
+        )
+    counts = np.bincount(target.values.astype(np.int64), minlength=len(target.classes))
+    shares = counts / max(1, counts.sum())
+    rarest = float(shares.min())
+    if target.task == "binary":
+        balance = (
+            f"the classes are imbalanced ({rarest:.0%} of rows are the rarer one)"
+            if rarest < IMBALANCED_SHARE
+            else f"the classes are balanced ({rarest:.0%} / {1 - rarest:.0%})"
+        )
+        return MetricChoice(
+            "roc_auc",
+            f"binary default: ROC AUC ranks the cases regardless of a decision threshold; "
+            f"{balance}",
+        )
+    fair_share = 1.0 / len(target.classes)
+    if rarest < IMBALANCED_FAIR_SHARE * fair_share:
+        return MetricChoice(
+            "f1",
+            f"multiclass with imbalanced classes (the rarest is {rarest:.1%} of rows): macro F1 "
+            "weighs every class equally, where accuracy would reward ignoring the rare ones",
+        )
+    return MetricChoice(
+        "accuracy", f"multiclass with balanced classes (the rarest is {rarest:.0%} of rows)"
+    )
