@@ -45,6 +45,7 @@ def test_reason_says_what_matched() -> None:
         ("Build a churn prediction model using usage", ["usage", "churned"], "churned"),
         # words after "based on"/"using" are inputs, even when they name columns exactly
         ("Predict churn based on usage", ["usage", "churned"], "churned"),
+        ("Predict renewal from weekly usage", ["weekly_usage", "renewed"], "renewed"),
         ("forecast weekly sales for each store", ["store", "weekly_sales"], "weekly_sales"),
         ("Predict sales next month by region", ["month", "region", "sales"], "sales"),
         ("predict employee attrition", ["Age", "Attrition", "Department"], "Attrition"),
@@ -165,4 +166,6 @@ def test_name_helpers() -> None:
     assert stem("categories") == "category"
     assert stem("status") == "status"
     assert stem("fraudulent") == stem("fraud")
+    assert stem("renewal") == stem("renewed") == stem("renew")
+    assert stem("approval") == stem("approved")
     assert name_key("is_churn") == name_key("Churned") == "churn"

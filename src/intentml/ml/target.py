@@ -175,7 +175,8 @@ def name_tokens(name: str) -> list[str]:
 
 
 def stem(word: str) -> str:
-    """A deliberately small English stemmer: churned→churn, prices→pric, fraudulent→fraud."""
+    """A deliberately small English stemmer: churned→churn, prices→pric, fraudulent→fraud,
+    renewal→renew."""
     w = word.lower()
     if len(w) <= 3 or w.isdigit():
         return w
@@ -197,6 +198,9 @@ def stem(word: str) -> str:
     # (which the fuzzy match then pairs with "canceled").
     if w.endswith(("ulent", "ation")) and len(w) > 8:
         w = w[:-5]
+    # Nouns of an action meet its past participle: renewal/renewed, approval/approved.
+    if w.endswith(("wal", "val", "sal")) and len(w) > 6:
+        w = w[:-2]
     # Dropping a final "e" makes price/priced/pricing agree.
     if w.endswith("e") and len(w) > 3:
         w = w[:-1]
