@@ -148,7 +148,38 @@ async def test_builds_that_cannot_succeed_say_why(settings: Settings) -> None:
             r = await c.post("/models/m", json={"intent": CHURN_INTENT, "upload_id": few, **bad})
             assert r.status_code == 400, (bad, r.text)
             assert next(iter(bad)) in r.text
+        # Output fields no model of this target could fill: 422 naming each.
+        r = await c.post(
+            "/models/m",
+            json={
+                "intent": CHURN_INTENT,
+                "upload_id": few,
+                "target": "churned",
+                "output_schema": {"churned_probability": "float", "usage_minutes": "float"},
+            },
+        )
+        err = error_of(r, 422, "validation_error")
+        assert [d["field"] for d in err["details"]] == ["output_schema.usage_minutes"]
+        assert "an input the model reads" in err["details"][0]["message"]
         assert (await c.get("/models/m")).status_code == 404
+
+        # A whole-number target might have become classes, so the create is accepted;
+        # once it turns out to be a regression, the build says why it cannot go on.
+        spend = await stack.upload(
+            [{"visits": i % 17, "spend": (i * 37) % 1000} for i in range(200)]
+        )
+        r = await c.post(
+            "/models/spend",
+            json={
+                "intent": "Predict spend",
+                "upload_id": spend,
+                "output_schema": {"spend_probability": "float"},
+            },
+        )
+        assert r.status_code == 202, r.text
+        status = await stack.wait_status("spend")
+        assert status["error"]["code"] == "output_unfillable"
+        assert "'spend_probability': a regression predicts a number" in status["error"]["message"]
 
 
 async def test_time_budget_limits_the_search(settings: Settings) -> None:

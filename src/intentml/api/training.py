@@ -16,6 +16,7 @@ from intentml.domain.schemas import field_names
 from intentml.events.envelope import new_id
 from intentml.events.types import TrainingRequest
 from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
+from intentml.ml.outputs import possible_tasks, unfillable_everywhere
 from intentml.ml.target import TargetResolutionError, resolve_target
 from intentml.ml.train import TrainingFailed, check_task
 from projections import queries as q
@@ -69,7 +70,7 @@ async def training_request(
             [{"field": "metric", "message": "unknown metric", "expected": known}],
         )
     try:
-        check_task(choice.task)
+        task = check_task(choice.task)
     except TrainingFailed as exc:
         raise ApiError(
             422,
@@ -94,6 +95,7 @@ async def training_request(
             ) from exc
         target, reason = resolved.column, resolved.reason
     assert target is not None
+    _check_outputs(choice, upload["columns"], target, task)
     return TrainingRequest(
         job_id="job_" + new_id(),
         version=choice.version,
@@ -109,3 +111,25 @@ async def training_request(
         max_iterations=choice.max_iterations,
         time_budget_s=choice.time_budget_s,
     )
+
+
+def _check_outputs(
+    choice: TrainingChoice, columns: list[dict[str, str]], target: str, task: str | None
+) -> None:
+    """422 for output fields no model of this target could fill (rules: `ml.outputs`)."""
+    fields = field_names(choice.output_schema)
+    if not fields:
+        return
+    column_type = next(c["type"] for c in columns if c["name"] == target)
+    metric = canonical_metric(choice.metric) if choice.metric and choice.metric.strip() else None
+    tasks = possible_tasks(
+        column_type, task, None if metric is None else metric in REGRESSION_METRICS
+    )
+    refused = unfillable_everywhere(fields, target, tasks, [c["name"] for c in columns])
+    if refused:
+        raise ApiError(
+            422,
+            f"{len(refused)} output field(s) cannot be filled by a model predicting "
+            f"'{target}'; see details, or leave `output_schema` out for the default fields",
+            [{"field": f"output_schema.{r.field}", "message": r.reason} for r in refused],
+        )

@@ -33,6 +33,7 @@ from intentml.ml.errors import TrainingFailed
 from intentml.ml.evaluation import evaluate_test, importance, primary_metric
 from intentml.ml.features import build_matrix, feature_names, plan_features, sample_input
 from intentml.ml.leakage import leaky_inputs
+from intentml.ml.outputs import plan as output_plan
 from intentml.ml.search import DEFAULT_ITERATIONS, MAX_ITERATIONS, search, selection_for
 from intentml.ml.serving import META_FILE, MODEL_FILE, LoadedModel, ModelMeta, matrix_layout
 from intentml.ml.task import (
@@ -155,6 +156,14 @@ def train(
 
     target = encode_target(df[spec.target], spec.target, task_request, metric_request)
     report(20, describe_target(spec.target, target) + f" ({target.task_reason})")
+    try:
+        output_plan(spec.output_fields, spec.target, target.task, map(str, df.columns))
+    except ValueError as exc:
+        raise TrainingFailed(
+            "output_unfillable",
+            f"the output schema cannot be filled by a {target.task} model: {exc}; "
+            "leave `output_schema` out for the default fields",
+        ) from exc
     metric = choose_metric(target, metric_request)
     report(20, f"metric: {metric.name} ({metric.reason})")
 
