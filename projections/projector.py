@@ -23,7 +23,9 @@ from asyncpg.pool import PoolConnectionProxy
 from intentml.domain.fold import StreamState, decide, decode_state, encode_state
 from intentml.events.envelope import Envelope, decode, event_hash
 from intentml.events.types import (
+    AccountCreated,
     ApiKeyIssued,
+    ApiKeyRevoked,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
@@ -105,9 +107,23 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
     async def log_lines(job_id: str, version: int, lines: list[str], level: str = "INFO") -> None:
         await _log_lines(conn, env, partition, offset, job_id, version, lines, level)
 
-    if isinstance(d, ApiKeyIssued):
+    if isinstance(d, AccountCreated):
+        await conn.execute(q.INSERT_ACCOUNT, env.account_id, d.created_by or env.actor, at)
+    elif isinstance(d, ApiKeyIssued):
         await conn.execute(
-            q.INSERT_API_KEY, d.key_id, env.account_id, d.key_hash, d.scope, d.name, at
+            q.INSERT_API_KEY,
+            d.key_id,
+            env.account_id,
+            d.key_hash,
+            d.scope,
+            d.name,
+            at,
+            d.issued_by or env.actor,
+            None if d.rate_limits is None else msgspec.to_builtins(d.rate_limits),
+        )
+    elif isinstance(d, ApiKeyRevoked):
+        await conn.execute(
+            q.REVOKE_API_KEY, d.key_id, env.account_id, at, d.revoked_by or env.actor
         )
     elif isinstance(d, DatasetUploaded):
         columns = [{"name": c.name, "type": c.type} for c in d.columns]

@@ -31,9 +31,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 
 # --- read-model writes, one per accepted event type ------------------------
 
+INSERT_ACCOUNT = """
+INSERT INTO accounts (account_id, created_by, created_at) VALUES ($1, $2, $3)
+"""
 INSERT_API_KEY = """
-INSERT INTO api_keys (key_id, account_id, key_hash, scope, name, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO api_keys (key_id, account_id, key_hash, scope, name, created_at, created_by,
+                      rate_limits)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+REVOKE_API_KEY = """
+UPDATE api_keys SET revoked_at = $3, revoked_by = $4
+WHERE key_id = $1 AND account_id = $2 AND revoked_at IS NULL
 """
 INSERT_UPLOAD = """
 INSERT INTO uploads (upload_id, account_id, filename, format, rows, columns, size_bytes, sha256,
@@ -129,6 +137,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 
 API_KEY_BY_HASH = """
 SELECT key_id, account_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+"""
+API_KEY_STATE_BY_HASH = "SELECT key_id, revoked_at FROM api_keys WHERE key_hash = $1"
+ACCOUNT = "SELECT * FROM accounts WHERE account_id = $1"
+#: What `GET /auth/api-keys` shows of a key: never its hash.
+_API_KEY_COLUMNS = "key_id, account_id, name, scope, created_by, created_at, revoked_by, revoked_at"
+API_KEY = f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1 AND key_id = $2"
+API_KEYS = f"""
+SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1
+ORDER BY created_at DESC, key_id
 """
 UPLOAD = "SELECT * FROM uploads WHERE account_id = $1 AND upload_id = $2"
 VERSION_BY_JOB = "SELECT * FROM versions WHERE job_id = $1"

@@ -17,6 +17,7 @@ from intentml.domain.fold import (
     decode_state,
     encode_state,
 )
+from intentml.domain.keys import key_id_for
 from intentml.events.envelope import Envelope, make_event
 from intentml.events.types import (
     ApiKeyIssued,
@@ -141,7 +142,7 @@ def test_failure_is_final() -> None:
 
 
 def test_duplicate_key_and_upload_registrations_are_rejected() -> None:
-    key = ApiKeyIssued(key_id="k", key_hash="h", scope="admin")
+    key = ApiKeyIssued(key_id=key_id_for("h"), key_hash="h", scope="admin")
     up = DatasetUploaded(
         upload_id="u", filename="f.csv", format="csv", rows=1, columns=[], size_bytes=1, sha256="s"
     )

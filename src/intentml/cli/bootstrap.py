@@ -1,20 +1,27 @@
-"""The bootstrap admin key of the account `default`."""
+"""The account `default` and its bootstrap admin key, registered through the log at start."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 import asyncpg
 
 from intentml.config import Settings
-from intentml.domain.keys import generate_key, hash_key, key_id_for
+from intentml.domain.keys import ADMIN, generate_key, hash_key, key_id_for
 from intentml.events.checkpoints import CheckpointWatcher
+from intentml.events.commands import Outcome, submit
 from intentml.events.envelope import make_event
 from intentml.events.log import EventLog
-from intentml.events.types import ApiKeyIssued
+from intentml.events.types import AccountCreated, ApiKeyIssued
 from projections import queries as q
 
+log = logging.getLogger(__name__)
+
 DEFAULT_ACCOUNT = "default"
+BOOTSTRAP_ACTOR = "intentml-bootstrap"
+#: Start-up waits this long for the projector to apply what it registers.
+BOOTSTRAP_WAIT_S = 30.0
 
 
 def bootstrap_key(settings: Settings) -> str:
@@ -32,22 +39,61 @@ def bootstrap_key(settings: Settings) -> str:
     return key
 
 
+async def _applied(
+    log_: EventLog,
+    watcher: CheckpointWatcher,
+    pool: asyncpg.Pool,
+    event: ApiKeyIssued | AccountCreated,
+    account_id: str,
+) -> Outcome:
+    outcome = await submit(
+        log_,
+        watcher,
+        pool,
+        make_event(event, account_id=account_id, actor=BOOTSTRAP_ACTOR),
+        BOOTSTRAP_WAIT_S,
+    )
+    if not outcome.applied:
+        raise RuntimeError(
+            f"the projector did not apply {type(event).__name__} within {BOOTSTRAP_WAIT_S:.0f} s"
+        )
+    return outcome
+
+
 async def ensure_admin_key(
-    settings: Settings, pool: asyncpg.Pool, log: EventLog, watcher: CheckpointWatcher
+    settings: Settings, pool: asyncpg.Pool, log_: EventLog, watcher: CheckpointWatcher
 ) -> str:
-    """Register the bootstrap key as admin of `default` (through the log) if it is new."""
+    """Register the account `default` and the bootstrap key as its admin, if they are new.
+
+    Every API process runs this at start; when two race, the fold accepts one
+    registration and rejects the other, which is the same end state.
+    """
+    if await pool.fetchrow(q.ACCOUNT, DEFAULT_ACCOUNT) is None:
+        await _applied(
+            log_, watcher, pool, AccountCreated(created_by=BOOTSTRAP_ACTOR), DEFAULT_ACCOUNT
+        )
     key = bootstrap_key(settings)
     digest = hash_key(key)
-    if await pool.fetchrow(q.API_KEY_BY_HASH, digest) is None:
-        appended = await log.append(
-            make_event(
-                ApiKeyIssued(
-                    key_id=key_id_for(digest), key_hash=digest, scope="admin", name="bootstrap"
-                ),
-                account_id=DEFAULT_ACCOUNT,
-                actor="intentml-bootstrap",
-            )
+    known = await pool.fetchrow(q.API_KEY_STATE_BY_HASH, digest)
+    if known is None:
+        await _applied(
+            log_,
+            watcher,
+            pool,
+            ApiKeyIssued(
+                key_id=key_id_for(digest),
+                key_hash=digest,
+                scope=ADMIN,
+                name="bootstrap",
+                issued_by=BOOTSTRAP_ACTOR,
+            ),
+            DEFAULT_ACCOUNT,
         )
-        if not await watcher.wait(appended.partition, appended.offset, 30.0):
-            raise RuntimeError("the projector did not apply the bootstrap key within 30 s")
+    elif known["revoked_at"] is not None:
+        # A revoked key is never live again (the fold refuses to register it twice).
+        log.warning(
+            "the bootstrap key %s was revoked; it no longer works. Issue an admin key with "
+            "`intentml keys create --account default --scope admin`",
+            known["key_id"],
+        )
     return key

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import msgspec
 
+from intentml.domain.keys import SCOPES, key_id_for
 from intentml.events.envelope import Envelope
 from intentml.events.types import (
+    AccountCreated,
     ApiKeyIssued,
+    ApiKeyRevoked,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
@@ -64,6 +67,11 @@ class StreamState(msgspec.Struct, frozen=True):
     deployments: dict[str, DeploymentState] = msgspec.field(default_factory=dict)
     key_hashes: frozenset[str] = frozenset()
     upload_ids: frozenset[str] = frozenset()
+    #: An account stream: whether `AccountCreated` was seen (keys issued before accounts
+    #: existed, like the first bootstrap key, do not need it).
+    account_created: bool = False
+    #: Key ids (of `key_hashes`) that were revoked; a revoked key is never live again.
+    revoked_keys: frozenset[str] = frozenset()
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -113,12 +121,10 @@ def _version_event(state: StreamState, version: int, job_id: str) -> VersionStat
 def decide(state: StreamState, event: Envelope) -> Decision:
     """Judge `event` against the state of its stream; return the verdict and new state."""
     data = event.data
-    if isinstance(data, ApiKeyIssued):
-        if data.key_hash in state.key_hashes:
-            return _reject(state, "this key is already registered")
-        return Decision(
-            True, msgspec.structs.replace(state, key_hashes=state.key_hashes | {data.key_hash})
-        )
+    if isinstance(data, AccountCreated | ApiKeyIssued | ApiKeyRevoked):
+        if event.model_name:
+            return _reject(state, "account events belong to the account's own stream")
+        return _account_event(state, data)
     if isinstance(data, DatasetUploaded):
         if data.upload_id in state.upload_ids:
             return _reject(state, f"upload {data.upload_id} is already recorded")
@@ -243,3 +249,32 @@ def _deployment_event(
         return _reject(state, f"deployment {data.deployment_id} was not being undeployed")
     del deployments[data.deployment_id]
     return _with_deployment(state, deployments)
+
+
+def _account_event(
+    state: StreamState, data: AccountCreated | ApiKeyIssued | ApiKeyRevoked
+) -> Decision:
+    """Accounts and their keys. A key's account need not have an `AccountCreated`: the
+    first bootstrap keys predate accounts, and accounts are never deleted, so the
+    operator's pre-check that the account exists cannot be raced."""
+    if isinstance(data, AccountCreated):
+        if state.account_created:
+            return _reject(state, "the account already exists")
+        return Decision(True, msgspec.structs.replace(state, account_created=True))
+    if isinstance(data, ApiKeyIssued):
+        if data.key_hash in state.key_hashes:
+            return _reject(state, "this key is already registered")
+        if data.key_id != key_id_for(data.key_hash):
+            return _reject(state, "a key id must be derived from the key's hash")
+        if data.scope not in SCOPES:
+            return _reject(state, f"unknown scope '{data.scope}'")
+        return Decision(
+            True, msgspec.structs.replace(state, key_hashes=state.key_hashes | {data.key_hash})
+        )
+    if not any(key_id_for(h) == data.key_id for h in state.key_hashes):
+        return _reject(state, f"the account has no key '{data.key_id}'")
+    if data.key_id in state.revoked_keys:
+        return _reject(state, f"key '{data.key_id}' is already revoked")
+    return Decision(
+        True, msgspec.structs.replace(state, revoked_keys=state.revoked_keys | {data.key_id})
+    )

@@ -1,12 +1,19 @@
-"""API keys: how they look and how they are stored (only a hash, never the secret)."""
+"""API keys: how they look, how they are stored (only a hash, never the secret), and scopes."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Literal
 
 KEY_PREFIX = "iml_sk_"
-SCOPES = ("read_only", "read_write", "admin")
+
+#: What a key may do, weakest first; each scope includes the ones before it.
+Scope = Literal["read_only", "read_write", "admin"]
+READ_ONLY: Scope = "read_only"
+READ_WRITE: Scope = "read_write"
+ADMIN: Scope = "admin"
+SCOPES: tuple[Scope, ...] = (READ_ONLY, READ_WRITE, ADMIN)
 
 
 def generate_key() -> str:
@@ -24,5 +31,9 @@ def hash_key(key: str) -> str:
 
 
 def key_id_for(key_hash: str) -> str:
-    """A stable, public identifier of a key, derived from its hash."""
+    """The stable, public identifier of a key, derived from its hash.
+
+    The fold relies on the derivation: it finds the key a revocation names among
+    the hashes it has seen, so ids need no state of their own.
+    """
     return "key_" + key_hash[:16]

@@ -1,4 +1,4 @@
-"""Model names and version references: the parts of a path a user controls."""
+"""Model and account names and version references: the names a user controls."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import re
 
 #: Letters, digits, '-', '_' and '.', 1-100 characters, not starting with '.'.
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
+#: Letters, digits, '-' and '_', 1-64 characters, starting with a letter or digit. Narrower
+#: than model names: an account id is a directory of the data dir and the first half of
+#: every Kafka key (`account/model`), so it may hold neither '.' nor '/'.
+ACCOUNT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _VERSION_PATTERN = re.compile(r"^[vV]?(\d{1,9})(?:\.0)?$")
 
 
 def valid_model_name(name: str) -> bool:
     """Whether `name` may name a model (it also becomes part of artifact paths)."""
     return bool(MODEL_NAME_PATTERN.match(name))
+
+
+def valid_account_name(name: str) -> bool:
+    """Whether `name` may name an account."""
+    return bool(ACCOUNT_NAME_PATTERN.match(name))
 
 
 def parse_version(ref: str) -> int | None:

@@ -41,13 +41,40 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True):
     time_budget_s: float | None = None
 
 
+class RateLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """A key's own request limits per minute; a limit left None is no limit at all."""
+
+    management_per_minute: int | None = None
+    inference_per_minute: int | None = None
+
+
+class AccountCreated(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """An account exists; its id is the envelope's `account_id` (a tenant of its own)."""
+
+    #: Who created it: an operator through the CLI, or start-up for `default`.
+    created_by: str = ""
+
+
 class ApiKeyIssued(msgspec.Struct, frozen=True, tag=True, kw_only=True):
-    """An API key was registered. Only its hash is in the log, never the secret."""
+    """An API key was registered for the envelope's account. Only its hash is in the
+    log, never the secret; `key_id` is derived from the hash (`key_id_for`)."""
 
     key_id: str
     key_hash: str
     scope: str
     name: str = ""
+    #: The key id of the admin that issued it, or the operator/start-up that did.
+    issued_by: str = ""
+    #: The key's own rate limits; None: the platform's defaults.
+    rate_limits: RateLimits | None = None
+
+
+class ApiKeyRevoked(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """An API key of the envelope's account stops working."""
+
+    key_id: str
+    #: The key id of the admin that revoked it (or the operator that did).
+    revoked_by: str = ""
 
 
 class DatasetUploaded(msgspec.Struct, frozen=True, tag=True, kw_only=True):
@@ -197,7 +224,9 @@ class BuildFailed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
 
 
 EventData = (
-    ApiKeyIssued
+    AccountCreated
+    | ApiKeyIssued
+    | ApiKeyRevoked
     | DatasetUploaded
     | ModelCreated
     | VersionRequested
