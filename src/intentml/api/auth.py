@@ -1,11 +1,12 @@
-"""API-key authentication for every route except those marked `exclude_from_auth`.
+"""API-key authentication and scope checks for every route except `exclude_from_auth` ones.
 
-A middleware, not a per-route dependency, so a new route cannot forget the check.
+A middleware, not a per-route dependency, so a new route cannot forget either
+check: the key must be live (401 otherwise), and its scope must cover what
+`required_scope` says the method and route need (403 otherwise).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
@@ -13,11 +14,10 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from intentml.api.errors import ApiError
 from intentml.domain.keys import hash_key
+from intentml.domain.scopes import permits, required_scope
 from projections import queries as q
-
-#: How long a verified key is trusted without asking the database again.
-KEY_CACHE_TTL_S = 2.0
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -40,9 +40,7 @@ def presented_key(headers: Any) -> str | None:
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
-    """Resolve the presented key to a Principal, caching hits briefly."""
-
-    _cache: dict[str, tuple[float, Principal]] = {}
+    """Resolve the presented key to a Principal and check its scope for the route."""
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -51,14 +49,26 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         if not key:
             raise NotAuthorizedException("missing API key")
         digest = hash_key(key)
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            return AuthenticationResult(user=hit[1], auth=key)
         platform = connection.app.state.platform
-        row = await platform.pool.fetchrow(q.API_KEY_BY_HASH, digest)
-        if row is None:
+
+        async def load() -> Principal | None:
+            row = await platform.pool.fetchrow(q.API_KEY_BY_HASH, digest)
+            return (
+                None if row is None else Principal(row["key_id"], row["account_id"], row["scope"])
+            )
+
+        # Cached until the projector applies its next batch (see Platform.keys).
+        principal: Principal | None = await platform.keys.get(digest, load)
+        if principal is None:
             raise NotAuthorizedException("invalid API key")
-        principal = Principal(row["key_id"], row["account_id"], row["scope"])
-        self._cache[digest] = (now + KEY_CACHE_TTL_S, principal)
+        # Only HTTP routes exist; a websocket (no method) would need read access to open.
+        method = str(connection.scope.get("method", "GET"))
+        needed = required_scope(method, connection.scope["path_template"])
+        if not permits(principal.scope, needed):
+            raise ApiError(
+                403,
+                f"this key's scope '{principal.scope}' does not allow this request; it needs "
+                f"'{needed}' (an admin of the account can issue such a key: POST /auth/api-keys)",
+                {"scope": principal.scope, "required_scope": needed},
+            )
         return AuthenticationResult(user=principal, auth=key)

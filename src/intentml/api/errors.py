@@ -51,7 +51,8 @@ class ErrorBody(msgspec.Struct, frozen=True):
 #: What each error status means, as the OpenAPI document says it.
 _DESCRIPTIONS = {
     400: "invalid_request: malformed JSON, a body or parameter of the wrong shape",
-    401: "unauthorized: missing or invalid API key",
+    401: "unauthorized: missing, invalid or revoked API key",
+    403: "forbidden: the key's scope does not allow this request",
     404: "not_found: no such model, version, deployment or upload in this account",
     409: "conflict: the resource is in the wrong state, or a racing command won",
     413: "payload_too_large: over a documented limit",
@@ -64,7 +65,7 @@ _DESCRIPTIONS = {
 
 def document_errors(handler: HTTPRouteHandler, public: bool = False) -> None:
     """Declare the error responses of `handler` in the OpenAPI document."""
-    statuses = [400, 500, 503] if public else [400, 401, 404, 429, 500, 503]
+    statuses = [400, 500, 503] if public else [400, 401, 403, 404, 429, 500, 503]
     if not public and handler.http_methods & {"POST", "PATCH", "DELETE"}:
         statuses += [409, 413, 422]
     declared = dict(handler.responses or {})
@@ -129,7 +130,10 @@ def http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]
         404: "no such resource; check the path against /schema",
         405: "this method is not allowed on this path",
         413: "the request body is too large; see the documented limits in the README",
-        401: "missing or invalid API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+        401: (
+            "missing, invalid or revoked API key: send 'Authorization: Bearer <key>' or "
+            "'x-api-key: <key>'"
+        ),
     }
     message = messages.get(status, exc.detail)
     headers = dict(exc.headers) if exc.headers else None

@@ -7,26 +7,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import msgspec
 from litestar.di import NamedDependency
 
+from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
 from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
+from intentml.events.commands import Outcome, ReadModelReset, submit
 from intentml.events.envelope import Envelope
-from intentml.events.log import Appended, EventLog, new_producer
+from intentml.events.log import EventLog, new_producer
 from intentml.infra.db import create_pool
-from projections import queries as q
 
-
-class Outcome(msgspec.Struct, frozen=True):
-    """What happened to a command: applied (accepted or not), or still in flight."""
-
-    appended: Appended
-    applied: bool
-    accepted: bool = False
-    reason: str | None = None
+__all__ = ["Outcome", "Platform", "PlatformDep", "open_platform"]
 
 
 class Platform:
@@ -41,19 +34,18 @@ class Platform:
         self.watcher = watcher
         self.models = ModelCache(settings.data_dir)
         self.lookups: FreshCache[Any] = FreshCache(watcher)
+        #: Verified keys (and unknown ones, as None), dropped with every applied batch, so
+        #: a revocation takes effect here as soon as this process hears of its checkpoint.
+        self.keys: FreshCache[Principal] = FreshCache(watcher)
 
     async def submit(self, envelope: Envelope) -> Outcome:
         """Append a command event and wait (bounded) for the fold's verdict on it."""
-        appended = await self.log.append(envelope)
-        applied = await self.watcher.wait(
-            appended.partition, appended.offset, self.settings.command_wait_s
-        )
-        if not applied:
-            return Outcome(appended, applied=False)
-        row = await self.pool.fetchrow(q.EVENT_VERDICT, envelope.event_id)
-        if row is None:  # projected but not archived: cannot happen unless the DB was reset
-            raise ApiError(503, "the read model is being rebuilt; retry in a moment")
-        return Outcome(appended, True, row["accepted"], row["reason"])
+        try:
+            return await submit(
+                self.log, self.watcher, self.pool, envelope, self.settings.command_wait_s
+            )
+        except ReadModelReset as exc:
+            raise ApiError(503, "the read model is being rebuilt; retry in a moment") from exc
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         """One row from the read models."""
