@@ -77,34 +77,48 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
-@pytest.fixture
-async def database_url(postgres_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database of the session's server, dropped afterwards."""
+@contextlib.asynccontextmanager
+async def fresh_database(postgres_url: str) -> AsyncIterator[str]:
+    """A new, empty database of the server at `postgres_url` for a block; its URL."""
     name = "t_" + new_id().replace("-", "")[-20:]
     admin = await asyncpg.connect(postgres_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield with_database(postgres_url, name)
-    admin = await asyncpg.connect(postgres_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield with_database(postgres_url, name)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 @pytest.fixture
-def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
-    """Settings for one test: its own database, topic and data dir."""
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database of the session's server, dropped afterwards."""
+    async with fresh_database(postgres_url) as url:
+        yield url
+
+
+def settings_for(database_url: str, kafka_bootstrap: str, data_dir: Path) -> Settings:
+    """Settings of their own: the database given, a new topic, a new bootstrap key."""
     return Settings(
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         database_url=database_url,
         kafka_bootstrap_servers=kafka_bootstrap,
         topic="t." + new_id(),
         partitions=2,
         api_key="iml_sk_test_" + new_id().replace("-", ""),
     )
+
+
+@pytest.fixture
+def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    """Settings for one test: its own database, topic and data dir."""
+    return settings_for(database_url, kafka_bootstrap, tmp_path / "data")
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
+from litestar import Litestar
 
 from consumers.deployer import DeployerHandler
 from consumers.trainer import TrainerHandler
@@ -145,36 +146,16 @@ async def platform_stack(
             group_id=f"{name}-{settings.topic}",
         )
         tasks.append(asyncio.create_task(worker.run()))
-    server: uvicorn.Server | None = None
     try:
         key = await ensure_admin_key(settings, pool, log, watcher)
-        # A real server on a real socket, in this loop (Litestar's test client would run
-        # the app on another thread and block this loop, starving the projector).
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                lifespan="on",
-                loop="none",
-            )
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            assert not serving.done(), "the API server failed to start"
-            await asyncio.sleep(0.01)  # uvicorn exposes no startup event
-        tasks.append(serving)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            timeout=30.0,
-            headers={"Authorization": f"Bearer {key}"},
-        ) as client:
+        async with (
+            api_server(settings) as (base_url, _app),
+            httpx.AsyncClient(
+                base_url=base_url, timeout=30.0, headers={"Authorization": f"Bearer {key}"}
+            ) as client,
+        ):
             yield Stack(settings, client, pool, log, watcher, trainer_handler, stop, tasks[0])
     finally:
-        if server is not None:
-            server.should_exit = True
         stop.set()
         done = await asyncio.gather(*tasks, return_exceptions=True)
         await watcher.stop()
@@ -183,6 +164,30 @@ async def platform_stack(
         for result in done:
             if isinstance(result, Exception):
                 raise result
+
+
+@contextlib.asynccontextmanager
+async def api_server(settings: Settings) -> AsyncIterator[tuple[str, Litestar]]:
+    """One API process (an app with its own platform: pool, watcher, caches) on a real
+    socket in this loop; its base URL and app. Two of these share the database like two
+    API processes of a deployment."""
+    # In this loop, not on a thread: Litestar's test client would run the app on another
+    # thread and block this loop, starving the projector.
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on", loop="none"
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), "the API server failed to start"
+            await asyncio.sleep(0.01)  # uvicorn exposes no startup event
+        yield f"http://127.0.0.1:{server.config.port}", app
+    finally:
+        server.should_exit = True
+        await serving
 
 
 def error_of(r: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from intentml.api.deployments import DeploymentController
 from intentml.api.errors import EXCEPTION_HANDLERS, document_errors
 from intentml.api.health import health
 from intentml.api.inference import InferenceController
+from intentml.api.keys import ApiKeyController
 from intentml.api.models import ModelController
 from intentml.api.platform import Platform, open_platform
 from intentml.api.uploads import UploadController
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> Litestar:
             VersionController,
             DeploymentController,
             InferenceController,
+            ApiKeyController,
         ],
         "dependencies": {"platform": Provide(_platform, sync_to_thread=False)},
         "middleware": [auth],

@@ -53,7 +53,7 @@ _DESCRIPTIONS = {
     400: "invalid_request: malformed JSON, a body or parameter of the wrong shape",
     401: "unauthorized: missing, invalid or revoked API key",
     403: "forbidden: the key's scope does not allow this request",
-    404: "not_found: no such model, version, deployment or upload in this account",
+    404: "not_found: no such model, version, deployment, upload or key in this account",
     409: "conflict: the resource is in the wrong state, or a racing command won",
     413: "payload_too_large: over a documented limit",
     422: "validation_error: the input does not fit (every bad field in details)",

@@ -1,9 +1,10 @@
-"""`intentml up | api | projector | trainer | deployer`.
+"""`intentml up | api | projector | trainer | deployer | accounts | keys`.
 
 `up` is what `make run` calls: it starts the embedded services when no URLs
 are configured, prepares the log and the database, and supervises one process
 per role. Each role can also run on its own against external services, or
 against a running `up` found through the same `INTENTML_DATA_DIR`.
+`accounts create` and `keys create` are the operator's commands.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from intentml.config import Settings
+from intentml.domain.keys import SCOPES
 from intentml.infra.embedded import (
     EmbeddedBroker,
     Runtime,
@@ -259,6 +261,51 @@ async def _wait_healthy(
     return False
 
 
+async def run_accounts(settings: Settings, args: argparse.Namespace) -> int:
+    """`intentml accounts create NAME`."""
+    from intentml.cli.accounts import OperatorError, create_account
+
+    try:
+        applied = await create_account(settings, args.name)
+    except OperatorError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not applied:
+        print(_NOT_CONFIRMED, file=sys.stderr)
+    print(
+        f"account '{args.name}' created; issue its first key with "
+        f"`intentml keys create --account {args.name} --scope admin`",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def run_keys(settings: Settings, args: argparse.Namespace) -> int:
+    """`intentml keys create --account NAME --scope SCOPE [--name NAME]`: the secret goes to
+    stdout alone (`KEY=$(intentml keys create ...)`), everything else to stderr."""
+    from intentml.cli.accounts import OperatorError, create_key
+
+    try:
+        issued = await create_key(settings, args.account, args.scope, args.name)
+    except OperatorError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not issued.applied:
+        print(_NOT_CONFIRMED, file=sys.stderr)
+    print(
+        f"issued {issued.key_id} ({issued.scope}) for account '{issued.account_id}'; "
+        "the secret is shown only this once:",
+        file=sys.stderr,
+    )
+    print(issued.secret, flush=True)
+    return 0
+
+
+_NOT_CONFIRMED = (
+    "warning: appended to the log, but the projector did not confirm it in time; "
+    "it takes effect once the projector runs (is the platform up?)"
+)
+
 COMMANDS: dict[str, Callable[[Settings], Coroutine[Any, Any, Any]]] = {
     "up": run_up,
     "api": run_api,
@@ -277,6 +324,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("projector", help="fold the log into the PostgreSQL read models")
     sub.add_parser("trainer", help="train requested model versions")
     sub.add_parser("deployer", help="check trained versions through the serving path")
+    accounts = sub.add_parser("accounts", help="manage accounts (operators)")
+    accounts_sub = accounts.add_subparsers(dest="action", required=True)
+    create_account = accounts_sub.add_parser("create", help="create an account")
+    create_account.add_argument("name", help="letters, digits, '-' and '_'; 1-64 characters")
+    keys = sub.add_parser("keys", help="manage API keys (operators)")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    create_key = keys_sub.add_parser(
+        "create", help="issue a key for an account and print its secret (shown only once)"
+    )
+    create_key.add_argument("--account", required=True, help="an existing account")
+    create_key.add_argument("--scope", required=True, choices=SCOPES)
+    create_key.add_argument("--name", default="", help="what the key is for (shown in lists)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
@@ -286,7 +345,14 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = Settings.from_env()
     if args.command != "up":
-        settings = resolve_services(settings)
+        try:
+            settings = resolve_services(settings)
+        except RuntimeError as exc:  # no platform to talk to: say how to start one
+            print(exc, file=sys.stderr)
+            return 1
+    if args.command in ("accounts", "keys"):
+        operator = run_accounts if args.command == "accounts" else run_keys
+        return asyncio.run(operator(settings, args))
     try:
         import uvloop
 

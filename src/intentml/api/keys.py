@@ -1,0 +1,151 @@
+"""`/auth/api-keys`: an account's admins issue, list and revoke its keys.
+
+Every route here needs the `admin` scope (see `intentml.domain.scopes`). The
+secret of a new key is in the answer of the request that issued it and nowhere
+else: the log and the read model keep only its hash.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+import msgspec
+from litestar import Controller, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
+
+from intentml.api.errors import ApiError
+from intentml.api.lookups import Req, check_verdict, command_response
+from intentml.api.platform import PlatformDep
+from intentml.api.schemas import ShortText
+from intentml.domain.keys import Scope, generate_key, hash_key, key_id_for
+from intentml.events.envelope import make_event
+from intentml.events.types import ApiKeyIssued, ApiKeyRevoked
+from projections import queries as q
+
+ACTIVE, REVOKED = "active", "revoked"
+
+
+class CreateKeyIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of `POST /auth/api-keys`."""
+
+    name: ShortText
+    scope: Scope
+
+
+class ApiKeyOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A key as its account's admins see it: never the secret, never the hash."""
+
+    key_id: str
+    account_id: str
+    name: str
+    scope: str
+    status: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+
+class CreatedKeyOut(ApiKeyOut, frozen=True, kw_only=True):
+    """The answer of `POST /auth/api-keys`: the only time the secret is shown."""
+
+    key: str
+
+
+class ApiKeyList(msgspec.Struct, frozen=True):
+    api_keys: list[ApiKeyOut]
+
+
+def key_out(row: asyncpg.Record) -> ApiKeyOut:
+    """An api_keys row as the API shows it."""
+    return ApiKeyOut(
+        key_id=row["key_id"],
+        account_id=row["account_id"],
+        name=row["name"],
+        scope=row["scope"],
+        status=REVOKED if row["revoked_at"] is not None else ACTIVE,
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        revoked_at=row["revoked_at"],
+        revoked_by=row["revoked_by"],
+    )
+
+
+class ApiKeyController(Controller):
+    path = "/auth/api-keys"
+    tags = ["auth"]
+
+    @post("/", status_code=201, summary="Issue a key for this account (the secret is shown once)")
+    async def create(
+        self, request: Req, platform: PlatformDep, data: JSONBody[CreateKeyIn]
+    ) -> Response[CreatedKeyOut]:
+        """A new key of the caller's account with a name and a scope: `read_only` (reads and
+        predictions), `read_write` (everything on models and uploads) or `admin` (also key
+        management). Store `key` now: only its hash is kept."""
+        principal = request.user
+        secret = generate_key()
+        digest = hash_key(secret)
+        key_id = key_id_for(digest)
+        event = make_event(
+            ApiKeyIssued(
+                key_id=key_id,
+                key_hash=digest,
+                scope=data.scope,
+                name=data.name,
+                issued_by=principal.key_id,
+            ),
+            account_id=principal.account_id,
+            actor=principal.key_id,
+        )
+        outcome = await platform.submit(event)
+        check_verdict(outcome, "retry the request")
+        body = CreatedKeyOut(
+            key_id=key_id,
+            account_id=principal.account_id,
+            name=data.name,
+            scope=data.scope,
+            status=ACTIVE,
+            created_at=event.occurred_at,
+            created_by=principal.key_id,
+            key=secret,
+        )
+        return command_response(body, outcome, "/auth/api-keys", done_status=201)
+
+    @get("/", summary="This account's keys, newest first (no secrets)")
+    async def list_keys(self, request: Req, platform: PlatformDep) -> ApiKeyList:
+        """Every key of the caller's account, active and revoked, without secrets or hashes."""
+        rows = await platform.pool.fetch(q.API_KEYS, request.user.account_id)
+        return ApiKeyList([key_out(r) for r in rows])
+
+    @delete("/{key_id:str}", status_code=200, summary="Revoke a key of this account")
+    async def revoke(
+        self, request: Req, platform: PlatformDep, key_id: FromPath[str]
+    ) -> Response[ApiKeyOut]:
+        """The key stops working on every API process as soon as the revocation is applied,
+        which this request waits for (200; 202 with `Location` if it took too long)."""
+        principal = request.user
+        row = await platform.fetchrow(q.API_KEY, principal.account_id, key_id)
+        if row is None:
+            raise ApiError(
+                404, f"no API key '{key_id}' in this account; GET /auth/api-keys lists them"
+            )
+        if row["revoked_at"] is not None:
+            raise ApiError(409, f"API key '{key_id}' is already revoked")
+        event = make_event(
+            ApiKeyRevoked(key_id=key_id, revoked_by=principal.key_id),
+            account_id=principal.account_id,
+            actor=principal.key_id,
+        )
+        outcome = await platform.submit(event)
+        check_verdict(outcome, "it was revoked meanwhile")
+        if outcome.applied:
+            body = key_out(await platform.fetchrow(q.API_KEY, principal.account_id, key_id) or row)
+        else:
+            body = msgspec.structs.replace(
+                key_out(row),
+                status=REVOKED,
+                revoked_at=event.occurred_at,
+                revoked_by=principal.key_id,
+            )
+        return command_response(body, outcome, "/auth/api-keys", done_status=200)
