@@ -243,6 +243,8 @@ SELECT d.*, v.version_id FROM deployments d
 JOIN versions v ON v.model_id = d.model_id AND v.version = d.version
 WHERE d.deployment_id = $1
 """
+#: A deployment as the API may see it: only the caller's account's.
+ACCOUNT_DEPLOYMENT = DEPLOYMENT + " AND d.account_id = $2"
 
 _BUILD_LOG_FILTER = """
 FROM build_logs

@@ -48,7 +48,7 @@ async def find_deployment(
 ) -> asyncpg.Record:
     """The deployment of this model a path names (only a live one if `live`), or 404."""
     model = await find_model(platform, account_id, model_name)
-    row = await platform.fetchrow(q.DEPLOYMENT, deployment_id)
+    row = await platform.fetchrow(q.ACCOUNT_DEPLOYMENT, deployment_id, account_id)
     if (
         row is None
         or row["model_id"] != model["model_id"]
@@ -106,7 +106,11 @@ class DeploymentController(Controller):
         outcome = await platform.submit(event)
         check_verdict(outcome, "check the model and version and retry")
         base = base_url(request)
-        row = await platform.fetchrow(q.DEPLOYMENT, deployment_id) if outcome.applied else None
+        row = (
+            await platform.fetchrow(q.ACCOUNT_DEPLOYMENT, deployment_id, principal.account_id)
+            if outcome.applied
+            else None
+        )
         body = (
             deployment_out(row, base)
             if row is not None
