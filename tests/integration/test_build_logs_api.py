@@ -64,12 +64,13 @@ async def test_build_logs(settings: Settings) -> None:
         assert any(t.startswith("target: churned") for t in text)
         start = next(i for i, t in enumerate(text) if t.startswith("build started"))
         loaded = next(i for i, t in enumerate(text) if t.startswith("loaded 300 rows"))
-        training = next(i for i, t in enumerate(text) if t.startswith("training on "))
-        best = next(i for i, t in enumerate(text) if t.startswith("best iteration "))
+        training = next(i for i, t in enumerate(text) if t.startswith("holding out "))
+        first = next(i for i, t in enumerate(text) if t.startswith("candidate 1/10: "))
+        best = next(i for i, t in enumerate(text) if t.startswith("chose candidate "))
         tested = next(i for i, t in enumerate(text) if t.startswith("test roc_auc "))
         metric = next(i for i, t in enumerate(text) if t.startswith("trained: roc_auc = "))
-        assert 0 < start < loaded < training < best < tested < metric < len(text) - 1
-        assert "validation auc" in text[best] and "held-out rows" in text[tested]
+        assert 0 < start < loaded < training < first < best < tested < metric < len(text) - 1
+        assert "cross-validation" in text[best] and "held-out rows" in text[tested]
         assert text[-1] == "v1 is READY"
         status = (await c.get("/models/churn/v1/status")).json()
         assert f"{status['result']['metric_value']:.4f}" in text[metric]
