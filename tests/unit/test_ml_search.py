@@ -105,6 +105,9 @@ def test_search_tries_max_iterations_and_keeps_the_best() -> None:
     assert [c.iteration for c in summary.candidates] == [1, 2, 3, 4, 5, 6]
     assert summary.candidates[summary.best].score == max(c.score for c in summary.candidates)
     assert outcome.rounds == summary.candidates[summary.best].rounds >= 1
+    assert outcome.fit_rows == 320  # 4 of 5 folds of 400 rows
+    assert outcome.rounds_for(640) == 2 * outcome.rounds
+    assert outcome.rounds_for(1) == 1
     assert (
         outcome.params["learning_rate"] == summary.candidates[summary.best].params["learning_rate"]
     )

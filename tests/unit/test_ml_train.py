@@ -382,7 +382,9 @@ def test_report_search_leaderboard(churn_run: ChurnRun) -> None:
     assert search.higher_is_better and search.selection_metric == "roc_auc"
     best = search.candidates[search.best]
     assert best.score == max(c.score for c in search.candidates)
-    assert result.best_iteration == best.rounds
+    # The served model learns from all 1,500 rows, so it gets proportionally more rounds
+    # than the 960-row cross-validation models the rounds were chosen on.
+    assert result.best_iteration == round(best.rounds * 1500 / 960)
     # A real search: the candidates differ from one another.
     assert len({tuple(sorted(c.params.items())) for c in search.candidates}) == 10
     assert "5-fold stratified cross-validation on 1,200 rows" in search.evaluation

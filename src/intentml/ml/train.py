@@ -223,17 +223,23 @@ def train(
         f"({outcome.summary.evaluation})",
     )
 
-    rounds = outcome.rounds
+    rounds = outcome.rounds_for(len(rest))
     selected = _fit(outcome.params, matrix, y, rest, names, categorical, rounds)
     test_eval = evaluate_test(target, y[test], np.asarray(selected.predict(matrix[test])))
     metric_name, metric_value, note = primary_metric(target.task, metric.name, test_eval.metrics)
     if note:
         report(90, note)
-    report(90, f"test {metric_name} {fmt(metric_value)} on {len(test):,} held-out rows")
+    report(
+        90,
+        f"test {metric_name} {fmt(metric_value)} on {len(test):,} held-out rows "
+        f"({rounds} rounds: {outcome.rounds} chosen on {outcome.fit_rows:,}-row folds, "
+        "scaled to the rows)",
+    )
 
     if len(y) <= REFIT_MAX_ROWS:
-        # The test score describes this configuration; the served model also learns
-        # from the test rows, with the number of rounds the search chose.
+        # The test score describes this recipe; the served model also learns from the
+        # test rows, with the rounds scaled the same way.
+        rounds = outcome.rounds_for(len(y))
         final = _fit(outcome.params, matrix, y, np.arange(len(y)), names, categorical, rounds)
         report(95, f"refit on all {len(y):,} rows with {rounds} rounds")
     else:
