@@ -25,6 +25,7 @@ from intentml.events.envelope import Envelope, decode, event_hash
 from intentml.events.types import (
     AccountCreated,
     ApiKeyIssued,
+    ApiKeyLimitsChanged,
     ApiKeyRevoked,
     BuildFailed,
     BuildProgressed,
@@ -119,6 +120,13 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
             d.name,
             at,
             d.issued_by or env.actor,
+            None if d.rate_limits is None else msgspec.to_builtins(d.rate_limits),
+        )
+    elif isinstance(d, ApiKeyLimitsChanged):
+        await conn.execute(
+            q.SET_API_KEY_LIMITS,
+            d.key_id,
+            env.account_id,
             None if d.rate_limits is None else msgspec.to_builtins(d.rate_limits),
         )
     elif isinstance(d, ApiKeyRevoked):

@@ -39,6 +39,9 @@ INSERT INTO api_keys (key_id, account_id, key_hash, scope, name, created_at, cre
                       rate_limits)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
+SET_API_KEY_LIMITS = """
+UPDATE api_keys SET rate_limits = $3 WHERE key_id = $1 AND account_id = $2
+"""
 REVOKE_API_KEY = """
 UPDATE api_keys SET revoked_at = $3, revoked_by = $4
 WHERE key_id = $1 AND account_id = $2 AND revoked_at IS NULL
@@ -136,12 +139,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 # --- reads for the API and the workers -----------------------------------
 
 API_KEY_BY_HASH = """
-SELECT key_id, account_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+SELECT key_id, account_id, scope, rate_limits FROM api_keys
+WHERE key_hash = $1 AND revoked_at IS NULL
 """
 API_KEY_STATE_BY_HASH = "SELECT key_id, revoked_at FROM api_keys WHERE key_hash = $1"
 ACCOUNT = "SELECT * FROM accounts WHERE account_id = $1"
 #: What `GET /auth/api-keys` shows of a key: never its hash.
-_API_KEY_COLUMNS = "key_id, account_id, name, scope, created_by, created_at, revoked_by, revoked_at"
+_API_KEY_COLUMNS = (
+    "key_id, account_id, name, scope, created_by, created_at, revoked_by, revoked_at, rate_limits"
+)
 API_KEY = f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1 AND key_id = $2"
 API_KEYS = f"""
 SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1
@@ -257,3 +263,26 @@ BUILD_LOGS = (
     + _BUILD_LOG_FILTER
     + ' ORDER BY logged_at, partition, "offset", line LIMIT $4 OFFSET $5'
 )
+
+# --- rate limits (not a projection: each API process's spending, shared) -------
+
+#: Add each bucket's spending of this process ($5, at $1) and return every bucket's shared
+#: balance: refilled for the time since `at`, rescaled when the key's limit changed (as
+#: `intentml.domain.ratelimit.rescale` does), less the spending. A new row starts full less
+#: that spending, so on a conflict EXCLUDED.tokens is `per_minute - spent`: the spending is
+#: `EXCLUDED.per_minute - EXCLUDED.tokens`. The balance may go negative: requests other
+#: processes served in the same second are owed.
+SYNC_RATE_BUCKETS = """
+INSERT INTO rate_limit_buckets AS b (key_id, kind, per_minute, tokens, at)
+SELECT u.key_id, u.kind, u.per_minute, u.per_minute - u.spent, $1
+FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[])
+     AS u(key_id, kind, per_minute, spent)
+ON CONFLICT (key_id, kind) DO UPDATE SET
+    tokens = LEAST(EXCLUDED.per_minute,
+                   b.tokens + (EXCLUDED.per_minute - b.per_minute)
+                   + GREATEST(EXCLUDED.at - b.at, 0) * EXCLUDED.per_minute / 60)
+             - (EXCLUDED.per_minute - EXCLUDED.tokens),
+    at = GREATEST(b.at, EXCLUDED.at),
+    per_minute = EXCLUDED.per_minute
+RETURNING key_id, kind, tokens, at
+"""

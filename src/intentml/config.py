@@ -12,9 +12,22 @@ from pathlib import Path
 
 import msgspec
 
+from intentml.events.types import RateLimits
+
 #: The single topic that holds every event; keyed by aggregate so one model's
 #: events stay in one partition, totally ordered.
 DEFAULT_TOPIC = "intentml.events"
+
+
+def _per_minute(raw: str) -> int | None:
+    """A rate limit from the environment: a positive number, or `0` / `none` for no limit."""
+    value = raw.strip().lower()
+    if value in ("", "0", "none", "off"):
+        return None
+    n = int(value)
+    if n < 0:
+        raise ValueError(f"a rate limit must be a number of requests per minute, not {raw!r}")
+    return n
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +48,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_upload_bytes: int = 1 << 30
     #: Largest accepted JSON request body, in bytes.
     max_body_bytes: int = 64 << 20
+    #: Requests per minute per key (bursts included) of a key without limits of its own:
+    #: management (every route but the predictions) and inference; None is no limit.
+    rate_limit_management: int | None = 600
+    rate_limit_inference: int | None = 6000
+    #: How often each API process adds its spending to the shared buckets in PostgreSQL
+    #: and reads back everyone's: the limits hold across processes up to this delay.
+    rate_limit_sync_s: float = 1.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -52,6 +72,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             command_wait_s=float(e.get("INTENTML_COMMAND_WAIT_S", "5")),
             max_upload_bytes=int(e.get("INTENTML_MAX_UPLOAD_BYTES", str(1 << 30))),
             max_body_bytes=int(e.get("INTENTML_MAX_BODY_BYTES", str(64 << 20))),
+            rate_limit_management=_per_minute(e.get("INTENTML_RATE_LIMIT_MANAGEMENT", "600")),
+            rate_limit_inference=_per_minute(e.get("INTENTML_RATE_LIMIT_INFERENCE", "6000")),
+            rate_limit_sync_s=float(e.get("INTENTML_RATE_LIMIT_SYNC_S", "1")),
+        )
+
+    @property
+    def default_rate_limits(self) -> RateLimits:
+        """The limits of every key that has none of its own."""
+        return RateLimits(
+            management_per_minute=self.rate_limit_management,
+            inference_per_minute=self.rate_limit_inference,
         )
 
     @property

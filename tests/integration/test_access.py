@@ -186,6 +186,7 @@ def _body(route: Route, ids: dict[str, str]) -> dict[str, Any]:
         ("POST", "/models/{model_name}/{model_version}/predictions"): [POSITIVE],
         ("POST", "/predict/{deployment_id}"): POSITIVE,
         ("POST", "/auth/api-keys"): {"name": "intruder", "scope": "admin"},
+        ("PATCH", "/auth/api-keys/{key_id}"): {"rate_limits": None},
         ("POST", "/models/build-logs"): {},
     }
     if route == ("POST", "/uploads"):

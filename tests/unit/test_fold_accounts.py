@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from intentml.domain.fold import StreamState, decide, decode_state, encode_state
 from intentml.domain.keys import hash_key, key_id_for
 from intentml.events.envelope import Envelope, decode, encode, make_event
 from intentml.events.types import (
     AccountCreated,
     ApiKeyIssued,
+    ApiKeyLimitsChanged,
     ApiKeyRevoked,
     EventData,
     RateLimits,
@@ -116,3 +119,33 @@ def test_old_key_events_still_decode_and_new_fields_round_trip() -> None:
     )
     assert decode(encode(limited)) == limited
     assert b"iml_sk_" not in encode(ev(issued()))
+
+
+def test_limits_change_only_for_a_live_key_of_the_stream_and_must_be_positive() -> None:
+    key = issued()
+    other = issued("iml_sk_other")
+    _, verdicts = fold(
+        [
+            ev(key),
+            ev(ApiKeyLimitsChanged(key_id=key.key_id, rate_limits=RateLimits())),
+            ev(ApiKeyLimitsChanged(key_id=key.key_id, rate_limits=None)),
+            ev(
+                ApiKeyLimitsChanged(
+                    key_id=key.key_id, rate_limits=RateLimits(management_per_minute=0)
+                )
+            ),
+            ev(ApiKeyLimitsChanged(key_id=other.key_id, rate_limits=None)),
+            ev(ApiKeyRevoked(key_id=key.key_id)),
+            ev(ApiKeyLimitsChanged(key_id=key.key_id, rate_limits=None)),
+            ev(
+                msgspec.structs.replace(
+                    issued("iml_sk_3"), rate_limits=RateLimits(inference_per_minute=-1)
+                )
+            ),
+        ]
+    )
+    assert [a for a, _ in verdicts] == [True, True, True, False, False, True, False, False]
+    bad = "a rate limit is at least 1 request per minute, or none"
+    assert verdicts[3][1] == verdicts[7][1] == bad
+    assert verdicts[4][1] == f"the account has no key '{other.key_id}'"
+    assert verdicts[6][1] == f"key '{key.key_id}' is already revoked"

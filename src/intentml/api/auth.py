@@ -1,7 +1,8 @@
-"""API-key authentication and scope checks for every route except `exclude_from_auth` ones.
+"""API-key authentication, rate limits and scope checks for every route but the excluded ones.
 
-A middleware, not a per-route dependency, so a new route cannot forget either
-check: the key must be live (401 otherwise), and its scope must cover what
+A middleware, not a per-route dependency, so a new route cannot forget a
+check: the key must be live (401 otherwise), within its rate limit for the
+kind of request (429 otherwise), and its scope must cover what
 `required_scope` says the method and route need (403 otherwise).
 """
 
@@ -16,16 +17,20 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from intentml.api.errors import ApiError
 from intentml.domain.keys import hash_key
+from intentml.domain.ratelimit import limit_for, request_kind, retry_after_header
 from intentml.domain.scopes import permits, required_scope
+from intentml.events.types import RateLimits
 from projections import queries as q
 
 
 class Principal(msgspec.Struct, frozen=True):
-    """Who is calling: the key and the account it belongs to."""
+    """Who is calling: the key, the account it belongs to, and the key's rate limits
+    (its own, or the platform's defaults)."""
 
     key_id: str
     account_id: str
     scope: str
+    limits: RateLimits = RateLimits()
 
 
 def presented_key(headers: Any) -> str | None:
@@ -53,17 +58,37 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
 
         async def load() -> Principal | None:
             row = await platform.pool.fetchrow(q.API_KEY_BY_HASH, digest)
-            return (
-                None if row is None else Principal(row["key_id"], row["account_id"], row["scope"])
+            if row is None:
+                return None
+            own = row["rate_limits"]
+            limits = (
+                platform.settings.default_rate_limits
+                if own is None
+                else msgspec.convert(own, RateLimits)
             )
+            return Principal(row["key_id"], row["account_id"], row["scope"], limits)
 
         # Cached until the projector applies its next batch (see Platform.keys).
         principal: Principal | None = await platform.keys.get(digest, load)
         if principal is None:
             raise NotAuthorizedException("invalid API key")
+        route = connection.scope["path_template"]
+        # Every authenticated request counts, a refused one too: it costs us the same.
+        kind = request_kind(route)
+        per_minute = limit_for(principal.limits, kind)
+        retry_after = platform.limiter.check(principal.key_id, kind, per_minute)
+        if retry_after:
+            raise ApiError(
+                429,
+                f"this key's {kind} rate limit of {per_minute} requests per minute is used up; "
+                f"retry after {retry_after_header(retry_after)} s (an admin of the account can "
+                f"change the key's limits: PATCH /auth/api-keys/{principal.key_id})",
+                {"kind": kind, "limit_per_minute": per_minute, "retry_after_s": retry_after},
+                headers={"Retry-After": retry_after_header(retry_after)},
+            )
         # Only HTTP routes exist; a websocket (no method) would need read access to open.
         method = str(connection.scope.get("method", "GET"))
-        needed = required_scope(method, connection.scope["path_template"])
+        needed = required_scope(method, route)
         if not permits(principal.scope, needed):
             raise ApiError(
                 403,

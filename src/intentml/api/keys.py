@@ -8,29 +8,65 @@ else: the log and the read model keep only its hash.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from intentml.api.errors import ApiError
 from intentml.api.lookups import Req, check_verdict, command_response
 from intentml.api.platform import PlatformDep
 from intentml.api.schemas import ShortText
+from intentml.config import Settings
 from intentml.domain.keys import Scope, generate_key, hash_key, key_id_for
 from intentml.events.envelope import make_event
-from intentml.events.types import ApiKeyIssued, ApiKeyRevoked
+from intentml.events.types import ApiKeyIssued, ApiKeyLimitsChanged, ApiKeyRevoked, RateLimits
 from projections import queries as q
 
 ACTIVE, REVOKED = "active", "revoked"
 
 
+#: Requests per minute, bursts included; at most a million a second.
+PerMinute = Annotated[int, msgspec.Meta(ge=1, le=60_000_000)]
+
+
+class RateLimitsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A key's own rate limits: both are required, each a number or null for no limit."""
+
+    management_per_minute: PerMinute | None
+    inference_per_minute: PerMinute | None
+
+    def to_event(self) -> RateLimits:
+        """The limits as the log records them."""
+        return RateLimits(
+            management_per_minute=self.management_per_minute,
+            inference_per_minute=self.inference_per_minute,
+        )
+
+
 class CreateKeyIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Body of `POST /auth/api-keys`."""
+    """Body of `POST /auth/api-keys`; without `rate_limits` the key has the platform's."""
 
     name: ShortText
     scope: Scope
+    rate_limits: RateLimitsIn | None = None
+
+
+class UpdateKeyIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of `PATCH /auth/api-keys/{key_id}`: the key's own limits, or null for the
+    platform's defaults."""
+
+    rate_limits: RateLimitsIn | None
+
+
+class RateLimitsOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The limits a key has (null: no limit), and whether they are its own or the defaults."""
+
+    management_per_minute: int | None
+    inference_per_minute: int | None
+    source: Literal["key", "default"]
 
 
 class ApiKeyOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,6 +79,7 @@ class ApiKeyOut(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     created_at: datetime
     created_by: str
+    rate_limits: RateLimitsOut
     revoked_at: datetime | None = None
     revoked_by: str | None = None
 
@@ -57,7 +94,22 @@ class ApiKeyList(msgspec.Struct, frozen=True):
     api_keys: list[ApiKeyOut]
 
 
-def key_out(row: asyncpg.Record) -> ApiKeyOut:
+def limits_out(own: Any, settings: Settings) -> RateLimitsOut:
+    """A key's limits as the API shows them: its own (a `RateLimits` or its jsonb), else
+    the platform's defaults."""
+    limits = (
+        settings.default_rate_limits
+        if own is None
+        else msgspec.convert(own, RateLimits, from_attributes=True)
+    )
+    return RateLimitsOut(
+        management_per_minute=limits.management_per_minute,
+        inference_per_minute=limits.inference_per_minute,
+        source="default" if own is None else "key",
+    )
+
+
+def key_out(row: asyncpg.Record, settings: Settings) -> ApiKeyOut:
     """An api_keys row as the API shows it."""
     return ApiKeyOut(
         key_id=row["key_id"],
@@ -67,6 +119,7 @@ def key_out(row: asyncpg.Record) -> ApiKeyOut:
         status=REVOKED if row["revoked_at"] is not None else ACTIVE,
         created_at=row["created_at"],
         created_by=row["created_by"],
+        rate_limits=limits_out(row["rate_limits"], settings),
         revoked_at=row["revoked_at"],
         revoked_by=row["revoked_by"],
     )
@@ -87,6 +140,7 @@ class ApiKeyController(Controller):
         secret = generate_key()
         digest = hash_key(secret)
         key_id = key_id_for(digest)
+        own = None if data.rate_limits is None else data.rate_limits.to_event()
         event = make_event(
             ApiKeyIssued(
                 key_id=key_id,
@@ -94,6 +148,7 @@ class ApiKeyController(Controller):
                 scope=data.scope,
                 name=data.name,
                 issued_by=principal.key_id,
+                rate_limits=own,
             ),
             account_id=principal.account_id,
             actor=principal.key_id,
@@ -108,6 +163,7 @@ class ApiKeyController(Controller):
             status=ACTIVE,
             created_at=event.occurred_at,
             created_by=principal.key_id,
+            rate_limits=limits_out(own, platform.settings),
             key=secret,
         )
         return command_response(body, outcome, "/auth/api-keys", done_status=201)
@@ -116,7 +172,7 @@ class ApiKeyController(Controller):
     async def list_keys(self, request: Req, platform: PlatformDep) -> ApiKeyList:
         """Every key of the caller's account, active and revoked, without secrets or hashes."""
         rows = await platform.pool.fetch(q.API_KEYS, request.user.account_id)
-        return ApiKeyList([key_out(r) for r in rows])
+        return ApiKeyList([key_out(r, platform.settings) for r in rows])
 
     @delete("/{key_id:str}", status_code=200, summary="Revoke a key of this account")
     async def revoke(
@@ -140,12 +196,48 @@ class ApiKeyController(Controller):
         outcome = await platform.submit(event)
         check_verdict(outcome, "it was revoked meanwhile")
         if outcome.applied:
-            body = key_out(await platform.fetchrow(q.API_KEY, principal.account_id, key_id) or row)
+            body = key_out(
+                await platform.fetchrow(q.API_KEY, principal.account_id, key_id) or row,
+                platform.settings,
+            )
         else:
             body = msgspec.structs.replace(
-                key_out(row),
+                key_out(row, platform.settings),
                 status=REVOKED,
                 revoked_at=event.occurred_at,
                 revoked_by=principal.key_id,
             )
+        return command_response(body, outcome, "/auth/api-keys", done_status=200)
+
+    @patch("/{key_id:str}", summary="Change a key's rate limits")
+    async def update(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        key_id: FromPath[str],
+        data: JSONBody[UpdateKeyIn],
+    ) -> Response[ApiKeyOut]:
+        """`rate_limits`: the key's own requests per minute (`management_per_minute`,
+        `inference_per_minute`; null for no limit), or null for the platform's defaults.
+        They hold on every API process once applied, which this request waits for (200;
+        202 with `Location` if it took too long)."""
+        principal = request.user
+        row = await platform.fetchrow(q.API_KEY, principal.account_id, key_id)
+        if row is None:
+            raise ApiError(
+                404, f"no API key '{key_id}' in this account; GET /auth/api-keys lists them"
+            )
+        if row["revoked_at"] is not None:
+            raise ApiError(409, f"API key '{key_id}' is revoked; its limits no longer matter")
+        own = None if data.rate_limits is None else data.rate_limits.to_event()
+        event = make_event(
+            ApiKeyLimitsChanged(key_id=key_id, rate_limits=own, changed_by=principal.key_id),
+            account_id=principal.account_id,
+            actor=principal.key_id,
+        )
+        outcome = await platform.submit(event)
+        check_verdict(outcome, "it was revoked meanwhile")
+        body = msgspec.structs.replace(
+            key_out(row, platform.settings), rate_limits=limits_out(own, platform.settings)
+        )
         return command_response(body, outcome, "/auth/api-keys", done_status=200)

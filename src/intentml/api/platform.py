@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ from litestar.di import NamedDependency
 
 from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
+from intentml.api.ratelimit import RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
@@ -37,6 +39,8 @@ class Platform:
         #: Verified keys (and unknown ones, as None), dropped with every applied batch, so
         #: a revocation takes effect here as soon as this process hears of its checkpoint.
         self.keys: FreshCache[Principal] = FreshCache(watcher)
+        #: Per-key rate limits, synced with the other API processes through PostgreSQL.
+        self.limiter = RateLimiter()
 
     async def submit(self, envelope: Envelope) -> Outcome:
         """Append a command event and wait (bounded) for the fold's verdict on it."""
@@ -65,7 +69,16 @@ async def open_platform(settings: Settings) -> AsyncIterator[Platform]:
     try:
         await producer.start()
         await watcher.start()
-        yield Platform(settings, pool, EventLog(producer, pool, settings.topic), watcher)
+        platform = Platform(settings, pool, EventLog(producer, pool, settings.topic), watcher)
+        syncing = asyncio.create_task(platform.limiter.run(pool, settings.rate_limit_sync_s))
+        try:
+            yield platform
+        finally:
+            syncing.cancel()
+            await asyncio.gather(syncing, return_exceptions=True)
+            # What this process served since the last sync still counts for the others.
+            with contextlib.suppress(Exception):
+                await platform.limiter.sync(pool)
     finally:
         await watcher.stop()
         await producer.stop()

@@ -22,7 +22,7 @@ from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.commands import Outcome, submit
 from intentml.events.envelope import make_event
 from intentml.events.log import EventLog, new_producer
-from intentml.events.types import AccountCreated, ApiKeyIssued
+from intentml.events.types import AccountCreated, ApiKeyIssued, RateLimits
 from intentml.infra.db import create_pool
 from intentml.infra.setup import prepare
 from projections import queries as q
@@ -92,12 +92,23 @@ async def create_account(settings: Settings, name: str, wait_s: float = OPERATOR
 
 
 async def create_key(
-    settings: Settings, account: str, scope: str, name: str = "", wait_s: float = OPERATOR_WAIT_S
+    settings: Settings,
+    account: str,
+    scope: str,
+    name: str = "",
+    wait_s: float = OPERATOR_WAIT_S,
+    rate_limits: RateLimits | None = None,
 ) -> IssuedKey:
-    """Issue a key of `scope` for the existing account `account`; the secret is in the
-    result and nowhere else."""
+    """Issue a key of `scope` for the existing account `account`, with its own
+    `rate_limits` (None: the platform's defaults); the secret is in the result and
+    nowhere else."""
     if scope not in SCOPES:
         raise OperatorError(f"unknown scope '{scope}'; one of: {', '.join(SCOPES)}")
+    if rate_limits is not None and any(
+        n is not None and n < 1
+        for n in (rate_limits.management_per_minute, rate_limits.inference_per_minute)
+    ):
+        raise OperatorError("a rate limit is at least 1 request per minute, or none")
     async with _connected(settings) as h:
         if not valid_account_name(account) or await h.pool.fetchrow(q.ACCOUNT, account) is None:
             raise OperatorError(
@@ -113,6 +124,7 @@ async def create_key(
                 scope=scope,
                 name=name or f"{scope} key",
                 issued_by=OPERATOR,
+                rate_limits=rate_limits,
             ),
             account_id=account,
             actor=OPERATOR,

@@ -24,6 +24,7 @@ import msgspec
 
 from intentml.config import Settings
 from intentml.domain.keys import SCOPES
+from intentml.events.types import RateLimits
 from intentml.infra.embedded import (
     EmbeddedBroker,
     Runtime,
@@ -280,14 +281,55 @@ async def run_accounts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _limit_arg(raw: str) -> int | None:
+    """`--*-per-minute`: a positive number, or `none` for no limit."""
+    if raw.strip().lower() == "none":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r}: a positive number of requests, or 'none'")
+    return n
+
+
+#: `keys create`'s way of saying "this limit was not given" (not a string: argparse would
+#: run a string default through `_limit_arg`).
+_DEFAULT_LIMIT = -1
+
+
+def _key_limits(args: argparse.Namespace) -> RateLimits | None:
+    """The key's own limits from `--unlimited` / `--*-per-minute`; None: the defaults.
+    A limit not given is the platform's default at the time the key is issued."""
+    management, inference = args.management_per_minute, args.inference_per_minute
+    if args.unlimited:
+        if management != _DEFAULT_LIMIT or inference != _DEFAULT_LIMIT:
+            raise ValueError("--unlimited takes no --*-per-minute limits")
+        return RateLimits()
+    if management == _DEFAULT_LIMIT and inference == _DEFAULT_LIMIT:
+        return None
+    defaults = Settings.from_env().default_rate_limits
+    return RateLimits(
+        management_per_minute=(
+            defaults.management_per_minute if management == _DEFAULT_LIMIT else management
+        ),
+        inference_per_minute=(
+            defaults.inference_per_minute if inference == _DEFAULT_LIMIT else inference
+        ),
+    )
+
+
 async def run_keys(settings: Settings, args: argparse.Namespace) -> int:
     """`intentml keys create --account NAME --scope SCOPE [--name NAME]`: the secret goes to
     stdout alone (`KEY=$(intentml keys create ...)`), everything else to stderr."""
     from intentml.cli.accounts import OperatorError, create_key
 
     try:
-        issued = await create_key(settings, args.account, args.scope, args.name)
-    except OperatorError as exc:
+        issued = await create_key(
+            settings, args.account, args.scope, args.name, rate_limits=_key_limits(args)
+        )
+    except (OperatorError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 1
     if not issued.applied:
@@ -336,6 +378,23 @@ def main(argv: list[str] | None = None) -> int:
     create_key.add_argument("--account", required=True, help="an existing account")
     create_key.add_argument("--scope", required=True, choices=SCOPES)
     create_key.add_argument("--name", default="", help="what the key is for (shown in lists)")
+    create_key.add_argument(
+        "--unlimited", action="store_true", help="no rate limits at all (benchmarks, batch jobs)"
+    )
+    create_key.add_argument(
+        "--management-per-minute",
+        type=_limit_arg,
+        default=_DEFAULT_LIMIT,
+        metavar="N|none",
+        help="the key's own limit on requests other than predictions",
+    )
+    create_key.add_argument(
+        "--inference-per-minute",
+        type=_limit_arg,
+        default=_DEFAULT_LIMIT,
+        metavar="N|none",
+        help="the key's own limit on prediction requests",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),

@@ -16,6 +16,7 @@ from intentml.events.envelope import Envelope
 from intentml.events.types import (
     AccountCreated,
     ApiKeyIssued,
+    ApiKeyLimitsChanged,
     ApiKeyRevoked,
     BuildFailed,
     BuildProgressed,
@@ -28,6 +29,7 @@ from intentml.events.types import (
     ModelCreated,
     ModelDeleted,
     ModelUpdated,
+    RateLimits,
     TrainingRequest,
     UndeployRequested,
     VersionReady,
@@ -121,7 +123,7 @@ def _version_event(state: StreamState, version: int, job_id: str) -> VersionStat
 def decide(state: StreamState, event: Envelope) -> Decision:
     """Judge `event` against the state of its stream; return the verdict and new state."""
     data = event.data
-    if isinstance(data, AccountCreated | ApiKeyIssued | ApiKeyRevoked):
+    if isinstance(data, AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged):
         if event.model_name:
             return _reject(state, "account events belong to the account's own stream")
         return _account_event(state, data)
@@ -251,8 +253,20 @@ def _deployment_event(
     return _with_deployment(state, deployments)
 
 
+_BAD_LIMITS = "a rate limit is at least 1 request per minute, or none"
+
+
+def _valid_limits(limits: RateLimits | None) -> bool:
+    """Whether a key's own limits make sense (None: the platform's defaults)."""
+    if limits is None:
+        return True
+    return all(
+        n is None or n >= 1 for n in (limits.management_per_minute, limits.inference_per_minute)
+    )
+
+
 def _account_event(
-    state: StreamState, data: AccountCreated | ApiKeyIssued | ApiKeyRevoked
+    state: StreamState, data: AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged
 ) -> Decision:
     """Accounts and their keys. A key's account need not have an `AccountCreated`: the
     first bootstrap keys predate accounts, and accounts are never deleted, so the
@@ -268,6 +282,8 @@ def _account_event(
             return _reject(state, "a key id must be derived from the key's hash")
         if data.scope not in SCOPES:
             return _reject(state, f"unknown scope '{data.scope}'")
+        if not _valid_limits(data.rate_limits):
+            return _reject(state, _BAD_LIMITS)
         return Decision(
             True, msgspec.structs.replace(state, key_hashes=state.key_hashes | {data.key_hash})
         )
@@ -275,6 +291,12 @@ def _account_event(
         return _reject(state, f"the account has no key '{data.key_id}'")
     if data.key_id in state.revoked_keys:
         return _reject(state, f"key '{data.key_id}' is already revoked")
+    if isinstance(data, ApiKeyLimitsChanged):
+        # A live key of the account may get any positive limits or none: its account's
+        # admins decide. The state needs nothing: the read model holds the limits.
+        if not _valid_limits(data.rate_limits):
+            return _reject(state, _BAD_LIMITS)
+        return Decision(True, state)
     return Decision(
         True, msgspec.structs.replace(state, revoked_keys=state.revoked_keys | {data.key_id})
     )

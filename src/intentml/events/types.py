@@ -77,6 +77,16 @@ class ApiKeyRevoked(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     revoked_by: str = ""
 
 
+class ApiKeyLimitsChanged(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """An API key of the envelope's account has new rate limits."""
+
+    key_id: str
+    #: The key's own limits from now on; None: back to the platform's defaults.
+    rate_limits: RateLimits | None = None
+    #: The key id of the admin that changed them.
+    changed_by: str = ""
+
+
 class DatasetUploaded(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     """A file was stored in the artifact store and parsed successfully."""
 
@@ -227,6 +237,7 @@ EventData = (
     AccountCreated
     | ApiKeyIssued
     | ApiKeyRevoked
+    | ApiKeyLimitsChanged
     | DatasetUploaded
     | ModelCreated
     | VersionRequested
