@@ -288,18 +288,9 @@ def tail(path: Path, lines: int = 30) -> str:
 @contextmanager
 def platform(data_dir: Path, port: int, log: IO[bytes]) -> Iterator[subprocess.Popen[bytes]]:
     """`intentml up` with its own embedded services, stopped with SIGINT on the way out."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
-    }
-    env.update(
-        INTENTML_DATA_DIR=str(data_dir),
-        HOST="127.0.0.1",
-        PORT=str(port),
-        INTENTML_API_KEY=KEY,
-        LOG_LEVEL="WARNING",
-    )
-    exe = Path(sys.executable).with_name("intentml")
-    cmd = [str(exe), "up"] if exe.exists() else [sys.executable, "-m", "intentml.cli.main", "up"]
+    env = _env(data_dir)
+    env.update(HOST="127.0.0.1", PORT=str(port), INTENTML_API_KEY=KEY)
+    cmd = _intentml("up")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         yield proc
@@ -309,6 +300,40 @@ def platform(data_dir: Path, port: int, log: IO[bytes]) -> Iterator[subprocess.P
         pg = data_dir / "pg"
         if (pg / "postmaster.pid").exists():  # only if `up` did not get to stop it
             stop_postgres(pg)
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    """The environment of `intentml` commands on the benchmark's own platform."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+    }
+    env.update(INTENTML_DATA_DIR=str(data_dir), LOG_LEVEL="WARNING")
+    return env
+
+
+def _intentml(*args: str) -> list[str]:
+    exe = Path(sys.executable).with_name("intentml")
+    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "intentml.cli.main"]
+    return [*base, *args]
+
+
+def unlimited_key(data_dir: Path) -> str:
+    """A key of the account `default` without rate limits, issued with the operator CLI:
+    the default limits (6,000 predictions a minute per key) would cap the measured load."""
+    done = subprocess.run(
+        _intentml(
+            *("keys", "create", "--account", "default", "--scope", "read_write", "--unlimited"),
+            *("--name", "inference benchmark"),
+        ),
+        env=_env(data_dir),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"intentml keys create failed: {done.stderr.strip()}")
+    return done.stdout.strip()
 
 
 @contextmanager
@@ -554,7 +579,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 say(f"starting intentml up on {base} (data dir {data_dir}) ...")
                 wait_healthy(f"{base}/health", up, "intentml up", args.start_timeout)
-                auth = f"Bearer {KEY}"
+                auth = f"Bearer {unlimited_key(data_dir)}"
                 client = httpx.Client(base_url=base, timeout=120, headers={"Authorization": auth})
                 say(f"uploading {UPLOAD_ROWS} rows and training {MODEL} v1 ...")
                 start = time.perf_counter()
