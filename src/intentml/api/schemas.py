@@ -423,6 +423,46 @@ class PredictionOut(msgspec.Struct, frozen=True):
     prediction: dict[str, Any]
 
 
+class ClassExplanationOut(msgspec.Struct, frozen=True):
+    """One class's raw score split into contributions (multiclass explanations)."""
+
+    base_value: float
+    raw_score: float
+    contributions: dict[str, float]
+
+
+class ExplanationOut(msgspec.Struct, frozen=True, omit_defaults=True):
+    """`?explain=true`: why the model predicts what it does for this row.
+
+    LightGBM's own feature contributions (TreeSHAP, `pred_contrib`): the model's raw
+    score for the row is `base_value` (the same for every row) plus one contribution
+    per input field (`contributions`; a date's derived parts are summed into its field);
+    `raw_score` is that sum. `scale` says what the raw score is: `log_odds` (binary:
+    of `positive_class`; probability = 1 / (1 + exp(-raw_score))), `value`
+    (regression: the predicted value itself), `logit` (multiclass: `classes` holds one
+    split per class label instead; the probabilities are the softmax of the raw scores).
+    """
+
+    scale: str
+    positive_class: Any = None
+    base_value: float | None = None
+    raw_score: float | None = None
+    contributions: dict[str, float] | None = None
+    classes: dict[str, ClassExplanationOut] | None = None
+
+
+class ExplainedPredictionOut(PredictionOut, frozen=True):
+    """One element of a batch answer with `?explain=true`."""
+
+    explanation: ExplanationOut
+
+
+class ExplainedInferOut(InferOut, frozen=True, kw_only=True):
+    """The answer of `/infer` and `/predict/{deployment_id}` with `?explain=true`."""
+
+    explanation: ExplanationOut
+
+
 class HealthOut(msgspec.Struct, frozen=True):
     status: str
     database: str
