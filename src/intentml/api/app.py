@@ -16,6 +16,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 
+from intentml.api.audit import AuditController
 from intentml.api.auth import ApiKeyAuthentication
 from intentml.api.build_logs import BuildLogController
 from intentml.api.deployments import DeploymentController
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> Litestar:
             ModelController,
             VersionController,
             DeploymentController,
+            AuditController,
             InferenceController,
             ApiKeyController,
         ],
