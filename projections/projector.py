@@ -108,8 +108,10 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
     async def log_lines(job_id: str, version: int, lines: list[str], level: str = "INFO") -> None:
         await _log_lines(conn, env, partition, offset, job_id, version, lines, level)
 
+    # The authors of account events (`created_by`, `issued_by`, `revoked_by`) are always
+    # named: v1 events that left them empty are upcast from the envelope's actor.
     if isinstance(d, AccountCreated):
-        await conn.execute(q.INSERT_ACCOUNT, env.account_id, d.created_by or env.actor, at)
+        await conn.execute(q.INSERT_ACCOUNT, env.account_id, d.created_by, at)
     elif isinstance(d, ApiKeyIssued):
         await conn.execute(
             q.INSERT_API_KEY,
@@ -119,7 +121,7 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
             d.scope,
             d.name,
             at,
-            d.issued_by or env.actor,
+            d.issued_by,
             None if d.rate_limits is None else msgspec.to_builtins(d.rate_limits),
         )
     elif isinstance(d, ApiKeyLimitsChanged):
@@ -130,9 +132,7 @@ async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) ->
             None if d.rate_limits is None else msgspec.to_builtins(d.rate_limits),
         )
     elif isinstance(d, ApiKeyRevoked):
-        await conn.execute(
-            q.REVOKE_API_KEY, d.key_id, env.account_id, at, d.revoked_by or env.actor
-        )
+        await conn.execute(q.REVOKE_API_KEY, d.key_id, env.account_id, at, d.revoked_by)
     elif isinstance(d, DatasetUploaded):
         columns = [{"name": c.name, "type": c.type} for c in d.columns]
         await conn.execute(

@@ -107,7 +107,8 @@ def test_old_key_events_still_decode_and_new_fields_round_trip() -> None:
     )
     data = decode(before).data
     assert isinstance(data, ApiKeyIssued)
-    assert data.issued_by == "" and data.rate_limits is None
+    # v1 left the author empty: upcast to v2, it is the envelope's actor
+    assert data.issued_by == "intentml-bootstrap" and data.rate_limits is None
     limited = ev(
         ApiKeyIssued(
             key_id="key_2",

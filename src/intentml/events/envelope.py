@@ -14,8 +14,11 @@ from datetime import UTC, datetime
 import msgspec
 import uuid_utils
 
+from intentml.events.schema import current_version, upcast
 from intentml.events.types import EventData
 
+#: The version an envelope without `schema_version` is read as (none was ever written
+#: without it; kept so the field can never be required).
 SCHEMA_VERSION = 1
 
 
@@ -24,6 +27,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
 
     event_id: str
     type: str
+    #: The version of the `data` type's schema (`intentml.events.schema`): events are
+    #: written with the current one and older ones are upcast when decoded.
     schema_version: int = SCHEMA_VERSION
     occurred_at: datetime
     account_id: str
@@ -65,9 +70,11 @@ def make_event(
 ) -> Envelope:
     """Wrap `data` in a fresh envelope; `prev_hash` is filled in at append time."""
     event_id = new_id()
+    type_name = type(data).__name__
     return Envelope(
         event_id=event_id,
-        type=type(data).__name__,
+        type=type_name,
+        schema_version=current_version(type_name),
         occurred_at=utcnow(),
         account_id=account_id,
         model_name=model_name,
@@ -84,8 +91,19 @@ def encode(envelope: Envelope) -> bytes:
 
 
 def decode(value: bytes) -> Envelope:
-    """Decode an envelope from Kafka bytes."""
-    return _decoder.decode(value)
+    """Decode an envelope from Kafka bytes, upcast to the current version of its type.
+
+    Current events (nearly all) decode in one step; an older one is decoded to plain
+    JSON, upcast (`intentml.events.schema.upcast`) and decoded again. The stored bytes
+    are never changed: the hash chain covers them.
+    """
+    try:
+        envelope = _decoder.decode(value)
+    except msgspec.ValidationError:
+        envelope = None  # perhaps an older shape: upcast below
+    if envelope is not None and envelope.schema_version == current_version(envelope.type):
+        return envelope
+    return _decoder.decode(_encoder.encode(upcast(msgspec.json.decode(value))))
 
 
 def event_hash(value: bytes) -> str:
