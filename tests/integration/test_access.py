@@ -29,14 +29,18 @@ from tests.stack import Stack, error_of, platform_stack
 
 Route = tuple[str, str]
 
+#: Routes the issues make public: liveness, and the event contract (it documents types only).
+PUBLIC_PATHS = {"/health", "/events/asyncapi.json"}
+
 
 def app_routes() -> list[Route]:
-    """(method, path format) of every route that needs a key: all but /health and docs.
+    """(method, path format) of every route that needs a key: all but the public ones
+    (/health, the event contract) and the docs.
     OPTIONS handlers are Litestar's own, generated for every path."""
     routes = set()
     for route in create_app(Settings()).routes:
         path = route.path_format
-        if not isinstance(route, HTTPRoute) or path == "/health" or path.startswith("/schema"):
+        if not isinstance(route, HTTPRoute) or path in PUBLIC_PATHS or path.startswith("/schema"):
             continue
         for handler in route.route_handlers:
             routes |= {(m, path) for m in handler.http_methods if m != "OPTIONS"}

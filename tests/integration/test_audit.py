@@ -17,6 +17,7 @@ from intentml.cli.main import main as cli_main
 from intentml.config import Settings
 from intentml.domain.keys import hash_key, key_id_for
 from intentml.events.commands import submit
+from intentml.events.contract import asyncapi
 from intentml.events.envelope import decode, encode, event_hash, make_event, new_id
 from intentml.events.export import export_line, read_export
 from intentml.events.types import ModelCreated, TrainingRequest
@@ -212,3 +213,11 @@ async def test_audit_export_and_verify_from_the_command_line(
         ]
         err = await tampered([*all_lines[: i + 1], fake_line, *following])
         assert err.startswith("INSERTED") and "forged-ready" in err
+
+
+async def test_the_event_contract_is_served_without_a_key(settings: Settings) -> None:
+    async with platform_stack(settings, trainer=False, deployer=False) as stack:
+        r = await stack.client.get("/events/asyncapi.json", headers={"Authorization": ""})
+        assert r.status_code == 200, r.text
+        assert r.json() == asyncapi(settings.topic)
+        assert r.json()["channels"]["events"]["address"] == settings.topic

@@ -19,6 +19,7 @@ from litestar.routes import HTTPRoute
 from intentml.api.audit import AuditController
 from intentml.api.auth import ApiKeyAuthentication
 from intentml.api.build_logs import BuildLogController
+from intentml.api.contracts import asyncapi_document
 from intentml.api.deployments import DeploymentController
 from intentml.api.errors import EXCEPTION_HANDLERS, document_errors
 from intentml.api.health import health
@@ -29,6 +30,9 @@ from intentml.api.platform import Platform, open_platform
 from intentml.api.uploads import UploadController
 from intentml.api.versions import VersionController
 from intentml.config import Settings
+
+#: Routes without a key: liveness, and the event contract (types only, like /schema).
+PUBLIC_PATHS = frozenset({"/health", "/events/asyncapi.json"})
 
 
 def _platform(state: State) -> Platform:
@@ -70,6 +74,7 @@ def create_app(settings: Settings) -> Litestar:
     config: dict[str, Any] = {
         "route_handlers": [
             health,
+            asyncapi_document,
             UploadController,
             BuildLogController,
             ModelController,
@@ -91,5 +96,5 @@ def create_app(settings: Settings) -> Litestar:
     for route in app.routes:
         if isinstance(route, HTTPRoute) and not route.path.startswith("/schema"):
             for handler in route.route_handlers:
-                document_errors(handler, public=route.path == "/health")
+                document_errors(handler, public=route.path in PUBLIC_PATHS)
     return app

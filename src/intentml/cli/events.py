@@ -82,6 +82,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default="archive",
         help="without --file: the events archive in PostgreSQL (default), or the topic itself",
     )
+    contract = events_sub.add_parser(
+        "contract", help="print the AsyncAPI document of the events topic (or --write DIR)"
+    )
+    contract.add_argument(
+        "--write", type=Path, metavar="DIR", help="write asyncapi.json and events.schema.json"
+    )
     verify.add_argument(
         "--partial",
         action="store_true",
@@ -91,13 +97,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def needs_services(args: argparse.Namespace) -> bool:
     """Whether the command talks to the platform (verifying a file does not)."""
-    return not (args.command == "events" and args.action == "verify" and args.file)
+    if args.command != "events":
+        return True
+    return args.action == "export" or (args.action == "verify" and not args.file)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run `audit` or `events ...`; the exit status."""
     if args.command == "audit":
         return await audit(settings, args.account, args.model)
+    if args.action == "contract":
+        return contract(args.write)
     if args.action == "export":
         await export(
             settings,
@@ -262,6 +272,18 @@ async def verify_log(
         return verifier.finish()
     finally:
         await consumer.stop()
+
+
+def contract(directory: Path | None) -> int:
+    """Print the AsyncAPI document, or write every contract document to `directory`."""
+    from intentml.events.contract import asyncapi, render, write_documents
+
+    if directory is None:
+        sys.stdout.write(render(asyncapi()))
+        return 0
+    for path in write_documents(directory):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 def print_report(report: Report) -> int:
