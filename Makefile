@@ -23,13 +23,13 @@ run: $(VENV)/.synced
 
 ## Run the whole test suite (unit, integration, end to end) and the linters.
 test: $(VENV)/.synced
-	$(BIN)/ruff check src projections consumers tests benchmarks
+	$(BIN)/ruff check src projections consumers tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.synced
-	$(BIN)/ruff check src projections consumers tests benchmarks
-	$(BIN)/ruff format --check src projections consumers tests benchmarks
+	$(BIN)/ruff check src projections consumers tests benchmarks examples
+	$(BIN)/ruff format --check src projections consumers tests benchmarks examples
 
 typecheck: $(VENV)/.synced
 	$(BIN)/mypy
