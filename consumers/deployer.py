@@ -27,6 +27,7 @@ from intentml.events.types import (
     VersionReady,
     VersionTrained,
 )
+from intentml.infra.storage import resolve_in
 from intentml.ml.serving import LoadedModel
 from projections import queries as q
 
@@ -68,7 +69,7 @@ class DeployerHandler:
         if row is None or row["status"] in FINAL_STATUSES:
             return  # redelivered after the verdict: nothing left to check
         try:
-            output = await asyncio.to_thread(smoke_test, self.data_dir / d.artifact)
+            output = await asyncio.to_thread(smoke_test, resolve_in(self.data_dir, d.artifact))
         except Exception as exc:
             log.warning("serving check of %s v%s failed: %s", env.model_name, d.version, exc)
             await ctx.emit(
@@ -91,7 +92,7 @@ class DeployerHandler:
         try:
             if version is None or version["artifact"] is None:
                 raise ValueError(f"version v{d.version} has no artifact")
-            await asyncio.to_thread(smoke_test, self.data_dir / version["artifact"])
+            await asyncio.to_thread(smoke_test, resolve_in(self.data_dir, version["artifact"]))
         except Exception as exc:
             log.warning("deployment %s failed: %s", d.deployment_id, exc)
             message = f"v{d.version} could not serve a sample prediction: {exc}"

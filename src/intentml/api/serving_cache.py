@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from intentml.events.checkpoints import CheckpointWatcher
+from intentml.infra.storage import resolve_in
 from intentml.ml.serving import LoadedModel
 
 T = TypeVar("T")
@@ -37,7 +38,7 @@ class ModelCache:
         if pending is None:
             # one load per artifact, however many requests miss at once
             pending = asyncio.ensure_future(
-                asyncio.to_thread(LoadedModel.load, self.data_dir / artifact)
+                asyncio.to_thread(LoadedModel.load, resolve_in(self.data_dir, artifact))
             )
             self._loading[artifact] = pending
         try:

@@ -1,21 +1,59 @@
 """Where files live under the data dir: uploads and model artifacts.
 
-Every path component comes from ids the platform generated or from names that
-passed `valid_model_name`, so no request text reaches the filesystem unchecked.
+Every path component comes from ids the platform generated (UUIDs, `model_...`),
+account names that passed `valid_account_name`, and a fixed set of extensions;
+no model name, file name or other request text is ever part of a path. These
+functions check each component anyway, and `resolve_in` checks that a stored
+reference stays inside the data dir, so a bad value (a corrupt row, a forged
+event) is an error here rather than a path outside the data dir.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
 
+#: What a generated id or an account name may look like as one path component: no '/',
+#: no '.', nothing a filesystem treats specially.
+_COMPONENT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class UnsafePath(ValueError):
+    """A path component or reference that could leave the data dir."""
+
+
+def _component(value: str, what: str) -> str:
+    if not _COMPONENT.match(value):
+        raise UnsafePath(f"{what} {value!r} is not a safe path component")
+    return value
+
 
 def upload_path(data_dir: Path, account_id: str, upload_id: str, fmt: str) -> Path:
     """The stored file of an upload."""
-    return data_dir / "uploads" / account_id / upload_id / f"data.{EXTENSIONS[fmt]}"
+    if fmt not in EXTENSIONS:
+        raise UnsafePath(f"unknown dataset format {fmt!r}")
+    return (
+        data_dir
+        / "uploads"
+        / _component(account_id, "account id")
+        / _component(upload_id, "upload id")
+        / f"data.{EXTENSIONS[fmt]}"
+    )
 
 
 def artifact_ref(account_id: str, model_id: str, version: int) -> str:
     """A version's artifact directory, relative to the data dir (what events carry)."""
-    return f"artifacts/{account_id}/{model_id}/v{version}"
+    account = _component(account_id, "account id")
+    return f"artifacts/{account}/{_component(model_id, 'model id')}/v{int(version)}"
+
+
+def resolve_in(data_dir: Path, ref: str) -> Path:
+    """The path of `ref` (relative to the data dir, as events carry it), refused if it is
+    absolute or leads outside the data dir (`..`, a symlink)."""
+    root = data_dir.resolve()
+    path = (root / ref).resolve()
+    if Path(ref).is_absolute() or not path.is_relative_to(root):
+        raise UnsafePath(f"{ref!r} is not inside the data dir")
+    return path
