@@ -84,7 +84,7 @@ def field_kind(field: str, target: str, task: str, inputs: Iterable[str] = ()) -
         if task == "regression":
             return Unfillable(field, "a regression predicts a number, not class probabilities")
         return "probabilities"
-    if lowered in RISK_NAMES or lowered.endswith(tuple("_" + r for r in RISK_NAMES)):
+    if is_risk_field(field):
         if task != "binary":
             return Unfillable(
                 field,
@@ -118,6 +118,12 @@ def field_kind(field: str, target: str, task: str, inputs: Iterable[str] = ()) -
     # A name we cannot place carries the prediction itself: what a user naming a
     # single output ("will_leave") means.
     return primary
+
+
+def is_risk_field(field: str) -> bool:
+    """Whether `field` names a risk bucket (`risk_level`, `churn_risk_band`, ...)."""
+    lowered = field.lower()
+    return lowered in RISK_NAMES or lowered.endswith(tuple("_" + r for r in RISK_NAMES))
 
 
 def plan(

@@ -33,7 +33,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from intentml.ml.target import name_key
+from intentml.ml.outputs import default_plan, field_kind, is_risk_field
 
 #: Bumped when the artifact layout changes incompatibly.
 FORMAT_VERSION = 1
@@ -54,28 +54,6 @@ _NAN = math.nan
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
-_PROBABILITY_SUFFIXES = (
-    "_probability",
-    "_prob",
-    "_proba",
-    "_score",
-    "_likelihood",
-    "_chance",
-    "_propensity",
-)
-_PROBABILITY_NAMES = frozenset({"probability", "prob", "score", "likelihood", "propensity"})
-_LABEL_SUFFIXES = (
-    "_label",
-    "_class",
-    "_prediction",
-    "_predicted",
-    "_pred",
-    "_category",
-    "_value",
-    "_estimate",
-    "_forecast",
-)
-_RISK_NAMES = frozenset({"risk_level", "risk_band", "risk_tier", "risk_category", "risk_bucket"})
 
 _EXPECTED = {
     "number": "number",
@@ -1520,42 +1498,26 @@ def _records(keys: Sequence[str], columns: Sequence[list[Any]], n: int) -> list[
 
 
 def output_plan(meta: ModelMeta) -> list[tuple[str, str]]:
-    """Each output field and what it carries.
+    """Each output field and what it carries (rules and kinds: `intentml.ml.outputs`).
 
     Kinds: "label" (the predicted class, typed like the target), "value" (a
     regression's prediction), "probability" (of the positive class), "confidence"
     (probability of the predicted class), "probabilities" (class → probability) and
     "risk_level" (low/medium/high from the positive-class probability).
     """
-    target = meta.target
     if not meta.output_fields:
-        if meta.task == "binary":
-            return [(f"{target}_probability", "probability"), (target, "label")]
-        if meta.task == "multiclass":
-            return [(target, "label"), ("probabilities", "probabilities")]
-        return [(target, "value")]
-    target_key = name_key(target)
+        return default_plan(meta.target, meta.task)
     primary = "value" if meta.task == "regression" else "label"
     plan: list[tuple[str, str]] = []
     for field in meta.output_fields:
-        lowered = field.lower()
-        if lowered == "probabilities" or lowered.endswith("_probabilities"):
-            kind = "probabilities" if meta.task != "regression" else "value"
-        elif lowered in _RISK_NAMES or lowered.endswith(tuple("_" + r for r in _RISK_NAMES)):
-            kind = "risk_level"
-        elif lowered == "confidence" or lowered.endswith("_confidence"):
-            kind = "confidence" if meta.task != "regression" else "value"
-        elif name_key(field) == target_key:
-            kind = primary
-        elif lowered in _PROBABILITY_NAMES or lowered.endswith(_PROBABILITY_SUFFIXES):
-            kind = {"binary": "probability", "multiclass": "confidence"}.get(meta.task, "value")
-        elif lowered.endswith(_LABEL_SUFFIXES):
-            kind = primary
+        kind = field_kind(field, meta.target, meta.task)
+        if isinstance(kind, str):
+            plan.append((field, kind))
         else:
-            # A field we cannot place carries the prediction itself, which is what a
-            # user naming a single output ("will_leave") means.
-            kind = primary
-        plan.append((field, kind))
+            # Builds refuse fields their task cannot fill; artifacts from before that
+            # check keep serving them as they always did: a risk level of a model that
+            # has none is null, anything else carries the prediction.
+            plan.append((field, "risk_level" if is_risk_field(field) else primary))
     return plan
 
 
