@@ -5,7 +5,8 @@ are configured, prepares the log and the database, and supervises one process
 per role. Each role can also run on its own against external services, or
 against a running `up` found through the same `INTENTML_DATA_DIR`.
 `accounts create` and `keys create` are the operator's commands; `audit` and
-`events export | verify` the auditor's (`intentml.cli.events`).
+`events export | verify` the auditor's (`intentml.cli.events`); `replay` rebuilds the
+read models (`intentml.cli.replay`).
 """
 
 from __future__ import annotations
@@ -399,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     from intentml.cli import events as event_commands
 
     event_commands.add_commands(sub)
+    from intentml.cli import replay as replay_command
+
+    replay_command.add_command(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
@@ -418,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if auditing:
         return asyncio.run(event_commands.run(settings, args))
+    if args.command == "replay":
+        return asyncio.run(replay_command.run(settings, args))
     if args.command in ("accounts", "keys"):
         operator = run_accounts if args.command == "accounts" else run_keys
         return asyncio.run(operator(settings, args))

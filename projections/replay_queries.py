@@ -1,0 +1,87 @@
+"""SQL of `intentml replay`: a scratch schema of read-model tables, the archive read from
+offset 0 and its tail, and the switch.
+
+Read models are rebuilt into tables of a scratch schema (`CREATE TABLE ... (LIKE public.x
+INCLUDING ALL)`: the same columns in the same order, defaults, indexes and checks), then
+moved into `public` in one transaction while the old ones move out.
+"""
+
+#: What `--projection NAME` rebuilds: groups of read-model tables. Every foreign key stays
+#: inside its group (versions and deployments reference models), so a group can be
+#: switched on its own. Not rebuilt: `events` (the archive is the source), `projection_offsets`
+#: (the rebuild ends exactly at the live projector's offsets, so they stay valid),
+#: `stream_heads` (the appenders' chain heads) and `rate_limit_buckets` (not a projection).
+PROJECTIONS: dict[str, tuple[str, ...]] = {
+    "models": ("models", "versions", "deployments"),
+    "build_logs": ("build_logs",),
+    "uploads": ("uploads",),
+    "keys": ("accounts", "api_keys"),
+    "fold": ("aggregates",),
+}
+#: Every table the projector writes, in an order that creates referenced tables first.
+TABLES: tuple[str, ...] = tuple(t for group in PROJECTIONS.values() for t in group)
+
+
+def create_schema(schema: str) -> str:
+    """The scratch schema."""
+    return f'CREATE SCHEMA "{schema}"'
+
+
+def drop_schema(schema: str) -> str:
+    """The scratch (or retired) schema, with whatever tables it still holds."""
+    return f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'
+
+
+def create_like(schema: str, table: str) -> str:
+    """An empty copy of a live read-model table in the scratch schema (no foreign keys:
+    those are added after the load, see `FOREIGN_KEYS`)."""
+    return f'CREATE TABLE "{schema}".{table} (LIKE public.{table} INCLUDING ALL)'
+
+
+#: The foreign keys of the live tables: name, table and definition (`pg_get_constraintdef`
+#: names the referenced table unqualified when it is on the search path).
+FOREIGN_KEYS = """
+SELECT c.conname AS name, t.relname AS "table", pg_get_constraintdef(c.oid) AS definition
+FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE c.contype = 'f' AND n.nspname = 'public' AND t.relname = ANY($1::text[])
+"""
+
+
+def add_foreign_key(schema: str, table: str, name: str, definition: str) -> str:
+    """Re-create a live table's foreign key on its scratch copy (run with the scratch
+    schema first on the search path, so the referenced table is the scratch one)."""
+    return f'ALTER TABLE "{schema}".{table} ADD CONSTRAINT "{name}" {definition}'
+
+
+#: The archive in log order from a position per partition on (partitions not named: from
+#: offset 0). The archive is written in the transaction that advances the live projector's
+#: offsets, so it holds exactly the events the live read models contain.
+ARCHIVE_FROM = """
+SELECT e.partition, e."offset", e.accepted, e.value
+FROM public.events e
+LEFT JOIN unnest($1::int[], $2::bigint[]) AS p(partition, next_offset) USING (partition)
+WHERE e."offset" >= COALESCE(p.next_offset, 0)
+ORDER BY e.partition, e."offset"
+"""
+#: How many events the archive holds past a position (to decide when to take the lock).
+COUNT_FROM = """
+SELECT count(*) FROM public.events e
+LEFT JOIN unnest($1::int[], $2::bigint[]) AS p(partition, next_offset) USING (partition)
+WHERE e."offset" >= COALESCE(p.next_offset, 0)
+"""
+
+#: Taken by the switch: a projector batch starts by inserting and locking its offset rows
+#: (ROW EXCLUSIVE / ROW SHARE), which EXCLUSIVE blocks, while the API's plain reads of the
+#: offsets go on. So no batch commits between the tail's read and the switch.
+LOCK_PROJECTOR = "LOCK TABLE public.projection_offsets IN EXCLUSIVE MODE"
+
+
+def move(table: str, from_schema: str, to_schema: str) -> str:
+    """Move a table (its indexes and constraints go with it)."""
+    return f'ALTER TABLE "{from_schema}".{table} SET SCHEMA "{to_schema}"'
+
+
+def count_rows(schema: str, table: str) -> str:
+    """Rows of a table (for the summary)."""
+    return f'SELECT count(*) FROM "{schema}".{table}'
