@@ -25,7 +25,7 @@ from intentml.events.types import (
     VersionRequested,
     VersionTrained,
 )
-from intentml.infra.storage import artifact_ref, upload_path
+from intentml.infra.storage import UnsafePath, artifact_ref, upload_path
 from intentml.ml.search import DEFAULT_ITERATIONS
 from intentml.ml.train import TrainingFailed, TrainingResult, TrainingSpec, train
 from projections import queries as q
@@ -86,8 +86,16 @@ class TrainerHandler:
                     ),
                 )
 
+        try:
+            artifact = artifact_ref(env.account_id, model_id, req.version)
+            dataset = upload_path(self.data_dir, env.account_id, req.upload_id, req.dataset_format)
+        except UnsafePath as exc:
+            # Only a forged or corrupt event can get here (the API checks every id); the
+            # build still ends, with a reason, instead of crashing the worker.
+            return BuildFailed(
+                job_id=req.job_id, version=req.version, code="invalid_request", message=str(exc)
+            )
         publisher = asyncio.create_task(publish_progress())
-        artifact = artifact_ref(env.account_id, model_id, req.version)
         spec = TrainingSpec(
             target=req.target,
             intent=req.intent,
@@ -98,7 +106,6 @@ class TrainerHandler:
             max_iterations=req.max_iterations or DEFAULT_ITERATIONS,
             time_budget_s=req.time_budget_s,
         )
-        dataset = upload_path(self.data_dir, env.account_id, req.upload_id, req.dataset_format)
         try:
             result: TrainingResult = await loop.run_in_executor(
                 self.executor,

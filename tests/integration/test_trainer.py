@@ -9,6 +9,9 @@ import asyncpg
 from consumers.trainer import TrainerHandler
 from consumers.worker import Worker, WorkerContext
 from intentml.config import Settings
+from intentml.events.commands import submit
+from intentml.events.envelope import make_event
+from intentml.events.types import ModelCreated, TrainingRequest
 from tests.data import churn_rows, to_csv
 from tests.stack import platform_stack
 
@@ -88,3 +91,37 @@ async def _consumed_everything(worker: Worker, stack_pool: asyncpg.Pool) -> None
             if all(committed.get(p, 0) >= n for p, n in projected.items()):
                 return
         await asyncio.sleep(0.05)  # nothing to block on: group commits are polled
+
+
+async def test_a_forged_request_with_a_path_in_an_id_fails_its_build(settings: Settings) -> None:
+    """Ids reach file paths; one that is not a plain name ends the build, not the worker."""
+    async with platform_stack(settings) as stack:
+        forged = ModelCreated(
+            model_id="model_forged",
+            name="forged",
+            intent="Predict churn",
+            training=TrainingRequest(
+                job_id="job_forged",
+                version=1,
+                version_id="ver_forged",
+                upload_id="../../etc",
+                dataset_format="csv",
+                intent="Predict churn",
+                target="churned",
+                target_reason="forged",
+            ),
+        )
+        outcome = await submit(
+            stack.log,
+            stack.watcher,
+            stack.pool,
+            make_event(forged, account_id="default", model_name="forged", actor="test"),
+            wait_s=30,
+        )
+        assert outcome.applied and outcome.accepted, outcome
+        status = await stack.wait_status("forged")
+        assert status["status"] == "ERROR"
+        assert status["error"]["code"] == "invalid_request"
+        assert "upload id" in status["error"]["message"]
+        # The trainer is still alive: a real model builds after it.
+        await stack.ready_model("churn")
