@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck check bench-train bench-inference bench-quality clean
+.PHONY: run test lint typecheck check bench-train bench-inference bench-quality bench-replay clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -47,6 +47,10 @@ bench-inference: $(VENV)/.synced
 bench-quality: $(VENV)/.synced
 	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet --group bench
 	$(BIN)/python benchmarks/quality.py $(ARGS)
+
+## Rebuild of every projection from 1,000,000 events next to a raw COPY; export and verify.
+bench-replay: $(VENV)/.synced
+	$(BIN)/python benchmarks/replay.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
