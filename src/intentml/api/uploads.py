@@ -22,7 +22,7 @@ from intentml.api.schemas import ColumnOut, UploadOut
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import Column, DatasetUploaded
 from intentml.infra.storage import upload_path
-from intentml.ml.datasets import DatasetError, column_infos, detect_format, read_dataset
+from intentml.ml.datasets import DatasetError, detect_format, inspect_dataset
 from projections import queries as q
 
 
@@ -57,13 +57,14 @@ def _inspect(path: Path, filename: str) -> tuple[str, int, list[Column], str]:
     with open(path, "rb") as f:
         head = f.read(4096)
     fmt = detect_format(filename, head)
-    df = read_dataset(path, fmt)
-    cols = [Column(c.name, c.type) for c in column_infos(df)]
+    # Streamed in batches: the API must not hold a whole (up to 1 GiB) upload in memory.
+    summary = inspect_dataset(path, fmt)
+    cols = [Column(c.name, c.type) for c in summary.columns]
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return fmt, len(df), cols, digest.hexdigest()
+    return fmt, summary.rows, cols, digest.hexdigest()
 
 
 async def _receive_file(

@@ -8,8 +8,9 @@ can act on (with the line number when it is known).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -500,3 +501,334 @@ def _object_kind(values: pd.Series[Any]) -> str:
     if all(isinstance(v, str) for v in values):
         return _string_kind(values.astype(str))
     return "string"
+
+
+# ------------------------------------------------------------- streaming inspection
+
+# CSV blocks and JSON Lines chunks parsed at a time by `inspect_dataset`. pyarrow's
+# streaming CSV reader reads about 32 blocks ahead, so its memory is some 40 times
+# this, whatever the size of the file.
+_INSPECT_BLOCK_BYTES = 128 * 1024
+# A CSV record must fit in one block; past `_INSPECT_BLOCK_BYTES`, inspection starts
+# over with pyarrow's default block size, the limit `read_dataset` has too.
+_CSV_MAX_BLOCK_BYTES = 1024 * 1024
+_INSPECT_PARQUET_ROWS = 65536
+
+# pyarrow's CSV reader takes exactly these as booleans (its default true/false values).
+_CSV_BOOLEANS = pa.array(["1", "True", "TRUE", "true", "0", "False", "FALSE", "false"])
+
+
+class DatasetSummary(msgspec.Struct, frozen=True):
+    """What `inspect_dataset` finds: the row count and the typed columns."""
+
+    rows: int
+    columns: list[ColumnInfo]
+
+
+def merge_column_types(first: str, second: str) -> str:
+    """The type of a column whose values are of type `first` in one part, `second` in another.
+
+    Both are `COLUMN_TYPES`. The result is the type the whole column would get if it
+    were typed at once: integers mixed with decimals are numbers, dates mixed with
+    date-times are date-times, and any other mix is a string.
+    """
+    if first == second:
+        return first
+    pair = {first, second}
+    if pair == {"integer", "number"}:
+        return "number"
+    if pair == {"date", "datetime"}:
+        return "datetime"
+    return "string"
+
+
+class _TypeMerger:
+    """Column types combined over batches; a batch where a column is all missing is ignored."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.merged: dict[str, str] = {}
+        # The type of a column that is missing everywhere: what typing it whole gives.
+        self.fallback: dict[str, str] = {}
+
+    def add(self, name: str, kind: str | None, fallback: str) -> None:
+        if name not in self.fallback:
+            self.names.append(name)
+            self.fallback[name] = fallback
+        if kind is None:
+            return
+        seen = self.merged.get(name)
+        self.merged[name] = kind if seen is None else merge_column_types(seen, kind)
+
+    def columns(self) -> list[ColumnInfo]:
+        return [ColumnInfo(n, self.merged.get(n, self.fallback[n])) for n in self.names]
+
+
+def inspect_dataset(path: Path, fmt: str) -> DatasetSummary:
+    """Count the rows of a dataset file and type its columns, reading it in batches.
+
+    Gives the same rows, column names and types as `read_dataset` followed by
+    `column_infos`, and raises the same `DatasetError`s (a Parquet file's without
+    its path), but holds only a few batches in memory at a time: some MiB for CSV
+    and JSON Lines, one row group for Parquet, whatever the size of the file.
+    """
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown format '{fmt}'; expected one of: {', '.join(FORMATS)}")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DatasetError(f"cannot read the dataset file: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise DatasetError("the file is empty")
+    if fmt == "csv":
+        return _inspect_csv(path)
+    if fmt == "parquet":
+        return _inspect_parquet(path)
+    return _inspect_jsonl(path)
+
+
+def _check_names(names: list[str], what: str) -> list[str]:
+    """`_check_table`'s and `_to_pandas`'s checks of the column names; the final names."""
+    if not names:
+        raise DatasetError(f"the {what} file has no columns")
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for name in names:
+        if name in seen and name not in duplicates:
+            duplicates.append(name)
+        seen.add(name)
+    if duplicates:
+        listed = ", ".join(repr(d) for d in duplicates)
+        raise DatasetError(f"duplicate column names: {listed}; every column needs a unique name")
+    final = [name if name.strip() else f"unnamed_{index}" for index, name in enumerate(names)]
+    if len(set(final)) != len(final):
+        raise DatasetError("duplicate column names after naming the unnamed columns")
+    return final
+
+
+def _add_frame_types(merger: _TypeMerger, batch: pa.RecordBatch) -> None:
+    """Type each column of a batch as `column_type` does, via its pandas conversion."""
+    frame = _to_pandas(pa.Table.from_batches([batch]))
+    for name in frame.columns:
+        series = frame[name]
+        kind = column_type(series)
+        merger.add(str(name), None if bool(series.isna().all()) else kind, kind)
+
+
+def _inspect_parquet(path: Path) -> DatasetSummary:
+    merger = _TypeMerger()
+    rows = 0
+    try:
+        parquet_file = pq.ParquetFile(path)
+        _check_names(parquet_file.schema_arrow.names, "Parquet")
+        for batch in parquet_file.iter_batches(batch_size=_INSPECT_PARQUET_ROWS):
+            rows += batch.num_rows
+            _add_frame_types(merger, batch)
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetError(f"could not read the Parquet file: {exc}") from exc
+    if rows == 0:
+        raise DatasetError("the Parquet file has a header but no data rows")
+    return DatasetSummary(rows, merger.columns())
+
+
+class _NotUtf8(Exception):
+    """The CSV file is not UTF-8: inspect it again in a legacy encoding."""
+
+
+def _inspect_csv(path: Path) -> DatasetSummary:
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    parse = pa_csv.ParseOptions(delimiter=_sniff_delimiter(head), newlines_in_values=True)
+    try:
+        return _inspect_csv_as(path, parse, "utf8")
+    except _NotUtf8:
+        pass
+    # As in `_read_csv`: text that is not UTF-8 mostly comes from Excel on Windows
+    # (cp1252); latin-1 decodes anything.
+    try:
+        return _inspect_csv_as(path, parse, "cp1252")
+    except (_NotUtf8, UnicodeDecodeError):
+        return _inspect_csv_as(path, parse, "latin-1")
+
+
+def _inspect_csv_as(path: Path, parse: pa_csv.ParseOptions, encoding: str) -> DatasetSummary:
+    try:
+        return _inspect_csv_blocks(path, parse, encoding, _INSPECT_BLOCK_BYTES)
+    except _RecordTooLong:
+        return _inspect_csv_blocks(path, parse, encoding, _CSV_MAX_BLOCK_BYTES)
+
+
+class _RecordTooLong(Exception):
+    """A CSV record does not fit in the block size tried."""
+
+
+def _inspect_csv_blocks(
+    path: Path, parse: pa_csv.ParseOptions, encoding: str, block_size: int
+) -> DatasetSummary:
+    utf8 = encoding == "utf8"
+    try:
+        names = _csv_header(path, parse, encoding)
+        final = _check_names(names, "CSV")
+        # Every column is read as text and typed per batch below: pyarrow's streaming
+        # reader would fix each column's type from the first block and then fail on a
+        # later block that does not fit (integers first, decimals later).
+        convert = pa_csv.ConvertOptions(
+            strings_can_be_null=True, column_types={name: pa.string() for name in names}
+        )
+        # Single-threaded with newlines in values: the reader then knows row numbers
+        # and quoted line breaks, as `_read_csv_table`'s second pass does.
+        read = pa_csv.ReadOptions(use_threads=False, encoding=encoding, block_size=block_size)
+        merger = _TypeMerger()
+        rows = 0
+        with pa_csv.open_csv(
+            path, read_options=read, parse_options=parse, convert_options=convert
+        ) as reader:
+            for batch in reader:
+                rows += batch.num_rows
+                for name, column in zip(final, batch.columns, strict=True):
+                    known = merger.merged.get(name)
+                    if known != "string":  # nothing a later value can change
+                        merger.add(name, _csv_text_type(column, known), "string")
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        if "straddl" in message and block_size < _CSV_MAX_BLOCK_BYTES:
+            raise _RecordTooLong from exc
+        if utf8 and "UTF8" in message:
+            raise _NotUtf8 from exc
+        if "Empty CSV file" in message:
+            raise DatasetError("the file is empty") from exc
+        raise DatasetError(_csv_error_message(message)) from exc
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetError(f"could not read the CSV file: {exc}") from exc
+    if rows == 0:
+        raise DatasetError("the CSV file has a header but no data rows")
+    for name in final:
+        merger.add(name, None, "string")
+    return DatasetSummary(rows, merger.columns())
+
+
+def _csv_header(path: Path, parse: pa_csv.ParseOptions, encoding: str) -> list[str]:
+    """The column names: the first record, parsed by pyarrow with the file's options."""
+    record = b""
+    with path.open("rb") as fh:
+        buffer = b""
+        in_quotes = False
+        scanned = 0
+        while True:
+            chunk = fh.read(_SNIFF_BYTES)
+            buffer += chunk
+            end = None
+            for index in range(scanned, len(buffer)):
+                byte = buffer[index]
+                if byte == 0x22:  # '"'
+                    in_quotes = not in_quotes
+                elif byte in (0x0A, 0x0D) and not in_quotes:
+                    end = index
+                    break
+            scanned = len(buffer)
+            if end is not None or not chunk:
+                record = buffer if end is None else buffer[:end]
+                break
+    read = pa_csv.ReadOptions(use_threads=False, encoding=encoding)
+    header = pa_csv.read_csv(io.BytesIO(record + b"\n"), read_options=read, parse_options=parse)
+    return list(header.column_names)
+
+
+def _csv_text_type(column: pa.Array, known: str | None = None) -> str | None:
+    """The type pyarrow's CSV inference and `column_type` give a column of these texts.
+
+    None if every value is missing. Tries what pyarrow tries, in its order: integer,
+    boolean, date or timestamp (naive; a date when all at midnight, as
+    `_datetime_kind` says), timestamp with a zone offset, decimal number; anything
+    else is text, which `_string_kind` may still call a date. `known`, the type of
+    the column so far, lets a number column skip the tries that cannot matter
+    (failed casts are what inspection spends its time on).
+    """
+    values = column.drop_null()
+    if len(values) == 0:
+        return None
+    if known == "number":
+        return "number" if _casts(values, pa.float64()) else "string"
+    if _casts(values, pa.int64()):
+        return "integer"
+    if bool(pc.all(pc.is_in(values, value_set=_CSV_BOOLEANS)).as_py()):
+        return "boolean"
+    try:
+        stamps = pc.cast(values, pa.timestamp("ns"))
+    except pa.ArrowInvalid:
+        pass
+    else:
+        midnight = pc.all(pc.equal(stamps, pc.floor_temporal(stamps, unit="day"))).as_py()
+        return "date" if bool(midnight) else "datetime"
+    if _casts(values, pa.timestamp("ns", tz="UTC")):
+        return "datetime"
+    if _casts(values, pa.float64()):
+        return "number"
+    uniques: pd.Series[Any] = pc.unique(values).to_pandas()
+    return _string_kind(uniques)
+
+
+def _casts(values: pa.Array, target: pa.DataType) -> bool:
+    try:
+        pc.cast(values, target)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _inspect_jsonl(path: Path) -> DatasetSummary:
+    merger = _TypeMerger()
+    rows = 0
+    for first_line, chunk in _jsonl_chunks(path):
+        try:
+            # One block per chunk: pyarrow then numbers rows from the chunk's start.
+            options = pa_json.ReadOptions(use_threads=False, block_size=len(chunk) + 1)
+            table = pa_json.read_json(io.BytesIO(chunk), read_options=options)
+        except pa.ArrowInvalid as exc:
+            raise DatasetError(_jsonl_chunk_error(str(exc), first_line)) from exc
+        except pa.ArrowException as exc:
+            raise DatasetError(f"could not read the JSON Lines file: {exc}") from exc
+        rows += table.num_rows
+        for batch in table.to_batches():
+            _add_frame_types(merger, batch)
+    if rows == 0 and not merger.names:
+        raise DatasetError("the file contains no JSON objects")
+    _check_names(merger.names, "JSON Lines")
+    if rows == 0:
+        raise DatasetError("the JSON Lines file has a header but no data rows")
+    return DatasetSummary(rows, merger.columns())
+
+
+def _jsonl_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Whole lines of the file, about `_INSPECT_BLOCK_BYTES` at a time, with the first's number.
+
+    Chunks that are only whitespace are left out.
+    """
+    try:
+        with path.open("rb") as fh:
+            lines: list[bytes] = []
+            size = 0
+            first_line = 1
+            for line_number, line in enumerate(fh, start=1):
+                lines.append(line)
+                size += len(line)
+                if size >= _INSPECT_BLOCK_BYTES:
+                    chunk = b"".join(lines)
+                    if chunk.strip():
+                        yield first_line, chunk
+                    lines, size, first_line = [], 0, line_number + 1
+            chunk = b"".join(lines)
+            if chunk.strip():
+                yield first_line, chunk
+    except OSError as exc:
+        raise DatasetError(f"could not read the JSON Lines file: {exc}") from exc
+
+
+def _jsonl_chunk_error(raw: str, first_line: int) -> str:
+    if "Empty JSON file" in raw or "no columns" in raw.lower():
+        return "the file contains no JSON objects"
+    match = _JSON_ROW_ERROR.match(raw)
+    if match:
+        problem, row = match.groups()
+        return f"JSON Lines line {first_line + int(row)}: {problem}"
+    return f"could not parse the JSON Lines file: {raw.removeprefix('JSON parse error: ')}"
