@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
 from intentml.api.inference import MAX_BATCH_ROWS
-from intentml.config import Settings
-from intentml.events.envelope import new_id
-from tests.conftest import with_database
+from tests.conftest import fresh_database, settings_for
 from tests.data import NEGATIVE, POSITIVE, churn_rows
 from tests.stack import Stack, error_of, platform_stack
 
@@ -36,21 +32,8 @@ async def stack(
     postgres_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
     """A platform with `churn` and `doomed` READY and `flat` in ERROR."""
-    name = "t_" + new_id().replace("-", "")[-20:]
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    settings = Settings(
-        data_dir=Path(tmp_path_factory.mktemp("inference")) / "data",
-        database_url=with_database(postgres_url, name),
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic="t." + new_id(),
-        partitions=2,
-        api_key="iml_sk_test_" + new_id().replace("-", ""),
-    )
-    try:
+    async with fresh_database(postgres_url) as url:
+        settings = settings_for(url, kafka_bootstrap, tmp_path_factory.mktemp("inference") / "data")
         async with platform_stack(settings) as s:
             c = s.client
             upload_id = await s.upload(churn_rows(300))
@@ -68,12 +51,6 @@ async def stack(
             assert (await s.wait_status("doomed"))["status"] == "READY"
             assert (await s.wait_status("flat"))["status"] == "ERROR"
             yield s
-    finally:
-        admin = await asyncpg.connect(postgres_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def by_field(err: dict[str, Any]) -> dict[str, dict[str, Any]]:

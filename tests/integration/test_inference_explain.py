@@ -13,17 +13,13 @@ import asyncio
 import json
 import math
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import numpy as np
 import pytest
 import pytest_asyncio
 
-from intentml.config import Settings
-from intentml.events.envelope import new_id
-from tests.conftest import with_database
+from tests.conftest import fresh_database, settings_for
 from tests.data import NEGATIVE, POSITIVE, churn_rows
 from tests.stack import Stack, error_of, platform_stack
 
@@ -62,21 +58,8 @@ async def stack(
     postgres_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
     """A platform with `churn`, `segments` and `spend` READY."""
-    name = "t_" + new_id().replace("-", "")[-20:]
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    settings = Settings(
-        data_dir=Path(tmp_path_factory.mktemp("explain")) / "data",
-        database_url=with_database(postgres_url, name),
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic="t." + new_id(),
-        partitions=2,
-        api_key="iml_sk_test_" + new_id().replace("-", ""),
-    )
-    try:
+    async with fresh_database(postgres_url) as url:
+        settings = settings_for(url, kafka_bootstrap, tmp_path_factory.mktemp("explain") / "data")
         async with platform_stack(settings) as s:
             c = s.client
             churn = await s.upload(churn_rows(300))
@@ -104,12 +87,6 @@ async def stack(
             for model in ("churn", "segments", "spend"):
                 assert (await s.wait_status(model))["status"] == "READY", model
             yield s
-    finally:
-        admin = await asyncpg.connect(postgres_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def post(stack: Stack, path: str, body: Any) -> Any:
