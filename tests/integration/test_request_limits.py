@@ -70,6 +70,7 @@ MALFORMED = [
     ("ragged.csv", b"a,b,c\n1,2,3\n4,5\n6,7,8\n", "CSV line 3"),
     ("empty.csv", b"", "empty"),
     ("header-only.csv", b"a,b,c\n", "no data rows"),
+    ("cut-short.csv", b'a,b\n1,"x ""q"" y"\n3,"4\n5,6\n', "line 3: a quoted value opens"),
     ("binary.csv", bytes(range(256)) * 8, ""),
     ("broken.parquet", b"PAR1" + b"\x00garbage" * 50, "Parquet"),
     ("broken.jsonl", b'{"a": 1}\n{"a": 2\n{"a": 3}\n', "line 2"),

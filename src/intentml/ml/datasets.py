@@ -636,6 +636,7 @@ class _NotUtf8(Exception):
 
 
 def _inspect_csv(path: Path) -> DatasetSummary:
+    _check_quotes_closed(path)
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     parse = pa_csv.ParseOptions(delimiter=_sniff_delimiter(head), newlines_in_values=True)
@@ -656,6 +657,38 @@ def _inspect_csv_as(path: Path, parse: pa_csv.ParseOptions, encoding: str) -> Da
         return _inspect_csv_blocks(path, parse, encoding, _INSPECT_BLOCK_BYTES)
     except _RecordTooLong:
         return _inspect_csv_blocks(path, parse, encoding, _CSV_MAX_BLOCK_BYTES)
+
+
+def _check_quotes_closed(path: Path) -> None:
+    """Refuse a CSV file whose last quoted value is never closed.
+
+    pyarrow reads such a value to the end of the file and takes the rest of the file
+    as one field, so a truncated upload would be accepted with its last rows lost.
+    Escaped quotes come in pairs (`""`), so an odd number of quote characters in the
+    file means an unclosed one.
+    """
+    quotes = 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            quotes += chunk.count(b'"')
+    if quotes % 2 == 0:
+        return
+    # Only on the error path, and still chunk by chunk: the line the unclosed quote opens.
+    inside, opening_line, lines_before = False, 1, 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            position = chunk.find(b'"')
+            while position != -1:
+                inside = not inside
+                if inside:
+                    opening_line = lines_before + chunk.count(b"\n", 0, position) + 1
+                position = chunk.find(b'"', position + 1)
+            lines_before += chunk.count(b"\n")
+    data_line = opening_line
+    raise DatasetError(
+        f"line {data_line}: a quoted value opens here and is never closed (a missing "
+        '`"`, or a file cut short); nothing was stored'
+    )
 
 
 class _RecordTooLong(Exception):
