@@ -477,12 +477,10 @@ def test_inspecting_a_big_csv_holds_a_few_mib_whatever_its_size(tmp_path: Path) 
 
 
 def test_an_unclosed_quote_is_refused_with_its_line(tmp_path: Path) -> None:
-    from intentml.ml.datasets import DatasetError, inspect_dataset
-
     path = tmp_path / "cut.csv"
     # Escaped quotes ("") are fine; the quote opened on line 4 never closes.
     path.write_bytes(b'a,b\n1,"say ""hi"""\n2,x\n3,"4\n5,6\n')
-    with pytest.raises(DatasetError, match=r"line 4: a quoted value opens here"):
-        inspect_dataset(path, "csv")
+    with pytest.raises(datasets.DatasetError, match=r"line 4: a quoted value opens here"):
+        datasets.inspect_dataset(path, "csv")
     path.write_bytes(b'a,b\n1,"say ""hi"""\n2,"multi\nline"\n')
-    assert inspect_dataset(path, "csv").rows == 2
+    assert datasets.inspect_dataset(path, "csv").rows == 2
