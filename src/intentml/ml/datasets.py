@@ -337,18 +337,7 @@ def _json_error_message(path: Path, raw: str, size: int) -> str:
 
 
 def _check_table(table: pa.Table, what: str) -> None:
-    names = table.column_names
-    if not names:
-        raise DatasetError(f"the {what} file has no columns")
-    seen: set[str] = set()
-    duplicates: list[str] = []
-    for name in names:
-        if name in seen and name not in duplicates:
-            duplicates.append(name)
-        seen.add(name)
-    if duplicates:
-        listed = ", ".join(repr(d) for d in duplicates)
-        raise DatasetError(f"duplicate column names: {listed}; every column needs a unique name")
+    _check_unique_names(table.column_names, what)
     if table.num_rows == 0:
         raise DatasetError(f"the {what} file has a header but no data rows")
 
@@ -374,15 +363,8 @@ def _types_mapper(arrow_type: pa.DataType) -> Any:
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    columns: list[pa.ChunkedArray] = []
-    names: list[str] = []
-    for index, field in enumerate(table.schema):
-        # A CSV written by pandas with its index has an empty first header.
-        name = field.name if field.name.strip() else f"unnamed_{index}"
-        names.append(name)
-        columns.append(_normalize_column(name, table.column(index)))
-    if len(set(names)) != len(names):
-        raise DatasetError("duplicate column names after naming the unnamed columns")
+    names = _final_names(table.column_names)
+    columns = [_normalize_column(name, table.column(i)) for i, name in enumerate(names)]
     normalized = pa.Table.from_arrays(columns, names=names)
     try:
         frame: pd.DataFrame = normalized.to_pandas(date_as_object=False, types_mapper=_types_mapper)
@@ -589,6 +571,12 @@ def inspect_dataset(path: Path, fmt: str) -> DatasetSummary:
 
 def _check_names(names: list[str], what: str) -> list[str]:
     """`_check_table`'s and `_to_pandas`'s checks of the column names; the final names."""
+    _check_unique_names(names, what)
+    return _final_names(names)
+
+
+def _check_unique_names(names: list[str], what: str) -> None:
+    """Refuse a file with no columns or with two columns of the same name."""
     if not names:
         raise DatasetError(f"the {what} file has no columns")
     seen: set[str] = set()
@@ -600,6 +588,11 @@ def _check_names(names: list[str], what: str) -> list[str]:
     if duplicates:
         listed = ", ".join(repr(d) for d in duplicates)
         raise DatasetError(f"duplicate column names: {listed}; every column needs a unique name")
+
+
+def _final_names(names: list[str]) -> list[str]:
+    """The column names as the platform uses them: an empty header becomes `unnamed_N`."""
+    # A CSV written by pandas with its index has an empty first header.
     final = [name if name.strip() else f"unnamed_{index}" for index, name in enumerate(names)]
     if len(set(final)) != len(final):
         raise DatasetError("duplicate column names after naming the unnamed columns")
