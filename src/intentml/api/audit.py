@@ -10,8 +10,7 @@ from intentml.api.lookups import Req, check_name, model_not_found
 from intentml.api.pagination import fetch_page, page_params
 from intentml.api.platform import PlatformDep
 from intentml.api.schemas import Pagination
-from intentml.domain.audit import AuditEntry, audit_entry
-from intentml.events.envelope import decode
+from intentml.domain.audit import AuditEntry, archived_entry
 from projections import archive_queries as aq
 
 DEFAULT_LIMIT = 100
@@ -53,15 +52,5 @@ class AuditController(Controller):
         if page.total == 0:
             # no event in this account: the same 404 as a name that exists nowhere
             raise model_not_found(model_name)
-        events = [
-            audit_entry(
-                decode(r["value"]),
-                partition=r["partition"],
-                offset=r["offset"],
-                hash=r["hash"],
-                accepted=r["accepted"],
-                reason=r["reason"],
-            )
-            for r in rows
-        ]
+        events = [archived_entry(r) for r in rows]
         return AuditTimeline(model_name, events, page)

@@ -21,7 +21,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from intentml.config import Settings
-from intentml.domain.audit import audit_entry, timeline_line
+from intentml.domain.audit import archived_entry, timeline_line
 from intentml.events.chain import (
     ChainRecord,
     ChainVerifier,
@@ -30,7 +30,6 @@ from intentml.events.chain import (
     stream_of,
     verify_chains,
 )
-from intentml.events.envelope import decode
 from intentml.events.export import BadExportLine, export_line, read_export
 from projections import archive_queries as aq
 
@@ -148,15 +147,7 @@ async def audit(settings: Settings, account: str, model: str, out: BinaryIO | No
     stream = out or sys.stdout.buffer
     n = 0
     async for r in _archive_rows(settings, aq.ALL_STREAM_EVENTS, account, model):
-        entry = audit_entry(
-            decode(r["value"]),
-            partition=r["partition"],
-            offset=r["offset"],
-            hash=r["hash"],
-            accepted=r["accepted"],
-            reason=r["reason"],
-        )
-        stream.write(timeline_line(entry).encode() + b"\n")
+        stream.write(timeline_line(archived_entry(r)).encode() + b"\n")
         n += 1
     stream.flush()
     if n == 0:

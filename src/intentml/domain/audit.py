@@ -8,11 +8,12 @@ their names), and nothing that is not in the event itself.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Protocol
 
 import msgspec
 
 from intentml.domain.names import version_label
-from intentml.events.envelope import Envelope
+from intentml.events.envelope import Envelope, decode
 from intentml.events.types import (
     AccountCreated,
     ApiKeyIssued,
@@ -163,6 +164,24 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     offset: int
     hash: str
     prev_hash: str
+
+
+class ArchiveRow(Protocol):
+    """A row of the events archive, as a database driver returns it."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
+
+def archived_entry(row: ArchiveRow) -> AuditEntry:
+    """The timeline entry of a row of the events archive (`value` holds the stored bytes)."""
+    return audit_entry(
+        decode(row["value"]),
+        partition=row["partition"],
+        offset=row["offset"],
+        hash=row["hash"],
+        accepted=row["accepted"],
+        reason=row["reason"],
+    )
 
 
 def audit_entry(
