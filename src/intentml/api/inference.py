@@ -224,18 +224,7 @@ async def answer_one(
     """The `/infer` answer of the version `row` for one input row."""
     model = await platform.models.get(row["artifact"])
     result, warnings, explanation = predict_one(model, data, strict, explain)
-    if explanation is not None:
-        return ExplainedInferOut(
-            request_id="req_" + new_id(),
-            result=result,
-            model_name=row["model_name"],
-            model_version=version_label(row["version"]),
-            created_at=utcnow(),
-            warnings=warnings,
-            deployment_id=deployment_id,
-            explanation=msgspec.convert(explanation, ExplanationOut),
-        )
-    return InferOut(
+    answer = InferOut(
         request_id="req_" + new_id(),
         result=result,
         model_name=row["model_name"],
@@ -243,6 +232,12 @@ async def answer_one(
         created_at=utcnow(),
         warnings=warnings,
         deployment_id=deployment_id,
+    )
+    if explanation is None:
+        return answer
+    return ExplainedInferOut(
+        **msgspec.structs.asdict(answer),
+        explanation=msgspec.convert(explanation, ExplanationOut),
     )
 
 
