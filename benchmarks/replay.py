@@ -344,7 +344,7 @@ async def bench(url: str, n_events: int, chunk: int) -> None:
     print(f"| export (to /dev/null) | {export_s:.1f} | {exported / export_s:,.0f} | ≥ 100,000 |")
     print(f"| verify (archive) | {verify_s:.1f} | {verified.events / verify_s:,.0f} | ≥ 100,000 |")
     print(
-        f"statements executed by the rebuild: {p.statements:,} ({p.statements / p.seconds:,.0f}/s)"
+        f"read-model rows written by the rebuild: {p.rows:,} ({p.rows / p.seconds:,.0f}/s)"
     )
     print("rows: " + ", ".join(f"{t} {c:,}" for t, c in result.rows.items()))
     if p.verdicts_changed:

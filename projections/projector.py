@@ -11,41 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
-import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from asyncpg.pool import PoolConnectionProxy
 
-from intentml.domain.fold import StreamState, decide, decode_state, encode_state
+from intentml.domain.fold import Decision, StreamState, decide, decode_state, encode_state
 from intentml.events.envelope import Envelope, decode, event_hash
-from intentml.events.types import (
-    AccountCreated,
-    ApiKeyIssued,
-    ApiKeyLimitsChanged,
-    ApiKeyRevoked,
-    BuildFailed,
-    BuildProgressed,
-    BuildStarted,
-    DatasetUploaded,
-    DeploymentActivated,
-    DeploymentFailed,
-    DeploymentRequested,
-    DeploymentStopped,
-    ModelCreated,
-    ModelDeleted,
-    ModelUpdated,
-    TrainingRequest,
-    UndeployRequested,
-    VersionReady,
-    VersionRequested,
-    VersionTrained,
-)
 from projections import queries as q
 from projections.liveness import HOLD
+from projections.rows import Row, Tables, Wanted, project
 
 log = logging.getLogger(__name__)
 
@@ -68,222 +46,75 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.projector.seek_to_stored(list(assigned))
 
 
-async def _insert_version(
-    conn: Conn, env: Envelope, model_id: str, t: TrainingRequest, source: str
-) -> None:
-    await conn.execute(
-        q.INSERT_VERSION,
-        model_id,
-        t.version,
-        t.version_id,
-        t.job_id,
-        env.account_id,
-        env.model_name,
-        t.upload_id,
-        t.intent,
-        t.target,
-        t.target_reason,
-        t.metric,
-        t.task,
-        env.occurred_at,
-        source,
-        t.max_iterations,
-        env.actor,
-        t.time_budget_s,
-    )
+async def load_rows(conn: Conn, envelopes: Iterable[Envelope]) -> Tables:
+    """The stored rows that projecting `envelopes` can change, in a `Tables`."""
+    wanted = Wanted()
+    for env in envelopes:
+        wanted.add(env)
+    tables = Tables()
+    if wanted.streams or wanted.model_ids:
+        accounts, names = zip(*wanted.streams, strict=True) if wanted.streams else ((), ())
+        for r in await conn.fetch(q.LOAD_MODELS, list(wanted.model_ids), accounts, names):
+            tables.add_model(dict(r))
+    if wanted.job_ids:
+        for r in await conn.fetch(q.LOAD_VERSIONS, list(wanted.job_ids)):
+            tables.add_version(dict(r))
+    if wanted.deployment_ids or tables.models:
+        deployments = await conn.fetch(
+            q.LOAD_DEPLOYMENTS, list(wanted.deployment_ids), list(tables.models)
+        )
+        for r in deployments:
+            tables.add_deployment(dict(r))
+    if wanted.key_ids:
+        for r in await conn.fetch(q.LOAD_API_KEYS, list(wanted.key_ids)):
+            tables.add_api_key(dict(r))
+    return tables
 
 
-def _request_lines(env: Envelope, t: TrainingRequest, what: str) -> list[str]:
-    return [
-        f"{what} for {env.model_name} v{t.version} on dataset {t.upload_id}: {t.intent!r}",
-        f"target: {t.target} ({t.target_reason})",
-    ]
+def row_tuples(tables: Tables, table: str, keys: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """Rows of `table` as tuples in `queries.COLUMNS` order (what asyncpg sends). A row
+    dict holds its columns in that order: made so by `projections.rows` (tested), or
+    loaded by a query that selects them so; updates keep a key's place."""
+    held: dict[Any, Row] = getattr(tables, table)
+    return [tuple(held[k].values()) for k in keys]
 
 
-async def apply_event(conn: Conn, env: Envelope, partition: int, offset: int) -> None:
-    """Write the read-model rows of one accepted event."""
-    d = env.data
-    at = env.occurred_at
-
-    async def log_lines(job_id: str, version: int, lines: list[str], level: str = "INFO") -> None:
-        await _log_lines(conn, env, partition, offset, job_id, version, lines, level)
-
-    # The authors of account events (`created_by`, `issued_by`, `revoked_by`) are always
-    # named: v1 events that left them empty are upcast from the envelope's actor.
-    if isinstance(d, AccountCreated):
-        await conn.execute(q.INSERT_ACCOUNT, env.account_id, d.created_by, at)
-    elif isinstance(d, ApiKeyIssued):
-        await conn.execute(
-            q.INSERT_API_KEY,
-            d.key_id,
-            env.account_id,
-            d.key_hash,
-            d.scope,
-            d.name,
-            at,
-            d.issued_by,
-            None if d.rate_limits is None else msgspec.to_builtins(d.rate_limits),
-        )
-    elif isinstance(d, ApiKeyLimitsChanged):
-        await conn.execute(
-            q.SET_API_KEY_LIMITS,
-            d.key_id,
-            env.account_id,
-            None if d.rate_limits is None else msgspec.to_builtins(d.rate_limits),
-        )
-    elif isinstance(d, ApiKeyRevoked):
-        await conn.execute(q.REVOKE_API_KEY, d.key_id, env.account_id, at, d.revoked_by)
-    elif isinstance(d, DatasetUploaded):
-        columns = [{"name": c.name, "type": c.type} for c in d.columns]
-        await conn.execute(
-            q.INSERT_UPLOAD,
-            d.upload_id,
-            env.account_id,
-            d.filename,
-            d.format,
-            d.rows,
-            columns,
-            d.size_bytes,
-            d.sha256,
-            env.actor,
-            at,
-        )
-    elif isinstance(d, ModelCreated):
-        t = d.training
-        await conn.execute(
-            q.INSERT_MODEL,
-            d.model_id,
-            env.account_id,
-            env.model_name,
-            d.name,
-            d.intent,
-            d.description,
-            d.tags,
-            t.upload_id,
-            d.input_schema,
-            d.output_schema,
-            t.version,
-            env.actor,
-            at,
-        )
-        await _insert_version(conn, env, d.model_id, t, "create")
-        await log_lines(t.job_id, t.version, _request_lines(env, t, "build requested"))
-    elif isinstance(d, VersionRequested):
-        t = d.training
-        await _insert_version(conn, env, d.model_id, t, d.reason)
-        await conn.execute(q.MODEL_NEW_VERSION, d.model_id, t.version, t.intent, t.upload_id, at)
-        what = "retrain requested" if d.reason == "retrain" else "new version requested"
-        await log_lines(t.job_id, t.version, _request_lines(env, t, what))
-    elif isinstance(d, ModelUpdated):
-        await conn.execute(q.UPDATE_MODEL, d.model_id, d.name, d.description, d.tags, at)
-    elif isinstance(d, ModelDeleted):
-        await conn.execute(q.DELETE_MODEL, d.model_id, at)
-        await conn.execute(q.END_MODEL_DEPLOYMENTS, d.model_id, at)
-    elif isinstance(d, DeploymentRequested):
-        await conn.execute(
-            q.INSERT_DEPLOYMENT,
-            d.deployment_id,
-            d.model_id,
-            env.account_id,
-            env.model_name,
-            d.version,
-            d.environment,
-            d.replicas,
-            d.auto_scale,
-            env.actor,
-            at,
-        )
-    elif isinstance(d, DeploymentActivated):
-        await conn.execute(q.REPLACE_ACTIVE_DEPLOYMENTS, d.deployment_id, at)
-        await conn.execute(q.ACTIVATE_DEPLOYMENT, d.deployment_id, at)
-    elif isinstance(d, DeploymentFailed):
-        await conn.execute(q.FAIL_DEPLOYMENT, d.deployment_id, d.message, at)
-    elif isinstance(d, UndeployRequested):
-        await conn.execute(q.UNDEPLOYING, d.deployment_id, at)
-    elif isinstance(d, DeploymentStopped):
-        await conn.execute(q.STOP_DEPLOYMENT, d.deployment_id, at)
-    elif isinstance(d, BuildStarted):
-        await conn.execute(q.VERSION_BUILDING, d.job_id, d.version, 1, at)
-        await log_lines(d.job_id, d.version, [f"build started on {d.worker or 'a trainer'}"])
-    elif isinstance(d, BuildProgressed):
-        await conn.execute(q.VERSION_BUILDING, d.job_id, d.version, d.progress, at)
-        await log_lines(d.job_id, d.version, d.lines)
-    elif isinstance(d, VersionTrained):
-        await conn.execute(
-            q.VERSION_TRAINED,
-            d.job_id,
-            d.version,
-            d.task,
-            d.metric_name,
-            d.metric_value,
-            d.metrics,
-            d.feature_importance,
-            d.features,
-            d.dropped_columns,
-            d.rows_used,
-            d.training_seconds,
-            d.artifact,
-            d.input_schema,
-            d.output_schema,
-            at,
-            None if d.report is None else msgspec.to_builtins(d.report),
-        )
-        await log_lines(
-            d.job_id,
-            d.version,
-            [
-                f"trained: {d.metric_name} = {d.metric_value:.4f} on held-out rows; "
-                "checking the serving path",
-            ],
-        )
-    elif isinstance(d, VersionReady):
-        await conn.execute(q.VERSION_READY, d.job_id, d.version, at)
-        await log_lines(
-            d.job_id,
-            d.version,
-            [
-                f"sample prediction through the serving path: {d.sample_output}",
-                f"v{d.version} is READY",
-            ],
-        )
-    elif isinstance(d, BuildFailed):
-        await conn.execute(q.VERSION_FAILED, d.job_id, d.version, d.code, d.message, at)
-        await log_lines(
-            d.job_id, d.version, [f"build failed ({d.code}): {d.message}"], level="ERROR"
-        )
-    if env.model_name and not isinstance(d, ModelCreated | ModelDeleted):
-        await conn.execute(q.TOUCH_LIVE_MODEL, env.account_id, env.model_name, at)
+async def write_changes(conn: Conn, tables: Tables) -> int:
+    """Store the rows `project` inserted or changed; returns how many."""
+    written = 0
+    for table in q.PRIMARY_KEYS:
+        keys = tables.changed[table]
+        if keys:
+            await conn.executemany(q.UPSERT[table], row_tuples(tables, table, keys))
+            written += len(keys)
+    if tables.build_logs:
+        columns = q.COLUMNS["build_logs"]
+        await conn.copy_records_to_table("build_logs", records=tables.build_logs, columns=columns)
+        written += len(tables.build_logs)
+    return written
 
 
-async def _log_lines(
-    conn: Conn,
-    env: Envelope,
-    partition: int,
-    offset: int,
-    job_id: str,
-    version: int,
-    lines: list[str],
-    level: str = "INFO",
-) -> None:
-    if lines:
-        await conn.executemany(
-            q.INSERT_BUILD_LOG,
-            [
-                (
-                    partition,
-                    offset,
-                    i,
-                    job_id,
-                    env.account_id,
-                    env.model_name,
-                    version,
-                    env.occurred_at,
-                    level,
-                    line,
-                )
-                for i, line in enumerate(lines)
-            ],
-        )
+async def apply_events(conn: Conn, fresh: Sequence[tuple[int, int, Envelope]]) -> list[Decision]:
+    """Fold `fresh` (partition, offset, envelope; in log order) from the stored fold
+    states, project the accepted events onto the stored rows they change, and store
+    rows and states. Returns the verdicts, in order."""
+    streams = sorted({env.stream for *_, env in fresh})
+    states: dict[str, StreamState] = {
+        row["stream"]: decode_state(row["state"])
+        for row in await conn.fetch(q.LOAD_STATES, streams)
+    }
+    verdicts: list[Decision] = []
+    for _partition, _offset, env in fresh:
+        verdict = decide(states.get(env.stream, StreamState()), env)
+        states[env.stream] = verdict.state
+        verdicts.append(verdict)
+    accepted = [e for e, v in zip(fresh, verdicts, strict=True) if v.accepted]
+    tables = await load_rows(conn, (env for *_, env in accepted))
+    for partition, offset, env in accepted:
+        project(tables, env, partition, offset)
+    await write_changes(conn, tables)
+    await conn.executemany(q.SAVE_STATE, [(s, encode_state(states[s])) for s in streams])
+    return verdicts
 
 
 async def apply_batch(
@@ -313,15 +144,9 @@ async def apply_batch(
                     fresh.append((tp.partition, r.offset, r.value, decode(r.value)))
                 except Exception as exc:  # a foreign or corrupt record must not stop the log
                     log.error("skipping undecodable record %s/%s: %s", tp.partition, r.offset, exc)
-        streams = sorted({env.stream for *_, env in fresh})
-        states: dict[str, StreamState] = {
-            row["stream"]: decode_state(row["state"])
-            for row in await conn.fetch(q.LOAD_STATES, streams)
-        }
+        verdicts = await apply_events(conn, [(p, o, env) for p, o, _, env in fresh])
         archive: list[tuple[Any, ...]] = []
-        for partition, offset, value, env in fresh:
-            verdict = decide(states.get(env.stream, StreamState()), env)
-            states[env.stream] = verdict.state
+        for (partition, offset, value, env), verdict in zip(fresh, verdicts, strict=True):
             archive.append(
                 (
                     partition,
@@ -339,12 +164,9 @@ async def apply_batch(
                     value,
                 )
             )
-            if verdict.accepted:
-                await apply_event(conn, env, partition, offset)
-            else:
+            if not verdict.accepted:
                 log.info("rejected %s %s: %s", env.type, env.event_id, verdict.reason)
         await conn.executemany(q.ARCHIVE_EVENT, archive)
-        await conn.executemany(q.SAVE_STATE, [(s, encode_state(states[s])) for s in streams])
         for tp, recs in records.items():
             if recs and recs[-1].offset + 1 > stored[tp.partition]:
                 nxt = recs[-1].offset + 1

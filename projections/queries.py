@@ -29,111 +29,95 @@ INSERT INTO events (partition, "offset", event_id, type, account_id, model_name,
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 """
 
-# --- read-model writes, one per accepted event type ------------------------
+# --- read-model rows (`projections.rows` computes them; these load and store them) ---
 
-INSERT_ACCOUNT = """
-INSERT INTO accounts (account_id, created_by, created_at) VALUES ($1, $2, $3)
+#: Every column of every read-model table, in table order: what a row dict holds. Tables
+#: are listed so that writing them in this order satisfies the foreign keys.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id", "created_by", "created_at"),
+    "api_keys": (
+        "key_id", "account_id", "key_hash", "scope", "name", "created_at", "revoked_at",
+        "created_by", "revoked_by", "rate_limits",
+    ),
+    "uploads": (
+        "upload_id", "account_id", "filename", "format", "rows", "columns", "size_bytes",
+        "sha256", "created_by", "created_at",
+    ),
+    "models": (
+        "model_id", "account_id", "model_name", "name", "intent", "description", "tags",
+        "dataset_id", "input_schema", "output_schema", "latest_version", "created_by",
+        "created_at", "updated_at", "deleted_at",
+    ),
+    "versions": (
+        "model_id", "version", "version_id", "job_id", "account_id", "model_name", "status",
+        "build_progress", "upload_id", "intent", "target", "target_reason", "requested_metric",
+        "task", "metric_name", "metric_value", "metrics", "feature_importance", "features",
+        "dropped_columns", "rows_used", "training_seconds", "artifact", "input_schema",
+        "output_schema", "error_code", "error_message", "created_at", "updated_at", "source",
+        "max_iterations", "created_by", "report", "time_budget_s",
+    ),
+    "deployments": (
+        "deployment_id", "model_id", "account_id", "model_name", "version", "environment",
+        "replicas", "auto_scale", "status", "error_message", "created_by", "created_at",
+        "updated_at", "activated_at", "ended_at",
+    ),
+    "build_logs": (
+        "partition", "offset", "line", "job_id", "account_id", "model_name", "version",
+        "logged_at", "level", "message",
+    ),
+}  # fmt: skip
+#: The primary key of each table whose rows are updated (build logs are only inserted).
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id",),
+    "api_keys": ("key_id",),
+    "uploads": ("upload_id",),
+    "models": ("model_id",),
+    "versions": ("model_id", "version"),
+    "deployments": ("deployment_id",),
+}
+
+
+def _quoted(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _upsert(table: str) -> str:
+    columns, key = COLUMNS[table], PRIMARY_KEYS[table]
+    values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({_quoted(columns)}) VALUES ({values})\n"
+        f"ON CONFLICT ({_quoted(key)}) DO UPDATE SET {updates}"
+    )
+
+
+#: Write a changed row whole: inserted, or replacing the stored one.
+UPSERT: dict[str, str] = {table: _upsert(table) for table in PRIMARY_KEYS}
+
+#: The stored rows a poll batch can change (`projections.rows.Wanted`): models by id and
+#: the live model of each stream ($2, $3: account ids and model names, pairwise) ...
+LOAD_MODELS = f"""
+SELECT {_quoted(COLUMNS["models"])} FROM models
+WHERE model_id = ANY($1::text[])
+   OR (deleted_at IS NULL AND (account_id, model_name) IN (
+       SELECT * FROM unnest($2::text[], $3::text[])))
 """
-INSERT_API_KEY = """
-INSERT INTO api_keys (key_id, account_id, key_hash, scope, name, created_at, created_by,
-                      rate_limits)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+#: ... versions by build job ...
+LOAD_VERSIONS = f"""
+SELECT {_quoted(COLUMNS["versions"])} FROM versions WHERE job_id = ANY($1::text[])
 """
-SET_API_KEY_LIMITS = """
-UPDATE api_keys SET rate_limits = $3 WHERE key_id = $1 AND account_id = $2
+#: ... deployments by id, with the live deployments of their models and of models $2
+#: (activating one replaces the others; deleting a model ends them) ...
+LOAD_DEPLOYMENTS = f"""
+SELECT {_quoted(COLUMNS["deployments"])} FROM deployments
+WHERE deployment_id = ANY($1::text[])
+   OR (ended_at IS NULL AND (model_id = ANY($2::text[]) OR model_id IN (
+       SELECT model_id FROM deployments WHERE deployment_id = ANY($1::text[]))))
+ORDER BY created_at, deployment_id
 """
-REVOKE_API_KEY = """
-UPDATE api_keys SET revoked_at = $3, revoked_by = $4
-WHERE key_id = $1 AND account_id = $2 AND revoked_at IS NULL
-"""
-INSERT_UPLOAD = """
-INSERT INTO uploads (upload_id, account_id, filename, format, rows, columns, size_bytes, sha256,
-                     created_by, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-"""
-INSERT_MODEL = """
-INSERT INTO models (model_id, account_id, model_name, name, intent, description, tags, dataset_id,
-                    input_schema, output_schema, latest_version, created_by, created_at,
-                    updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
-"""
-INSERT_VERSION = """
-INSERT INTO versions (model_id, version, version_id, job_id, account_id, model_name, status,
-                      build_progress, upload_id, intent, target, target_reason, requested_metric,
-                      task, created_at, updated_at, source, max_iterations, created_by,
-                      time_budget_s)
-VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16,
-        $17)
-"""
-MODEL_NEW_VERSION = """
-UPDATE models SET latest_version = GREATEST(latest_version, $2), intent = $3, dataset_id = $4,
-                  updated_at = $5
-WHERE model_id = $1
-"""
-UPDATE_MODEL = """
-UPDATE models SET name = COALESCE($2, name), description = COALESCE($3, description),
-                  tags = COALESCE($4::jsonb, tags), updated_at = $5
-WHERE model_id = $1
-"""
-DELETE_MODEL = "UPDATE models SET deleted_at = $2, updated_at = $2 WHERE model_id = $1"
-END_MODEL_DEPLOYMENTS = """
-UPDATE deployments SET status = 'DELETED', ended_at = $2, updated_at = $2
-WHERE model_id = $1 AND ended_at IS NULL
-"""
-INSERT_DEPLOYMENT = """
-INSERT INTO deployments (deployment_id, model_id, account_id, model_name, version, environment,
-                         replicas, auto_scale, status, created_by, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'DEPLOYING', $9, $10, $10)
-"""
-REPLACE_ACTIVE_DEPLOYMENTS = """
-UPDATE deployments old SET status = 'REPLACED', ended_at = $2, updated_at = $2
-FROM deployments new
-WHERE new.deployment_id = $1 AND old.model_id = new.model_id
-  AND old.environment = new.environment AND old.status = 'ACTIVE'
-  AND old.deployment_id <> new.deployment_id
-"""
-ACTIVATE_DEPLOYMENT = """
-UPDATE deployments SET status = 'ACTIVE', activated_at = $2, updated_at = $2
-WHERE deployment_id = $1
-"""
-FAIL_DEPLOYMENT = """
-UPDATE deployments SET status = 'FAILED', error_message = $2, ended_at = $3, updated_at = $3
-WHERE deployment_id = $1
-"""
-UNDEPLOYING = """
-UPDATE deployments SET status = 'UNDEPLOYING', updated_at = $2 WHERE deployment_id = $1
-"""
-STOP_DEPLOYMENT = """
-UPDATE deployments SET status = 'STOPPED', ended_at = $2, updated_at = $2 WHERE deployment_id = $1
-"""
-VERSION_BUILDING = """
-UPDATE versions SET status = 'BUILDING', build_progress = GREATEST(build_progress, $3),
-                    updated_at = $4
-WHERE job_id = $1 AND version = $2
-"""
-VERSION_TRAINED = """
-UPDATE versions SET build_progress = GREATEST(build_progress, 95), task = $3, metric_name = $4,
-       metric_value = $5, metrics = $6, feature_importance = $7, features = $8,
-       dropped_columns = $9, rows_used = $10, training_seconds = $11, artifact = $12,
-       input_schema = $13, output_schema = $14, updated_at = $15, report = $16
-WHERE job_id = $1 AND version = $2
-"""
-VERSION_READY = """
-UPDATE versions SET status = 'READY', build_progress = 100, updated_at = $3
-WHERE job_id = $1 AND version = $2
-"""
-VERSION_FAILED = """
-UPDATE versions SET status = 'ERROR', error_code = $3, error_message = $4, updated_at = $5
-WHERE job_id = $1 AND version = $2
-"""
-TOUCH_LIVE_MODEL = """
-UPDATE models SET updated_at = $3
-WHERE account_id = $1 AND model_name = $2 AND deleted_at IS NULL
-"""
-INSERT_BUILD_LOG = """
-INSERT INTO build_logs (partition, "offset", line, job_id, account_id, model_name, version,
-                        logged_at, level, message)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+#: ... and API keys by id.
+LOAD_API_KEYS = f"""
+SELECT {_quoted(COLUMNS["api_keys"])} FROM api_keys WHERE key_id = ANY($1::text[])
 """
 
 # --- reads for the API and the workers -----------------------------------

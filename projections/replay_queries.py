@@ -20,6 +20,9 @@ PROJECTIONS: dict[str, tuple[str, ...]] = {
 }
 #: Every table the projector writes, in an order that creates referenced tables first.
 TABLES: tuple[str, ...] = tuple(t for group in PROJECTIONS.values() for t in group)
+#: The table a rebuild writes while it reads the log (insert-only, so each row is final
+#: when it is made), and so the first it can index: the others are written at the end.
+STREAMED = "build_logs"
 
 
 def create_schema(schema: str) -> str:
@@ -33,25 +36,50 @@ def drop_schema(schema: str) -> str:
 
 
 def create_like(schema: str, table: str) -> str:
-    """An empty copy of a live read-model table in the scratch schema (no foreign keys:
-    those are added after the load, see `FOREIGN_KEYS`)."""
-    return f'CREATE TABLE "{schema}".{table} (LIKE public.{table} INCLUDING ALL)'
+    """An empty copy of a live read-model table in the scratch schema: columns, defaults
+    and checks, but no keys, indexes or foreign keys yet (see `CONSTRAINTS`, `INDEXES`)."""
+    return (
+        f'CREATE TABLE "{schema}".{table} '
+        f"(LIKE public.{table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    )
 
 
-#: The foreign keys of the live tables: name, table and definition (`pg_get_constraintdef`
-#: names the referenced table unqualified when it is on the search path).
-FOREIGN_KEYS = """
+#: The keys and foreign keys of the live tables: name, table and definition, primary and
+#: unique keys first (a foreign key needs the key it references). `pg_get_constraintdef`
+#: names a referenced table unqualified when it is on the search path, so run them with
+#: the scratch schema first on it.
+CONSTRAINTS = """
 SELECT c.conname AS name, t.relname AS "table", pg_get_constraintdef(c.oid) AS definition
 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE c.contype = 'f' AND n.nspname = 'public' AND t.relname = ANY($1::text[])
+WHERE c.contype IN ('p', 'u', 'f') AND n.nspname = 'public' AND t.relname = ANY($1::text[])
+ORDER BY c.contype = 'f', t.relname, c.conname
 """
 
 
-def add_foreign_key(schema: str, table: str, name: str, definition: str) -> str:
-    """Re-create a live table's foreign key on its scratch copy (run with the scratch
-    schema first on the search path, so the referenced table is the scratch one)."""
+def add_constraint(schema: str, table: str, name: str, definition: str) -> str:
+    """Re-create a live table's key or foreign key, by the same name, on its copy."""
     return f'ALTER TABLE "{schema}".{table} ADD CONSTRAINT "{name}" {definition}'
+
+
+#: The other indexes of the live tables (not those behind a key): name and definition.
+INDEXES = """
+SELECT i.relname AS name, t.relname AS "table", pg_get_indexdef(i.oid) AS definition
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE n.nspname = 'public' AND t.relname = ANY($1::text[])
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+ORDER BY t.relname, i.relname
+"""
+
+
+def in_schema(index_definition: str, schema: str) -> str:
+    """A live index's definition (`CREATE INDEX name ON public.table ...`), on the copy."""
+    return index_definition.replace(" ON public.", f' ON "{schema}".', 1)
+
+
+#: Building the indexes after the load sorts each table once: give the sorts memory.
+INDEX_MEMORY = "SET maintenance_work_mem = '256MB'"
 
 
 #: The archive in log order from a position per partition on (partitions not named: from

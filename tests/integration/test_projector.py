@@ -51,14 +51,14 @@ async def test_projector_applies_every_event_exactly_once_across_a_crash(
         log = EventLog(producer, pool, settings.topic)
         appended: list[Appended] = [await log.append(upload_event(i)) for i in range(N_EVENTS)]
 
-        real_apply = projector_module.apply_event
+        real_project = projector_module.project
 
-        async def crashing_apply(conn, env, partition, offset):  # type: ignore[no-untyped-def]
+        def crashing_project(tables, env, partition, offset):  # type: ignore[no-untyped-def]
             if getattr(env.data, "upload_id", None) == CRASH_AT:
                 raise RuntimeError("power cut in the middle of a batch")
-            await real_apply(conn, env, partition, offset)
+            real_project(tables, env, partition, offset)
 
-        monkeypatch.setattr(projector_module, "apply_event", crashing_apply)
+        monkeypatch.setattr(projector_module, "project", crashing_project)
         stop = asyncio.Event()
         first = Projector(
             pool,
@@ -83,7 +83,7 @@ async def test_projector_applies_every_event_exactly_once_across_a_crash(
             assert offsets[r["partition"]] == r["n"] == r["last"] + 1
         assert await pool.fetchval("SELECT count(*) FROM uploads") == sum(r["n"] for r in archived)
 
-        monkeypatch.setattr(projector_module, "apply_event", real_apply)
+        monkeypatch.setattr(projector_module, "project", real_project)
         second = Projector(
             pool,
             settings.kafka_bootstrap_servers,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import msgspec
 
 import projections
 
@@ -14,15 +15,33 @@ MIGRATIONS_DIR = Path(projections.__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 724_001  # advisory lock id: one migrator at a time
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb columns come back as Python objects, not strings.
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+def _encode_jsonb(value: Any) -> bytes:
+    return _JSONB_VERSION + msgspec.json.encode(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return msgspec.json.decode(data[1:])
+
+
+_JSONB_VERSION = b"\x01"  # jsonb's binary format: a version byte, then the JSON text
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Install the jsonb codec: jsonb columns come back as Python objects and take them.
+    In binary format, so COPY (which is binary in asyncpg) can write jsonb too."""
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
+        schema="pg_catalog",
+        format="binary",
+    )
 
 
 async def create_pool(url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A connection pool with the jsonb codec installed."""
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection
+        url, min_size=min_size, max_size=max_size, init=init_connection
     )
     assert pool is not None
     return pool
