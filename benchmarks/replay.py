@@ -312,8 +312,11 @@ async def bench(url: str, n_events: int, chunk: int) -> None:
     raw_s = await fill_archive(url, rows)
     del rows
 
+    printed = [0]
+
     def report(p: Progress) -> None:
-        if p.events % 200_000 < 50_000:
+        if p.events - printed[0] >= 200_000:
+            printed[0] = p.events
             print(f"  replayed {p.events:,} events ({p.rate:,.0f} events/s)", file=sys.stderr)
 
     result = await rebuild(url, report=report, chunk=chunk)

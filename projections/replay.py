@@ -25,7 +25,7 @@ import gc
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,10 +42,10 @@ from projections.rows import Tables, project
 
 log = logging.getLogger(__name__)
 
-#: Archive rows read and folded per step (and build-log rows written per COPY).
+#: Archive rows read ahead, and build-log rows written per COPY.
 CHUNK = 50_000
 #: Events folded between turns of the event loop (for the reader's and the COPY's I/O).
-SLICE = 1_000
+SLICE = 250
 #: Take the lock once no more than this many events arrived during the last pass.
 TAIL = 5_000
 
@@ -118,25 +118,31 @@ class _Build:
         self.positions: dict[int, int] = {}
         self._copying: asyncio.Task[None] | None = None
 
-    def _position_args(self) -> tuple[list[int], list[int]]:
-        parts = sorted(self.positions)
-        return parts, [self.positions[p] for p in parts]
+    async def _partitions(self) -> list[int]:
+        archived = {r["partition"] for r in await self.reader.fetch(rq.ARCHIVED_PARTITIONS)}
+        return sorted(archived | self.positions.keys())
 
     async def pending(self) -> int:
         """Events archived past the rebuild's position."""
-        n = await self.reader.fetchval(rq.COUNT_FROM, *self._position_args())
-        return int(n)
+        partitions = await self._partitions()
+        offsets = [self.positions.get(p, 0) for p in partitions]
+        return int(await self.reader.fetchval(rq.COUNT_FROM, partitions, offsets))
 
     async def _chunks(self) -> AsyncIterator[list[asyncpg.Record]]:
-        """The archive past the position, a chunk of rows at a time. The next chunk is
-        read while the caller works on this one (the reader has its own connection)."""
-        ready: asyncio.Queue[list[asyncpg.Record]] = asyncio.Queue(maxsize=1)
+        """The archive past the position, `FETCH_ROWS` rows at a time. Up to `chunk` more
+        rows are read meanwhile (the reader has its own connection)."""
+        ahead = max(1, self.chunk // rq.FETCH_ROWS)
+        ready: asyncio.Queue[list[asyncpg.Record]] = asyncio.Queue(ahead)
 
         async def read() -> None:
-            async with self.reader.transaction(readonly=True):
-                cursor = await self.reader.cursor(rq.ARCHIVE_FROM, *self._position_args())
-                while rows := await cursor.fetch(self.chunk):
-                    await ready.put(rows)
+            # One snapshot for all partitions (REPEATABLE READ): a pass ends at one point.
+            async with self.reader.transaction(isolation="repeatable_read", readonly=True):
+                for partition in await self._partitions():
+                    start = self.positions.get(partition, 0)
+                    await self.reader.execute(rq.DECLARE_ARCHIVE_CURSOR, partition, start)
+                    while rows := await self.reader.fetch(rq.FETCH_ARCHIVE):
+                        await ready.put(rows)
+                    await self.reader.execute(rq.CLOSE_ARCHIVE_CURSOR)
             await ready.put([])
 
         reading = asyncio.create_task(read())
@@ -163,16 +169,18 @@ class _Build:
 
     async def load_in_memory(self) -> None:
         """Fold and project every archived event past the position into memory. Build
-        logs (most of the rows, never changed) go out by COPY chunk by chunk, each COPY
-        running while the next chunk is folded."""
+        logs (most of the rows, never changed) go out by COPY, `chunk` rows at a time,
+        each COPY running while the next events are folded."""
         with _no_cycle_collection():
             async for rows in self._chunks():
                 for start in range(0, len(rows), SLICE):
                     self._fold(rows[start : start + SLICE])
                     # Let the reader and the COPY move on: their servers work meanwhile.
                     await asyncio.sleep(0)
-                await self._copy_build_logs()
+                if len(self.tables.build_logs) >= self.chunk:
+                    await self._copy_build_logs()
                 self._advance(rows)
+            await self._copy_build_logs()
         await self._wait_for_copy()
 
     def _fold(self, rows: Sequence[asyncpg.Record]) -> None:
@@ -229,20 +237,29 @@ class _Build:
 
 
 async def _index(
-    conn: asyncpg.Connection,
-    scratch: str,
-    constraints: Sequence[asyncpg.Record],
-    indexes: Sequence[asyncpg.Record],
-    tables: Sequence[str],
+    conn: asyncpg.Connection, scratch: str, definitions: Iterable[asyncpg.Record]
 ) -> None:
-    """Give the scratch copies of `tables` the keys, foreign keys and indexes of the live
-    tables, by the same names (`constraints` puts keys before foreign keys)."""
-    for c in constraints:
-        if c["table"] in tables:
-            await conn.execute(rq.add_constraint(scratch, c["table"], c["name"], c["definition"]))
-    for i in indexes:
-        if i["table"] in tables:
-            await conn.execute(rq.in_schema(i["definition"], scratch))
+    """Give scratch copies the keys, foreign keys or indexes of the live tables, by the
+    same names (`definitions` from `CONSTRAINTS`, keys first, or `INDEXES`)."""
+    for d in definitions:
+        if d["kind"] == "index":
+            await conn.execute(rq.in_schema(d["definition"], scratch))
+        else:
+            await conn.execute(rq.add_constraint(scratch, d["table"], d["name"], d["definition"]))
+
+
+def _when_built(definitions: Iterable[asyncpg.Record]) -> dict[str, list[asyncpg.Record]]:
+    """Keys and indexes by when a rebuild makes them: "load" (before the load, kept up as
+    rows arrive), "logs" (the remaining build-log indexes, after the load) and "end"."""
+    phases: dict[str, list[asyncpg.Record]] = {"load": [], "logs": [], "end": []}
+    for d in definitions:
+        if d["table"] != rq.STREAMED:
+            phases["end"].append(d)
+        elif d["name"] in rq.SORTED_AFTER_LOAD:
+            phases["logs"].append(d)
+        else:
+            phases["load"].append(d)
+    return phases
 
 
 async def rebuild(
@@ -276,27 +293,24 @@ async def rebuild(
         await writer.execute(rq.create_schema(scratch))
         for table in rq.TABLES:
             await writer.execute(rq.create_like(scratch, table))
-        constraints = await writer.fetch(rq.CONSTRAINTS, list(rq.TABLES))
-        indexes = await writer.fetch(rq.INDEXES, list(rq.TABLES))
+        keys = await writer.fetch(rq.CONSTRAINTS, list(rq.TABLES))
+        built = _when_built([*keys, *await writer.fetch(rq.INDEXES, list(rq.TABLES))])
         await writer.execute(f'SET search_path TO "{scratch}"')
+        for conn in (reader, writer):
+            await conn.execute(rq.INDEX_MEMORY)
+        await _index(writer, scratch, built["load"])
         build = _Build(reader, writer, Progress(), report, chunk)
         await build.load_in_memory()
         while await build.pending() > TAIL:
             await build.load_in_memory()
-        # Keys, indexes and foreign keys after the load: one sort per index costs far less
-        # than maintaining it row by row. The build logs, all written by now, are indexed
-        # on the reader's connection while the writer writes the other tables.
-        for conn in (reader, writer):
-            await conn.execute(rq.INDEX_MEMORY)
-        logs_indexed = asyncio.create_task(
-            _index(reader, scratch, constraints, indexes, (rq.STREAMED,))
-        )
+        # The writer writes the other tables while the reader sorts the build logs' last
+        # indexes; then the other tables get theirs.
+        logs_indexed = asyncio.create_task(_index(reader, scratch, built["logs"]))
         try:
             await build.write_memory()
-            others = tuple(t for t in rq.TABLES if t != rq.STREAMED)
-            await _index(writer, scratch, constraints, indexes, others)
         finally:
             await logs_indexed
+        await _index(writer, scratch, built["end"])
         await build.catch_up_in_db()
         if before_switch is not None:
             await before_switch()

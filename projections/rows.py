@@ -158,10 +158,9 @@ class Tables:
         return None if model_id is None else self.models[model_id]
 
     def version_of_job(self, job_id: str, version: int) -> Row | None:
-        """The version a build job makes (`WHERE job_id = $1 AND version = $2`)."""
+        """The version a build job makes, if it is `version`."""
         key = self._version_by_job.get(job_id)
-        row = None if key is None else self.versions[key]
-        return row if row is not None and row["version"] == version else None
+        return self.versions[key] if key is not None and key[1] == version else None
 
     def live_deployments(self, model_id: str) -> list[Row]:
         """A model's deployments that have not ended, oldest first."""
@@ -173,7 +172,7 @@ class Tables:
         """Record that a row was inserted or updated (a rebuild, which writes every row,
         does not track)."""
         if self.track_changes:
-            self.changed[table].setdefault(key, None)
+            self.changed[table][key] = None  # a dict keeps the first insertion's place
 
     def end_deployment(self, row: Row, status: str, at: datetime) -> None:
         """A deployment stops serving: its final status and end time."""
@@ -250,21 +249,10 @@ def _log(
     level: str = "INFO",
 ) -> None:
     partition, offset = position
-    tables.build_logs.extend(
-        (
-            partition,
-            offset,
-            i,
-            job_id,
-            env.account_id,
-            env.model_name,
-            version,
-            env.occurred_at,
-            level,
-            line,
-        )
-        for i, line in enumerate(lines)
-    )
+    account_id, model_name, at = env.account_id, env.model_name, env.occurred_at
+    append = tables.build_logs.append
+    for i, line in enumerate(lines):
+        append((partition, offset, i, job_id, account_id, model_name, version, at, level, line))
 
 
 # --- one function per event type: the rows it writes ---------------------------
@@ -466,11 +454,10 @@ def _deployment_stopped(
 def _building(tables: Tables, env: Envelope, job_id: str, version: int, progress: int) -> None:
     row = tables.version_of_job(job_id, version)
     if row is not None:
-        row.update(
-            status=BUILDING,
-            build_progress=max(row["build_progress"], progress),
-            updated_at=env.occurred_at,
-        )
+        row["status"] = BUILDING
+        if progress > row["build_progress"]:
+            row["build_progress"] = progress
+        row["updated_at"] = env.occurred_at
         tables.mark("versions", (row["model_id"], version))
 
 

@@ -123,6 +123,32 @@ def _version_event(state: StreamState, version: int, job_id: str) -> VersionStat
 def decide(state: StreamState, event: Envelope) -> Decision:
     """Judge `event` against the state of its stream; return the verdict and new state."""
     data = event.data
+    # Worker events first: they are most of the log (a build reports its progress often).
+    if isinstance(
+        data, BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed
+    ):
+        found = _version_event(state, data.version, data.job_id)
+        if isinstance(found, str):
+            return _reject(state, found)
+        if isinstance(data, BuildStarted | BuildProgressed):
+            if found.status == BUILDING:
+                return Decision(True, state)  # progress of a build already known to run
+            return _with_version(
+                state, data.version, msgspec.structs.replace(found, status=BUILDING)
+            )
+        if isinstance(data, VersionTrained):
+            if found.trained:
+                return _reject(
+                    state, f"version v{data.version} is already trained; duplicate ignored"
+                )
+            return _with_version(
+                state, data.version, msgspec.structs.replace(found, status=BUILDING, trained=True)
+            )
+        if isinstance(data, VersionReady):
+            if not found.trained:
+                return _reject(state, f"version v{data.version} has no trained artifact yet")
+            return _with_version(state, data.version, msgspec.structs.replace(found, status=READY))
+        return _with_version(state, data.version, msgspec.structs.replace(found, status=ERROR))
     if isinstance(data, AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged):
         if event.model_name:
             return _reject(state, "account events belong to the account's own stream")
@@ -168,29 +194,6 @@ def decide(state: StreamState, event: Envelope) -> Decision:
         | DeploymentStopped,
     ):
         return _deployment_event(state, data)
-    if isinstance(
-        data, BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed
-    ):
-        found = _version_event(state, data.version, data.job_id)
-        if isinstance(found, str):
-            return _reject(state, found)
-        if isinstance(data, BuildStarted | BuildProgressed):
-            return _with_version(
-                state, data.version, msgspec.structs.replace(found, status=BUILDING)
-            )
-        if isinstance(data, VersionTrained):
-            if found.trained:
-                return _reject(
-                    state, f"version v{data.version} is already trained; duplicate ignored"
-                )
-            return _with_version(
-                state, data.version, msgspec.structs.replace(found, status=BUILDING, trained=True)
-            )
-        if isinstance(data, VersionReady):
-            if not found.trained:
-                return _reject(state, f"version v{data.version} has no trained artifact yet")
-            return _with_version(state, data.version, msgspec.structs.replace(found, status=READY))
-        return _with_version(state, data.version, msgspec.structs.replace(found, status=ERROR))
     return _reject(state, f"unknown event type {event.type}")
 
 
