@@ -15,6 +15,8 @@ from intentml.events.log import Appended, EventLog, new_producer
 from intentml.events.types import DatasetUploaded
 from intentml.infra.db import create_pool
 from intentml.infra.setup import prepare
+from projections import queries as q
+from projections import rows
 from projections.projector import Projector
 
 N_EVENTS = 240
@@ -51,7 +53,7 @@ async def test_projector_applies_every_event_exactly_once_across_a_crash(
         log = EventLog(producer, pool, settings.topic)
         appended: list[Appended] = [await log.append(upload_event(i)) for i in range(N_EVENTS)]
 
-        real_project = projector_module.project
+        real_project = rows.project
 
         def crashing_project(tables, env, partition, offset):  # type: ignore[no-untyped-def]
             if getattr(env.data, "upload_id", None) == CRASH_AT:
@@ -124,4 +126,24 @@ async def test_hash_chain_links_each_event_to_the_previous_of_its_stream(
             assert after.envelope.prev_hash == before.hash
     finally:
         await producer.stop()
+        await pool.close()
+
+
+async def test_the_projection_writes_every_column_of_every_read_model_table(
+    settings: Settings,
+) -> None:
+    """`queries.COLUMNS` is what rows hold and what is written; a column the migrations
+    add and the list misses would silently stay at its default, in live and rebuilt
+    tables alike."""
+    await prepare(settings)
+    pool = await create_pool(settings.database_url)
+    try:
+        for table, columns in q.COLUMNS.items():
+            in_db = await pool.fetch(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+                table,
+            )
+            assert tuple(r["column_name"] for r in in_db) == columns, table
+    finally:
         await pool.close()
