@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from intentml.domain.fold import (
     ACTIVE,
     BUILDING,
@@ -422,3 +426,26 @@ def test_commands_naming_an_earlier_model_of_the_name_are_rejected() -> None:
 def test_deployment_state_round_trips_through_its_encoding() -> None:
     state, _ = fold([*ready_v1(), deploy("d1"), activated("d1"), deploy("d2", env="staging")])
     assert decode_state(encode_state(state)) == state
+
+
+_ENCODE_IN_A_FRESH_PROCESS = """
+from intentml.domain.fold import StreamState, encode_state
+ids = frozenset(f"id{i}" for i in range(50))
+print(encode_state(StreamState(key_hashes=ids, upload_ids=ids, revoked_keys=ids)).hex())
+"""
+
+
+def test_a_state_encodes_to_the_same_bytes_in_every_process() -> None:
+    """A set's order follows string hashing, which is salted per process; the stored
+    state must not, or a rebuild would store other bytes than the live projector."""
+    encodings = {
+        subprocess.run(
+            [sys.executable, "-c", _ENCODE_IN_A_FRESH_PROCESS],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(encodings) == 1

@@ -89,8 +89,18 @@ _state_decoder = msgspec.json.Decoder(StreamState)
 
 
 def encode_state(state: StreamState) -> bytes:
-    """Serialize a fold state for the aggregates table."""
-    return _state_encoder.encode(state)
+    """Serialize a fold state for the aggregates table: the same state gives the same
+    bytes in every process, so a rebuild stores exactly what the live projector did.
+    Sets are written sorted (a set's own order follows string hashing, salted per
+    process); dicts keep the order of the events that filled them."""
+    return _state_encoder.encode(
+        msgspec.structs.replace(
+            state,
+            key_hashes=sorted(state.key_hashes),
+            upload_ids=sorted(state.upload_ids),
+            revoked_keys=sorted(state.revoked_keys),
+        )
+    )
 
 
 def decode_state(raw: bytes | None) -> StreamState:
