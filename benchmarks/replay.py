@@ -7,6 +7,8 @@ chains and the fold's verdicts, writes it into the events archive of a fresh dat
 with COPY (that insert is the baseline: the rate this machine takes the same rows), then
 times, in process: the rebuild of every projection (`projections.replay.rebuild`),
 `intentml events export` to /dev/null and `intentml events verify` of the archive.
+Last, with every table emptied, the live projector's `apply_batch` applies the first
+`--live-events` events, for its rate next to the rebuild's.
 
     .venv/bin/python benchmarks/replay.py [--events 1000000]
 
@@ -294,7 +296,34 @@ async def fill_archive(url: str, rows: list[tuple[Any, ...]]) -> float:
         await conn.close()
 
 
-async def bench(url: str, n_events: int, chunk: int) -> None:
+async def live_projection(url: str, rows: list[tuple[Any, ...]]) -> float:
+    """Seconds the live projector's `apply_batch` takes for `rows` into emptied tables, in
+    poll batches of 5,000 as the broker would hand them over."""
+    from aiokafka import ConsumerRecord, TopicPartition
+
+    from intentml.infra.db import create_pool
+    from projections.projector import apply_batch
+    from projections.replay_queries import TABLES
+
+    pool = await create_pool(url, max_size=2)
+    try:
+        await pool.execute(f"TRUNCATE events, projection_offsets, {', '.join(TABLES)}")
+        start = time.perf_counter()
+        for i in range(0, len(rows), 5000):
+            batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+            for r in rows[i : i + 5000]:
+                tp = TopicPartition("intentml.events", r[0])
+                record = ConsumerRecord(
+                    tp.topic, r[0], r[1], 0, 0, None, r[12], None, 0, len(r[12]), []
+                )
+                batch.setdefault(tp, []).append(record)
+            await apply_batch(pool, batch)
+        return time.perf_counter() - start
+    finally:
+        await pool.close()
+
+
+async def bench(url: str, n_events: int, chunk: int, live_events: int) -> None:
     from intentml.cli import events as event_commands
     from intentml.config import Settings
     from intentml.infra.db import create_pool, migrate
@@ -309,6 +338,7 @@ async def bench(url: str, n_events: int, chunk: int) -> None:
     rows = list(archive_rows(lifecycle_events(n_events)))
     print(f"generated {len(rows):,} events in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     accepted = sum(1 for r in rows if r[10])
+    live = rows[:live_events]
     raw_s = await fill_archive(url, rows)
     del rows
 
@@ -330,6 +360,7 @@ async def bench(url: str, n_events: int, chunk: int) -> None:
     verified = await event_commands.verify_archive(settings)
     verify_s = time.perf_counter() - start
     assert verified.problem is None, verified.problem
+    live_s = await live_projection(url, live)
     n = p.events
     raw_rate = n / raw_s
     print()
@@ -346,15 +377,18 @@ async def bench(url: str, n_events: int, chunk: int) -> None:
     )
     print(f"| export (to /dev/null) | {export_s:.1f} | {exported / export_s:,.0f} | ≥ 100,000 |")
     print(f"| verify (archive) | {verify_s:.1f} | {verified.events / verify_s:,.0f} | ≥ 100,000 |")
+    live_rate = len(live) / live_s
     print(
-        f"read-model rows written by the rebuild: {p.rows:,} ({p.rows / p.seconds:,.0f}/s)"
+        f"| live projector, first {len(live):,} events in poll batches of 5,000 | {live_s:.1f} "
+        f"| {live_rate:,.0f} ({live_rate / raw_rate:.0%} of raw) | (none) |"
     )
+    print(f"read-model rows written by the rebuild: {p.rows:,} ({p.rows / p.seconds:,.0f}/s)")
     print("rows: " + ", ".join(f"{t} {c:,}" for t, c in result.rows.items()))
     if p.verdicts_changed:
         print(f"WARNING: {p.verdicts_changed} verdicts differ from the archive's")
 
 
-async def main_async(n_events: int, chunk: int) -> None:
+async def main_async(n_events: int, chunk: int, live_events: int) -> None:
     server = os.environ.get("DATABASE_URL")
     if server:
         from urllib.parse import urlsplit, urlunsplit
@@ -363,7 +397,8 @@ async def main_async(n_events: int, chunk: int) -> None:
         admin = await asyncpg.connect(server)
         await admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            await bench(urlunsplit(urlsplit(server)._replace(path="/" + name)), n_events, chunk)
+            url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+            await bench(url, n_events, chunk, live_events)
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
@@ -373,7 +408,7 @@ async def main_async(n_events: int, chunk: int) -> None:
     with tempfile.TemporaryDirectory(prefix="intentml-bench-") as tmp:
         url = start_postgres(Path(tmp) / "pg")
         try:
-            await bench(url, n_events, chunk)
+            await bench(url, n_events, chunk, live_events)
         finally:
             stop_postgres(Path(tmp) / "pg")
 
@@ -381,9 +416,17 @@ async def main_async(n_events: int, chunk: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--chunk", type=int, default=CHUNK, help="events per rebuild transaction")
+    parser.add_argument(
+        "--chunk", type=int, default=CHUNK, help="build-log rows per COPY, and rows read ahead"
+    )
+    parser.add_argument(
+        "--live-events",
+        type=int,
+        default=100_000,
+        help="events the live projector applies first (its rate, before the rebuild)",
+    )
     args = parser.parse_args()
-    asyncio.run(main_async(args.events, args.chunk))
+    asyncio.run(main_async(args.events, args.chunk, args.live_events))
 
 
 if __name__ == "__main__":
