@@ -50,6 +50,9 @@ class Platform:
             if line.startswith("API key"):
                 self.key = line.rsplit(" ", 1)[-1].strip()
                 return
+            if line.startswith("The bootstrap admin key"):  # revoked: no key to show
+                self.key = ""
+                return
             assert time.monotonic() < deadline, "".join(self.output)
         raise AssertionError("intentml up exited:\n" + "".join(self.output))
 
@@ -137,4 +140,21 @@ def test_upload_create_train_infer_then_restart(platform: Platform) -> None:
         # the log survived the restart: new commands still chain and project
         up = c.post("/uploads", files={"file": ("more.csv", to_csv(churn_rows(50)), "text/csv")})
         assert up.status_code == 201, up.text
+
+        # An operator replaces the bootstrap key: the next start must not print it as usable.
+        issued = c.post("/auth/api-keys", json={"name": "ops", "scope": "admin"})
+        assert issued.status_code == 201, issued.text
+        keys = c.get("/auth/api-keys").json()["api_keys"]
+        (bootstrap_id,) = [k["key_id"] for k in keys if k["name"] == "bootstrap"]
+        ops = {"Authorization": f"Bearer {issued.json()['key']}"}
+        revoked = c.delete(f"/auth/api-keys/{bootstrap_id}", headers=ops)
+        assert revoked.status_code == 200, revoked.text
+    assert platform.stop() == 0
+
+    platform.start()
+    assert platform.key == ""
+    assert f"The bootstrap admin key {bootstrap_id} was revoked" in platform.output[-1]
+    assert "intentml keys create" in platform.output[-1]
+    with platform.client() as c:
+        assert c.get("/models", headers=ops).status_code == 200
     assert platform.stop() == 0

@@ -22,6 +22,8 @@ DEFAULT_ACCOUNT = "default"
 BOOTSTRAP_ACTOR = "intentml-bootstrap"
 #: Start-up waits this long for the projector to apply what it registers.
 BOOTSTRAP_WAIT_S = 30.0
+#: What to do once the bootstrap key is revoked (a revoked key is never live again).
+REISSUE_HINT = "issue an admin key with `intentml keys create --account default --scope admin`"
 
 
 def bootstrap_key(settings: Settings) -> str:
@@ -91,9 +93,19 @@ async def ensure_admin_key(
         )
     elif known["revoked_at"] is not None:
         # A revoked key is never live again (the fold refuses to register it twice).
-        log.warning(
-            "the bootstrap key %s was revoked; it no longer works. Issue an admin key with "
-            "`intentml keys create --account default --scope admin`",
-            known["key_id"],
-        )
+        log.warning("the bootstrap key %s was revoked; %s", known["key_id"], REISSUE_HINT)
     return key
+
+
+async def bootstrap_key_notice(settings: Settings) -> str:
+    """What `intentml up` tells the operator: the bootstrap admin key, or, once it was
+    revoked, that it no longer works (printing a dead key would only mislead)."""
+    key = bootstrap_key(settings)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        known = await conn.fetchrow(q.API_KEY_STATE_BY_HASH, hash_key(key))
+    finally:
+        await conn.close()
+    if known is not None and known["revoked_at"] is not None:
+        return f"The bootstrap admin key {known['key_id']} was revoked: {REISSUE_HINT}"
+    return f"API key (admin, account '{DEFAULT_ACCOUNT}'): {key}"

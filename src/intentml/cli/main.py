@@ -161,7 +161,7 @@ async def run_api(settings: Settings) -> None:
 
 async def run_up(settings: Settings) -> int:
     """Start everything in the foreground; stop it all on Ctrl-C / SIGTERM."""
-    from intentml.cli.bootstrap import bootstrap_key
+    from intentml.cli.bootstrap import bootstrap_key_notice
     from intentml.events.reseed import reseed_if_empty
     from intentml.infra.db import create_pool
 
@@ -219,7 +219,7 @@ async def run_up(settings: Settings) -> int:
             f"(docs: http://{settings.host}:{settings.port}/schema)",
             flush=True,
         )
-        print(f"API key (admin, account 'default'): {bootstrap_key(settings)}", flush=True)
+        print(await bootstrap_key_notice(settings), flush=True)
         while not stop.is_set():
             dead = [r for r, p in children.items() if p.poll() is not None]
             if dead:
