@@ -55,6 +55,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: How often each API process adds its spending to the shared buckets in PostgreSQL
     #: and reads back everyone's: the limits hold across processes up to this delay.
     rate_limit_sync_s: float = 1.0
+    #: Failed authentications per client address per minute (bursts included) before the
+    #: address's unverified keys are refused with 429; None is no limit.
+    rate_limit_failed_auth: int | None = 60
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -75,6 +78,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             rate_limit_management=_per_minute(e.get("INTENTML_RATE_LIMIT_MANAGEMENT", "600")),
             rate_limit_inference=_per_minute(e.get("INTENTML_RATE_LIMIT_INFERENCE", "6000")),
             rate_limit_sync_s=float(e.get("INTENTML_RATE_LIMIT_SYNC_S", "1")),
+            rate_limit_failed_auth=_per_minute(e.get("INTENTML_RATE_LIMIT_FAILED_AUTH", "60")),
         )
 
     @property

@@ -1,5 +1,6 @@
 """Per-key rate limits against the real stack: 429 with Retry-After, recovery, per-key
-limits set by an admin, and one limit shared by two API processes through PostgreSQL.
+limits set by an admin, one limit shared by two API processes through PostgreSQL, and
+the limit on failed authentications per client address.
 
 The limiters' clocks are replaced by one the test moves, so recovery is tested without
 waiting; syncs are called directly (the background ones every second change nothing
@@ -210,3 +211,39 @@ async def test_two_api_processes_share_a_keys_limit(settings: Settings) -> None:
 
         rows = await stack.pool.fetch("SELECT kind, tokens FROM rate_limit_buckets")
         assert any(r["kind"] == "management" and r["tokens"] < 1 for r in rows), rows
+
+
+async def test_an_address_that_keeps_failing_to_authenticate_is_refused_before_lookups(
+    settings: Settings,
+) -> None:
+    limited = msgspec.structs.replace(settings, rate_limit_failed_auth=3)
+    async with (
+        platform_stack(limited, trainer=False, deployer=False) as stack,
+        api_server(limited) as (url, app),
+    ):
+        clock = Clock()
+        platform_of(app).failed_auth.clock = clock
+        known = await new_key(stack, None)
+        unused = await new_key(stack, None)
+        async with httpx.AsyncClient(base_url=url) as c:
+            assert (await c.get("/models", headers=headers(known))).status_code == 200
+            for i in range(3):
+                wrong = headers(f"iml_sk_wrong_{i}")
+                error_of(await c.get("/models", headers=wrong), 401, "unauthorized")
+            r = await c.get("/models", headers=headers("iml_sk_wrong_3"))
+            err = error_of(r, 429, "rate_limit_exceeded")
+            assert r.headers["Retry-After"] == "20"  # 3 a minute: the next in 20 s
+            assert err["details"]["kind"] == "failed_authentication"
+            # A key that authenticated here before still works from this address; one
+            # that did not waits like the wrong ones (its lookup is what is bounded).
+            assert (await c.get("/models", headers=headers(known))).status_code == 200
+            error_of(await c.get("/models", headers=headers(unused)), 429, "rate_limit_exceeded")
+            # No key at all costs no lookup: still a plain 401.
+            error_of(await c.get("/models"), 401, "unauthorized")
+
+            clock.now += 20
+            assert (await c.get("/models", headers=headers(unused))).status_code == 200
+            r = await c.get("/models", headers=headers("iml_sk_wrong_4"))
+            error_of(r, 401, "unauthorized")
+            r = await c.get("/models", headers=headers("iml_sk_wrong_5"))
+            error_of(r, 429, "rate_limit_exceeded")

@@ -68,10 +68,23 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             )
             return Principal(row["key_id"], row["account_id"], row["scope"], limits)
 
+        # Before any lookup: an address that keeps presenting unknown keys is refused.
+        address = connection.client.host if connection.client else ""
+        wait = platform.failed_auth.blocked(address, digest)
+        if wait:
+            raise ApiError(
+                429,
+                f"too many failed authentications from this address; retry after "
+                f"{retry_after_header(wait)} s with a valid API key",
+                {"kind": "failed_authentication", "retry_after_s": wait},
+                headers={"Retry-After": retry_after_header(wait)},
+            )
         # Cached until the projector applies its next batch (see Platform.keys).
         principal: Principal | None = await platform.keys.get(digest, load)
         if principal is None:
+            platform.failed_auth.failed(address)
             raise NotAuthorizedException("invalid API key")
+        platform.failed_auth.verified(digest)
         route = connection.scope["path_template"]
         # Every authenticated request counts, a refused one too: it costs us the same.
         kind = request_kind(route)

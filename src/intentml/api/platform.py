@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 
 from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
-from intentml.api.ratelimit import RateLimiter
+from intentml.api.ratelimit import FailedAuthLimiter, RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
@@ -41,6 +41,8 @@ class Platform:
         self.keys: FreshCache[Principal] = FreshCache(watcher)
         #: Per-key rate limits, synced with the other API processes through PostgreSQL.
         self.limiter = RateLimiter()
+        #: Failed authentications per client address (see `FailedAuthLimiter`).
+        self.failed_auth = FailedAuthLimiter(settings.rate_limit_failed_auth)
 
     async def submit(self, envelope: Envelope) -> Outcome:
         """Append a command event and wait (bounded) for the fold's verdict on it."""

@@ -102,3 +102,57 @@ class RateLimiter:
                 await self.sync(pool)
             except Exception as exc:  # the database may be restarting: keep limiting locally
                 log.warning("rate-limit sync failed (%s); retrying", exc)
+
+
+class FailedAuthLimiter:
+    """Failed authentications per client address, in this process only.
+
+    A request with a key that is not known (or revoked) costs a database lookup, and a
+    flood of them with random keys would also push the verified keys out of their cache.
+    So an address gets `per_minute` failures (a token bucket, bursts included); over
+    that, it is refused with 429 before any lookup until the bucket refills, except for
+    keys this process has verified before: one bad client behind a shared proxy does
+    not lock out the others, and a flood cannot guess a verified key. Per process, not
+    shared: the point is to bound each process's lookups.
+    """
+
+    #: Addresses and verified keys remembered at most; beyond, the oldest verified keys
+    #: and the addresses with full buckets are forgotten (which costs them nothing but a
+    #: lookup, or gives a full bucket again).
+    CAPACITY = 100_000
+
+    def __init__(self, per_minute: int | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._buckets: dict[str, Bucket] = {}
+        self._verified: dict[str, None] = {}
+
+    def blocked(self, address: str, key_digest: str) -> float:
+        """0.0 if `address` may have `key_digest` looked up, else the seconds until then."""
+        bucket = self._buckets.get(address)
+        if self.per_minute is None or bucket is None or key_digest in self._verified:
+            return 0.0
+        current = refill(bucket, self.per_minute, self.clock())
+        return 0.0 if current.tokens >= 1.0 else (1.0 - current.tokens) * 60.0 / self.per_minute
+
+    def verified(self, key_digest: str) -> None:
+        """Remember a key that authenticated: it is never refused for its address."""
+        if key_digest not in self._verified:
+            self._verified[key_digest] = None
+            if len(self._verified) > self.CAPACITY:
+                del self._verified[next(iter(self._verified))]
+
+    def failed(self, address: str) -> None:
+        """Count one failed authentication of `address`."""
+        if self.per_minute is None:
+            return
+        now = self.clock()
+        bucket = self._buckets.get(address) or full(self.per_minute, now)
+        self._buckets[address] = take(bucket, self.per_minute, now).bucket
+        if len(self._buckets) > self.CAPACITY:
+            per_minute = self.per_minute
+            self._buckets = {
+                a: b
+                for a, b in self._buckets.items()
+                if refill(b, per_minute, now).tokens < per_minute
+            }
