@@ -29,6 +29,27 @@ def test_reason_says_what_matched() -> None:
     assert choice.reason == "matched 'churn' in the intent to column 'churned'"
 
 
+ACCOUNTS = ["account_id", "tenure_months", "monthly_spend", "support_tickets", "renewed"]
+
+
+@pytest.mark.parametrize(
+    ("intent", "phrase", "column"),
+    [
+        ("Forecast monthly spend for each account", "monthly spend", "monthly_spend"),
+        ("How many support tickets will an account open", "support tickets", "support_tickets"),
+        ("Predict the montly spnd of accounts", "montly spnd", "monthly_spend"),
+        ("Will the account be renewed? Predict renewal from usage", "renewal", "renewed"),
+    ],
+)
+def test_the_reason_quotes_only_the_words_that_name_the_column(
+    intent: str, phrase: str, column: str
+) -> None:
+    """A misspelling may be matched loosely, but not a neighbouring "for" or "an"."""
+    choice = resolve_target(ACCOUNTS, intent)
+    assert choice.column == column
+    assert choice.reason == f"matched '{phrase}' in the intent to column '{column}'"
+
+
 @pytest.mark.parametrize(
     ("intent", "columns", "expected"),
     [

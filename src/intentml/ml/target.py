@@ -399,6 +399,14 @@ def _is_content(word: str) -> bool:
     return word not in _FILLERS and word not in _CONJUNCTIONS and word != "of"
 
 
+def _bounded(run: list[_Token]) -> bool:
+    """Whether a run of words starts and ends with words that can name something: a
+    fuzzy match may absorb a misspelling, not a neighbouring "for" or "an" (which would
+    make "monthly spend for" outrank the exact "monthly spend")."""
+    edges = (run[0].text, run[-1].text)
+    return all(_is_content(w) and w not in _TERMINATORS for w in edges)
+
+
 def _last_content(tokens: list[_Token], phrase: list[int]) -> str:
     for i in reversed(phrase):
         if _is_content(tokens[i].text):
@@ -495,7 +503,7 @@ class _Windows:
                 )
                 self.by_text.setdefault(window.text, []).append(window)
                 self.by_key.setdefault(window.key, []).append(window)
-                if window.rank >= floor and len(window.key) >= 4:
+                if window.rank >= floor and len(window.key) >= 4 and _bounded(run):
                     self.fuzzy.append(window)
 
     def best_match(self, column: str) -> _Match | None:
