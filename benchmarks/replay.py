@@ -1,9 +1,9 @@
 """Rebuild speed: `intentml replay` of 1,000,000 realistic events, next to a raw insert.
 
-Generates a model lifecycle mix (accounts, keys, uploads; creates, builds started,
-progressing, trained and ready or failed; retrains, deploys that replace each other,
-updates, undeploys, deletes, and duplicate creates the fold rejects) with valid hash
-chains and the fold's verdicts, writes it into the events archive of a fresh database
+Generates a model lifecycle mix (accounts; keys issued, limited and revoked; uploads;
+creates, builds started, progressing, trained and ready or failed; retrains, deploys that
+replace each other or fail to start, updates and renames, undeploys, deletes and names
+taken again, and duplicate creates the fold rejects) with valid hash chains and the fold's verdicts, writes it into the events archive of a fresh database
 with COPY (that insert is the baseline: the rate this machine takes the same rows), then
 times, in process: the rebuild of every projection (`projections.replay.rebuild`),
 `intentml events export` to /dev/null and `intentml events verify` of the archive.
@@ -39,18 +39,22 @@ from intentml.events.envelope import Envelope, encode, event_hash, make_event
 from intentml.events.types import (
     AccountCreated,
     ApiKeyIssued,
+    ApiKeyLimitsChanged,
+    ApiKeyRevoked,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
     Column,
     DatasetUploaded,
     DeploymentActivated,
+    DeploymentFailed,
     DeploymentRequested,
     DeploymentStopped,
     EventData,
     ModelCreated,
     ModelDeleted,
     ModelUpdated,
+    RateLimits,
     TrainingRequest,
     UndeployRequested,
     VersionReady,
@@ -64,11 +68,12 @@ ACCOUNTS = 20
 BASE_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def _training(i: int, version: int, upload: str) -> TrainingRequest:
+def _training(i: int, version: int, upload: str, model_id: str = "") -> TrainingRequest:
+    suffix = f"_{model_id}" if model_id else ""
     return TrainingRequest(
-        job_id=f"job_{i}_{version}",
+        job_id=f"job_{i}_{version}{suffix}",
         version=version,
-        version_id=f"ver_{i}_{version}",
+        version_id=f"ver_{i}_{version}{suffix}",
         upload_id=upload,
         dataset_format="csv",
         intent="Predict customer churn based on usage patterns",
@@ -150,13 +155,32 @@ def model_lifecycle(i: int, rng: random.Random) -> tuple[str, list[EventData], E
             DeploymentRequested(model_id=model_id, deployment_id=f"dep_{i}_2", version=2),
             DeploymentActivated(deployment_id=f"dep_{i}_2", version=2),
         ]
+    if rng.random() < 0.05:  # a deployment that could not start
+        events += [
+            DeploymentRequested(
+                model_id=model_id, deployment_id=f"dep_{i}_f", version=1, environment="staging"
+            ),
+            DeploymentFailed(deployment_id=f"dep_{i}_f", message="no capacity"),
+        ]
     if rng.random() < 0.2:
         events.append(
             ModelUpdated(model_id=model_id, description="quarterly churn", tags=["churn"])
         )
+    if rng.random() < 0.05:  # a rename that leaves the rest as it is
+        events.append(ModelUpdated(model_id=model_id, name=f"churn {i} (renamed)"))
     roll = rng.random()
     if roll < 0.05:
         events.append(ModelDeleted(model_id=model_id))
+        if rng.random() < 0.5:  # the name is taken again by a new model
+            again = f"mdl_{i}_again"
+            events.append(
+                ModelCreated(
+                    model_id=again,
+                    name=f"churn {i}",
+                    intent="Predict churn",
+                    training=_training(i, 1, upload, again),
+                )
+            )
     elif roll < 0.15:
         last = f"dep_{i}_1" if failed else f"dep_{i}_2"
         events += [UndeployRequested(deployment_id=last), DeploymentStopped(deployment_id=last)]
@@ -185,20 +209,19 @@ def lifecycle_events(
                 AccountCreated(created_by="intentml-cli"), account_id=account, actor="intentml-cli"
             )
         )
-        key_hash = hash_key(f"iml_sk_bench_{a}")
-        yield stamp(
-            make_event(
-                ApiKeyIssued(
-                    key_id=key_id_for(key_hash),
-                    key_hash=key_hash,
-                    scope="admin",
-                    issued_by="intentml-cli",
-                ),
-                account_id=account,
-                actor="intentml-cli",
-            )
-        )
-        produced += 2
+        admin_hash, other_hash = hash_key(f"iml_sk_bench_{a}"), hash_key(f"iml_sk_other_{a}")
+        admin, other = key_id_for(admin_hash), key_id_for(other_hash)
+        limits = RateLimits(management_per_minute=60, inference_per_minute=None)
+        for data in (
+            ApiKeyIssued(
+                key_id=admin, key_hash=admin_hash, scope="admin", issued_by="intentml-cli"
+            ),
+            ApiKeyIssued(key_id=other, key_hash=other_hash, scope="read_only", issued_by=admin),
+            ApiKeyLimitsChanged(key_id=other, rate_limits=limits, changed_by=admin),
+            ApiKeyRevoked(key_id=other, revoked_by=admin),
+        ):
+            yield stamp(make_event(data, account_id=account, actor=admin))
+        produced += 5
     i = first_model
     while produced < n_events:
         group: list[list[Envelope]] = []

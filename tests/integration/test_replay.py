@@ -4,14 +4,18 @@ live projector keeps applying events, and the projector continues on the new tab
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import random
+from collections.abc import Iterable
+from typing import Any, get_args
 
 import asyncpg
 
-from benchmarks.replay import lifecycle_events
+from benchmarks.replay import lifecycle_events, model_lifecycle
 from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
+from intentml.events.envelope import Envelope, make_event
 from intentml.events.log import Appended, EventLog, new_producer
+from intentml.events.types import EventData
 from intentml.infra.db import create_pool
 from intentml.infra.setup import prepare
 from projections.projector import Projector
@@ -31,6 +35,31 @@ async def snapshot(pool: asyncpg.Pool) -> Snapshot:
         t: [tuple(r) for r in await pool.fetch(f"SELECT * FROM {t} ORDER BY ({t}.*)::text")]
         for t in TABLES
     }
+
+
+class _Always(random.Random):
+    """Chances that always come out the same way: a lifecycle down chosen branches."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def every_branch() -> list[Envelope]:
+    """Two model lifecycles that take every rare branch of the generator between them:
+    a rejected duplicate create, a failed build, a deployment that fails to start, a
+    rename, a delete and the name taken again (all at 0.0), an undeploy (at 0.12)."""
+    envelopes = []
+    for i, value in enumerate((0.0, 0.12)):
+        name, events, uploaded = model_lifecycle(5000 + i, _Always(value))
+        envelopes.append(make_event(uploaded, account_id="acct0", actor="test"))
+        envelopes += [
+            make_event(d, account_id="acct0", model_name=name, actor="test") for d in events
+        ]
+    return envelopes
 
 
 SCHEMA = """
@@ -53,11 +82,11 @@ async def test_replay_rebuilds_identical_tables_while_the_projector_runs(
     await watcher.start()
     log = EventLog(producer, pool, settings.topic)
 
-    async def append_and_wait(n: int, first_model: int) -> list[Appended]:
-        appended = [
-            await log.append(e)
-            for e in lifecycle_events(n, seed=first_model, first_model=first_model)
-        ]
+    async def append_and_wait(
+        n: int, first_model: int, also: Iterable[Envelope] = ()
+    ) -> list[Appended]:
+        events = [*lifecycle_events(n, seed=first_model, first_model=first_model), *also]
+        appended = [await log.append(e) for e in events]
         for a in appended:
             assert await watcher.wait(a.partition, a.offset, 30.0)
         return appended
@@ -74,9 +103,12 @@ async def test_replay_rebuilds_identical_tables_while_the_projector_runs(
         stop = asyncio.Event()
         projector = Projector(pool, settings.kafka_bootstrap_servers, settings.topic)
         async with running(projector.run(stop)):
-            await append_and_wait(600, first_model=0)
+            await append_and_wait(600, first_model=0, also=every_branch())
             rejected = await pool.fetchval("SELECT count(*) FROM events WHERE NOT accepted")
             assert rejected > 0  # duplicate creates and accounts: the fold's verdicts replay too
+            accepted = await pool.fetch("SELECT DISTINCT type FROM events WHERE accepted")
+            every_type = {t.__name__ for t in get_args(EventData)}
+            assert {r["type"] for r in accepted} >= every_type
 
             result = await rebuild(settings.database_url, before_switch=during_rebuild)
 
