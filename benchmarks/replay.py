@@ -3,9 +3,10 @@
 Generates a model lifecycle mix (accounts; keys issued, limited and revoked; uploads;
 creates, builds started, progressing, trained and ready or failed; retrains, deploys that
 replace each other or fail to start, updates and renames, undeploys, deletes and names
-taken again, and duplicate creates the fold rejects) with valid hash chains and the fold's verdicts, writes it into the events archive of a fresh database
-with COPY (that insert is the baseline: the rate this machine takes the same rows), then
-times, in process: the rebuild of every projection (`projections.replay.rebuild`),
+taken again, and duplicate creates the fold rejects) with valid hash chains and the
+fold's verdicts, writes it into the events archive of a fresh database with COPY (that
+insert is the baseline: the rate this machine takes the same rows), then times, in
+process: the rebuild of every projection (`projections.replay.rebuild`),
 `intentml events export` to /dev/null and `intentml events verify` of the archive.
 Last, with every table emptied, the live projector's `apply_batch` applies the first
 `--live-events` events, for its rate next to the rebuild's.
