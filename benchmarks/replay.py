@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from intentml.domain.fold import StreamState, decide
 from intentml.domain.keys import hash_key, key_id_for
@@ -62,6 +63,8 @@ from intentml.events.types import (
     VersionRequested,
     VersionTrained,
 )
+from projections import queries as q
+from projections.projector import archive_row
 from projections.replay import CHUNK
 
 PARTITIONS = 4
@@ -198,8 +201,6 @@ def lifecycle_events(
 
     def stamp(env: Envelope) -> Envelope:
         at[0] += timedelta(milliseconds=1)
-        import msgspec
-
         return msgspec.structs.replace(env, occurred_at=at[0])
 
     produced = 0
@@ -255,51 +256,17 @@ def archive_rows(envelopes: Iterator[Envelope]) -> Iterator[tuple[Any, ...]]:
     heads: dict[str, str] = {}
     states: dict[str, StreamState] = {}
     offsets = [0] * PARTITIONS
-    import msgspec
-
     for env in envelopes:
         stream = env.stream
         env = msgspec.structs.replace(env, prev_hash=heads.get(stream, ""))
         value = encode(env)
-        digest = event_hash(value)
-        heads[stream] = digest
+        heads[stream] = event_hash(value)
         verdict = decide(states.get(stream, StreamState()), env)
         states[stream] = verdict.state
         partition = zlib.crc32(stream.encode()) % PARTITIONS
         offset = offsets[partition]
         offsets[partition] += 1
-        yield (
-            partition,
-            offset,
-            env.event_id,
-            env.type,
-            env.account_id,
-            env.model_name,
-            env.occurred_at,
-            env.actor,
-            digest,
-            env.prev_hash,
-            verdict.accepted,
-            verdict.reason,
-            value,
-        )
-
-
-ARCHIVE_COLUMNS = [
-    "partition",
-    "offset",
-    "event_id",
-    "type",
-    "account_id",
-    "model_name",
-    "occurred_at",
-    "actor",
-    "hash",
-    "prev_hash",
-    "accepted",
-    "reason",
-    "value",
-]
+        yield archive_row(partition, offset, value, env, verdict)
 
 
 async def fill_archive(url: str, rows: list[tuple[Any, ...]]) -> float:
@@ -308,7 +275,7 @@ async def fill_archive(url: str, rows: list[tuple[Any, ...]]) -> float:
     conn = await asyncpg.connect(url)
     try:
         start = time.perf_counter()
-        await conn.copy_records_to_table("events", records=rows, columns=ARCHIVE_COLUMNS)
+        await conn.copy_records_to_table("events", records=rows, columns=q.ARCHIVE_COLUMNS)
         took = time.perf_counter() - start
         await conn.execute(
             "INSERT INTO projection_offsets (projection, partition, next_offset) "

@@ -117,6 +117,28 @@ async def apply_events(conn: Conn, fresh: Sequence[tuple[int, int, Envelope]]) -
     return verdicts
 
 
+def archive_row(
+    partition: int, offset: int, value: bytes, env: Envelope, verdict: Decision
+) -> tuple[Any, ...]:
+    """An event as the archive keeps it (`queries.ARCHIVE_COLUMNS`): where it is in the
+    log, its envelope's fields, its hash, the fold's verdict, and its bytes verbatim."""
+    return (
+        partition,
+        offset,
+        env.event_id,
+        env.type,
+        env.account_id,
+        env.model_name,
+        env.occurred_at,
+        env.actor,
+        event_hash(value),
+        env.prev_hash,
+        verdict.accepted,
+        verdict.reason,
+        value,
+    )
+
+
 async def apply_batch(
     pool: asyncpg.Pool,
     records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
@@ -147,23 +169,7 @@ async def apply_batch(
         verdicts = await apply_events(conn, [(p, o, env) for p, o, _, env in fresh])
         archive: list[tuple[Any, ...]] = []
         for (partition, offset, value, env), verdict in zip(fresh, verdicts, strict=True):
-            archive.append(
-                (
-                    partition,
-                    offset,
-                    env.event_id,
-                    env.type,
-                    env.account_id,
-                    env.model_name,
-                    env.occurred_at,
-                    env.actor,
-                    event_hash(value),
-                    env.prev_hash,
-                    verdict.accepted,
-                    verdict.reason,
-                    value,
-                )
-            )
+            archive.append(archive_row(partition, offset, value, env, verdict))
             if not verdict.accepted:
                 log.info("rejected %s %s: %s", env.type, env.event_id, verdict.reason)
         await conn.executemany(q.ARCHIVE_EVENT, archive)

@@ -23,10 +23,14 @@ SAVE_STATE = """
 INSERT INTO aggregates (stream, state) VALUES ($1, $2)
 ON CONFLICT (stream) DO UPDATE SET state = EXCLUDED.state
 """
-ARCHIVE_EVENT = """
-INSERT INTO events (partition, "offset", event_id, type, account_id, model_name, occurred_at,
-                    actor, hash, prev_hash, accepted, reason, value)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+#: The columns of an archived event, in the order of `projector.archive_row`'s tuple.
+ARCHIVE_COLUMNS = (
+    "partition", "offset", "event_id", "type", "account_id", "model_name", "occurred_at",
+    "actor", "hash", "prev_hash", "accepted", "reason", "value",
+)  # fmt: skip
+ARCHIVE_EVENT = f"""
+INSERT INTO events ({", ".join(f'"{c}"' for c in ARCHIVE_COLUMNS)})
+VALUES ({", ".join(f"${i}" for i in range(1, len(ARCHIVE_COLUMNS) + 1))})
 """
 
 # --- read-model rows (`projections.rows` computes them; these load and store them) ---
