@@ -79,19 +79,15 @@ def row_tuples(tables: Tables, table: str, keys: Iterable[Any]) -> list[tuple[An
     return [tuple(held[k].values()) for k in keys]
 
 
-async def write_changes(conn: Conn, tables: Tables) -> int:
-    """Store the rows `project` inserted or changed; returns how many."""
-    written = 0
+async def write_changes(conn: Conn, tables: Tables) -> None:
+    """Store the rows `project` inserted or changed."""
     for table in q.PRIMARY_KEYS:
         keys = tables.changed[table]
         if keys:
             await conn.executemany(q.UPSERT[table], row_tuples(tables, table, keys))
-            written += len(keys)
     if tables.build_logs:
         columns = q.COLUMNS["build_logs"]
         await conn.copy_records_to_table("build_logs", records=tables.build_logs, columns=columns)
-        written += len(tables.build_logs)
-    return written
 
 
 async def apply_events(conn: Conn, fresh: Sequence[tuple[int, int, Envelope]]) -> list[Decision]:

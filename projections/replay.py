@@ -57,7 +57,7 @@ class Progress:
     started: float = field(default_factory=time.perf_counter)
     events: int = 0
     applied: int = 0
-    #: Read-model rows written (COPY, then the tail's upserts).
+    #: Read-model rows written with COPY (not the tail's few upserts).
     rows: int = 0
     #: Events whose verdict now differs from the one archived (a changed fold).
     verdicts_changed: int = 0

@@ -14,6 +14,8 @@ import projections
 MIGRATIONS_DIR = Path(projections.__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 724_001  # advisory lock id: one migrator at a time
 
+_JSONB_VERSION = b"\x01"  # jsonb's binary format: a version byte, then the JSON text
+
 
 def _encode_jsonb(value: Any) -> bytes:
     return _JSONB_VERSION + msgspec.json.encode(value)
@@ -21,9 +23,6 @@ def _encode_jsonb(value: Any) -> bytes:
 
 def _decode_jsonb(data: bytes) -> Any:
     return msgspec.json.decode(data[1:])
-
-
-_JSONB_VERSION = b"\x01"  # jsonb's binary format: a version byte, then the JSON text
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
