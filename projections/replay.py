@@ -132,34 +132,31 @@ class _Build:
         """The archive past the position, `FETCH_ROWS` rows at a time. Up to `chunk` more
         rows are read meanwhile (the reader has its own connection)."""
         ahead = max(1, self.chunk // rq.FETCH_ROWS)
-        ready: asyncio.Queue[list[asyncpg.Record]] = asyncio.Queue(ahead)
+        # Chunks, then [] at the end; or the reader's error, raised here.
+        ready: asyncio.Queue[list[asyncpg.Record] | Exception] = asyncio.Queue(ahead)
 
         async def read() -> None:
-            # One snapshot for all partitions (REPEATABLE READ): a pass ends at one point.
-            async with self.reader.transaction(isolation="repeatable_read", readonly=True):
-                for partition in await self._partitions():
-                    start = self.positions.get(partition, 0)
-                    await self.reader.execute(rq.DECLARE_ARCHIVE_CURSOR, partition, start)
-                    while rows := await self.reader.fetch(rq.FETCH_ARCHIVE):
-                        await ready.put(rows)
-                    await self.reader.execute(rq.CLOSE_ARCHIVE_CURSOR)
-            await ready.put([])
+            try:
+                # One snapshot for all partitions (REPEATABLE READ): a pass ends at one point.
+                async with self.reader.transaction(isolation="repeatable_read", readonly=True):
+                    for partition in await self._partitions():
+                        start = self.positions.get(partition, 0)
+                        await self.reader.execute(rq.DECLARE_ARCHIVE_CURSOR, partition, start)
+                        while rows := await self.reader.fetch(rq.FETCH_ARCHIVE):
+                            await ready.put(rows)
+                        await self.reader.execute(rq.CLOSE_ARCHIVE_CURSOR)
+                await ready.put([])
+            except Exception as exc:  # handed over: the consumer raises it
+                await ready.put(exc)
 
         reading = asyncio.create_task(read())
         try:
-            while True:
-                get = asyncio.ensure_future(ready.get())
-                await asyncio.wait((get, reading), return_when=asyncio.FIRST_COMPLETED)
-                if not get.done():  # the reader failed before it could hand over a chunk
-                    get.cancel()
-                    await reading  # raises its error
-                rows = await get
-                if not rows:
-                    break
+            while rows := await ready.get():
+                if isinstance(rows, Exception):
+                    raise rows
                 yield rows
-            await reading
         finally:
-            reading.cancel()
+            reading.cancel()  # a no-op once it is done; else the consumer stopped early
 
     def _advance(self, rows: Sequence[asyncpg.Record]) -> None:
         for partition, offset, *_ in rows:
