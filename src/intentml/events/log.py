@@ -8,7 +8,7 @@ import asyncpg
 import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from intentml.events.envelope import Envelope, cloudevents_headers, encode, event_hash
 
@@ -21,6 +21,13 @@ _SET_HEAD = (
     "INSERT INTO stream_heads (stream, hash, event_id) VALUES ($1, $2, $3) "
     "ON CONFLICT (stream) DO UPDATE SET hash = EXCLUDED.hash, event_id = EXCLUDED.event_id"
 )
+
+
+class LogUnavailable(Exception):
+    """The broker cannot take events right now and nothing was appended: retry later."""
+
+    #: What a client is told to wait before retrying (`Retry-After`).
+    retry_after_s = 2
 
 
 class Appended(msgspec.Struct, frozen=True):
@@ -80,12 +87,15 @@ class EventLog:
             prev = await conn.fetchval(_GET_HEAD, stream)
             chained = msgspec.structs.replace(envelope, prev_hash=prev or "")
             value = encode(chained)
-            meta = await self.producer.send_and_wait(
-                self.topic,
-                value,
-                key=stream.encode(),
-                headers=cloudevents_headers(chained),
-            )
+            try:
+                meta = await self.producer.send_and_wait(
+                    self.topic,
+                    value,
+                    key=stream.encode(),
+                    headers=cloudevents_headers(chained),
+                )
+            except KafkaError as exc:
+                raise LogUnavailable(str(exc)) from exc
             digest = event_hash(value)
             await conn.execute(_SET_HEAD, stream, digest, chained.event_id)
         return Appended(chained, meta.partition, meta.offset, digest)
