@@ -144,7 +144,13 @@ ORDER BY created_at DESC, key_id
 UPLOAD = "SELECT * FROM uploads WHERE account_id = $1 AND upload_id = $2"
 VERSION_BY_JOB = "SELECT * FROM versions WHERE job_id = $1"
 VERSION_OF_MODEL = "SELECT * FROM versions WHERE model_id = $1 AND version = $2"
-EVENT_VERDICT = "SELECT accepted, reason FROM events WHERE event_id = $1"
+#: The verdict on an event: on its first copy in the log (a re-sent copy is judged apart).
+EVENT_VERDICT = (
+    'SELECT accepted, reason FROM events WHERE event_id = $1 ORDER BY partition, "offset" LIMIT 1'
+)
+#: The verdict on the record at one position of the log (a worker acts on that copy only).
+VERDICT_AT = 'SELECT accepted FROM events WHERE partition = $1 AND "offset" = $2'
+
 
 #: The deployment status of a model (or of one of its versions, with `AND d.version = ...`).
 _DEPLOYMENT_STATUS = """

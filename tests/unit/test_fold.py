@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import msgspec
+
 from intentml.domain.fold import (
     ACTIVE,
     BUILDING,
@@ -14,15 +16,17 @@ from intentml.domain.fold import (
     PENDING,
     READY,
     UNDEPLOYING,
+    Decision,
     DeploymentState,
     StreamState,
     VersionState,
     decide,
     decode_state,
     encode_state,
+    judge,
 )
 from intentml.domain.keys import key_id_for
-from intentml.events.envelope import Envelope, make_event
+from intentml.events.envelope import Envelope, encode, event_hash, make_event
 from intentml.events.types import (
     ApiKeyIssued,
     BuildFailed,
@@ -449,3 +453,62 @@ def test_a_state_encodes_to_the_same_bytes_in_every_process() -> None:
         for seed in (1, 2, 3)
     }
     assert len(encodings) == 1
+
+
+def chained(events: list[Envelope]) -> list[tuple[Envelope, str]]:
+    """The events as an appender chains them: each links to the previous one's bytes."""
+    out: list[tuple[Envelope, str]] = []
+    prev = ""
+    for e in events:
+        linked = msgspec.structs.replace(e, prev_hash=prev)
+        prev = event_hash(encode(linked))
+        out.append((linked, prev))
+    return out
+
+
+def judged(events: list[tuple[Envelope, str]], state: StreamState | None = None) -> list[Decision]:
+    state = state or StreamState()
+    verdicts = []
+    for env, digest in events:
+        verdicts.append(judge(state, env, digest))
+        state = verdicts[-1].state
+    return verdicts
+
+
+def test_a_re_sent_copy_takes_no_effect_and_the_chain_goes_on() -> None:
+    create, update, delete, again = chained(
+        [
+            ev(created()),
+            ev(ModelUpdated(model_id="m1", tags=["a"])),
+            ev(ModelDeleted(model_id="m1")),
+            ev(created("m2", "j2")),
+        ]
+    )
+    verdicts = judged([create, create, update, create, update, delete, again])
+    assert [v.accepted for v in verdicts] == [True, False, True, False, False, True, True]
+    assert "re-sent copy of the stream's last event" in (verdicts[1].reason or "")
+    assert "re-sent copy of an earlier event" in (verdicts[3].reason or "")
+    # the copies left the head where it was; a delete empties the state, not the chain
+    assert verdicts[2].state.head == update[1]
+    assert verdicts[5].state.model_id is None and verdicts[5].state.head == delete[1]
+    assert verdicts[6].state.model_id == "m2"
+
+
+def test_a_rejected_command_still_moves_the_head() -> None:
+    first, second, update = chained(
+        [ev(created("m1", "j1")), ev(created("m2", "j2")), ev(ModelUpdated(model_id="m1"))]
+    )
+    verdicts = judged([first, second, update])
+    assert [v.accepted for v in verdicts] == [True, False, True]
+    assert verdicts[1].state.head == second[1]
+
+
+def test_a_state_stored_before_the_chain_rule_takes_the_next_event_on_trust() -> None:
+    legacy = decode_state(
+        encode_state(StreamState(model_id="m1", versions={1: VersionState("j1")}))
+    )
+    assert legacy.head is None
+    (update,) = chained([ev(ModelUpdated(model_id="m1"))])
+    linked_elsewhere = msgspec.structs.replace(update[0], prev_hash="f" * 64)
+    (verdict,) = judged([(linked_elsewhere, update[1])], legacy)
+    assert verdict.accepted and verdict.state.head == update[1]

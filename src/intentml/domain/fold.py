@@ -74,6 +74,9 @@ class StreamState(msgspec.Struct, frozen=True):
     account_created: bool = False
     #: Key ids (of `key_hashes`) that were revoked; a revoked key is never live again.
     revoked_keys: frozenset[str] = frozenset()
+    #: The hash of the stream's last event in the log, accepted or not (`judge`); None
+    #: for a stream not seen yet, or one whose state predates the rule.
+    head: str | None = None
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -205,6 +208,27 @@ def decide(state: StreamState, event: Envelope) -> Decision:
     ):
         return _deployment_event(state, data)
     return _reject(state, f"unknown event type {event.type}")
+
+
+def judge(state: StreamState, event: Envelope, digest: str) -> Decision:
+    """`decide`, after the chain rule: an event takes part in its stream only if it links to
+    the stream's last event (`prev_hash` is that event's hash, `head`). What does not link
+    is a re-sent copy of an event already in the log (an appender that lost the broker's
+    acknowledgement produces it again, `intentml.events.log`) or an event appended around
+    the platform; it is rejected and the head stays, so nothing takes effect twice.
+    `digest` is the hash of the event's stored bytes: a linked event, accepted or
+    rejected, becomes the new head, as the appenders chain every event."""
+    if state.head is not None and event.prev_hash != state.head:
+        what = (
+            "a re-sent copy of the stream's last event"
+            if digest == state.head
+            else "a re-sent copy of an earlier event, or one appended outside intentml"
+        )
+        return _reject(state, f"not linked to the stream's last event ({what}); ignored")
+    verdict = decide(state, event)
+    return Decision(
+        verdict.accepted, msgspec.structs.replace(verdict.state, head=digest), verdict.reason
+    )
 
 
 def _request_version(state: StreamState, t: TrainingRequest) -> Decision:
