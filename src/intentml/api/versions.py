@@ -207,6 +207,7 @@ def report_fields(report: TrainingReport) -> dict[str, Any]:
         ],
         "data_summary": report.data,
         "warnings": report.warnings,
+        "baseline": report.baseline,
     }
 
 
