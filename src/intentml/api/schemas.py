@@ -145,6 +145,8 @@ class StatusOut(msgspec.Struct, frozen=True):
     build_progress: int
     result: MetricResult | None
     error: ErrorInfo | None
+    #: Which start of the build this is: 0 while PENDING, 1, then 2+ after a lost worker.
+    attempt: int = 0
 
 
 class InferOut(msgspec.Struct, frozen=True):

@@ -57,6 +57,7 @@ def status_out(row: asyncpg.Record) -> StatusOut:
         build_progress=row["build_progress"],
         result=result,
         error=_error(row),
+        attempt=row["build_attempts"],
     )
 
 

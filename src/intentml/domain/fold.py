@@ -51,6 +51,9 @@ class VersionState(msgspec.Struct, frozen=True):
     job_id: str
     status: str = PENDING
     trained: bool = False
+    #: The event ids of the accepted `BuildStarted`s, one per attempt: a worker lost
+    #: mid-build leaves its attempt unfinished, and the redelivered request starts another.
+    starts: list[str] = msgspec.field(default_factory=list)
 
 
 class DeploymentState(msgspec.Struct, frozen=True):
@@ -140,7 +143,17 @@ def decide(state: StreamState, event: Envelope) -> Decision:
         found = _version_event(state, data.version, data.job_id)
         if isinstance(found, str):
             return _reject(state, found)
-        if isinstance(data, BuildStarted | BuildProgressed):
+        if isinstance(data, BuildStarted):
+            # The same start twice is a redelivered record, not another attempt.
+            if event.event_id in found.starts:
+                return _reject(state, f"the build of v{data.version} was already started by it")
+            started = [*found.starts, event.event_id]
+            return _with_version(
+                state,
+                data.version,
+                msgspec.structs.replace(found, status=BUILDING, starts=started),
+            )
+        if isinstance(data, BuildProgressed):
             if found.status == BUILDING:
                 return Decision(True, state)  # progress of a build already known to run
             return _with_version(
