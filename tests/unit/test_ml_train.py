@@ -633,3 +633,18 @@ def test_skill_and_chance_decide_what_is_clearly_better() -> None:
     assert 0.2 < lucky.chance_not_better < 0.5 and not lucky.clearly_better
     warning = baseline_warning(lucky, target, "y", 12)
     assert warning is not None and "so the gain may be chance" in warning
+
+
+def test_a_small_gain_is_not_clearly_better_however_sure() -> None:
+    y_train = np.array([1.0] * 60 + [0.0] * 40)  # the baseline always says "yes"
+    y_test = np.array([1.0] * 500 + [0.0] * 500)
+    # Right on every "yes" and on 20 of the 500 "no": accuracy 0.52 against 0.50.
+    model = np.array([0.9] * 500 + [0.1] * 20 + [0.6] * 480)
+    target = _binary(y_train)
+    small = compare_with_baseline(target, "accuracy", y_train, y_test, model, 1)
+    assert small.skill == pytest.approx(0.04)
+    assert small.chance_not_better == 0.0 and not small.clearly_better
+    warning = baseline_warning(small, target, "y", 1000)
+    assert warning is not None
+    assert "it closes only 4.0% of the gap to a perfect score" in warning
+    assert "(a clearly better model closes at least 5%)" in warning

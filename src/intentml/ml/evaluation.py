@@ -255,12 +255,12 @@ def baseline_warning(baseline: Baseline, target: Target, name: str, test_rows: i
         closes = (
             "it does no better than the baseline"
             if b.skill <= 0
-            else f"it closes only {b.skill:.1%} of the gap to a perfect score"
+            else f"it closes only {b.skill:.1%} of the gap to a perfect score (a clearly "
+            f"better model closes at least {MIN_SKILL:.0%})"
         )
         text = (
-            f"the model is not clearly better than a trivial baseline: {against}; {closes} "
-            f"(at least {MIN_SKILL:.0%} expected), so the inputs may carry little "
-            f"information about '{name}'"
+            f"the model is not clearly better than a trivial baseline: {against}; {closes}, "
+            f"so the inputs may carry little information about '{name}'"
         )
     else:
         text = (
