@@ -135,6 +135,43 @@ def test_each_start_is_an_attempt_and_a_redelivered_start_is_ignored() -> None:
     assert decode_state(old).versions[1].starts == []
 
 
+def test_only_the_latest_attempts_progress_counts() -> None:
+    def progress(attempt: str, pct: int) -> Envelope:
+        return ev(BuildProgressed(job_id="j1", version=1, progress=pct, attempt_id=attempt))
+
+    state, verdicts = fold(
+        [
+            ev(created()),
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a1")),
+            progress("a1", 40),
+            # a1's worker stopped answering; the request went to another, which restarted.
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a2")),
+            progress("a2", 10),
+            progress("a1", 60),  # a1's worker came back and reports on: not this build's
+            progress("", 20),  # progress from before attempts were named still counts
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a2")),  # redelivered
+            ev(trained()),
+        ]
+    )
+    assert [a for a, _ in verdicts] == [True, True, True, True, True, False, True, False, True]
+    assert verdicts[5][1] == "progress of an earlier attempt at v1, since restarted"
+    assert verdicts[7][1] == "the build of v1 was already started by it"
+    assert state.versions[1].starts == ["a1", "a2"]
+
+
+def test_a_start_after_the_version_was_trained_is_late() -> None:
+    _, verdicts = fold(
+        [
+            ev(created()),
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a1")),
+            ev(trained()),
+            # The request reached a trainer again before the result was projected.
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a2")),
+        ]
+    )
+    assert verdicts[3] == (False, "version v1 is already trained; late start ignored")
+
+
 def test_ready_needs_a_trained_artifact() -> None:
     _, verdicts = fold([ev(created()), ev(VersionReady(job_id="j1", version=1))])
     assert verdicts[1][0] is False

@@ -51,8 +51,9 @@ class VersionState(msgspec.Struct, frozen=True):
     job_id: str
     status: str = PENDING
     trained: bool = False
-    #: The event ids of the accepted `BuildStarted`s, one per attempt: a worker lost
-    #: mid-build leaves its attempt unfinished, and the redelivered request starts another.
+    #: The accepted `BuildStarted`s, one per attempt, by `attempt_id` (by event id for
+    #: events without one): a worker lost mid-build leaves its attempt unfinished, and the
+    #: redelivered request starts another. The last one is the current attempt.
     starts: list[str] = msgspec.field(default_factory=list)
 
 
@@ -144,16 +145,13 @@ def decide(state: StreamState, event: Envelope) -> Decision:
         if isinstance(found, str):
             return _reject(state, found)
         if isinstance(data, BuildStarted):
-            # The same start twice is a redelivered record, not another attempt.
-            if event.event_id in found.starts:
-                return _reject(state, f"the build of v{data.version} was already started by it")
-            started = [*found.starts, event.event_id]
-            return _with_version(
-                state,
-                data.version,
-                msgspec.structs.replace(found, status=BUILDING, starts=started),
-            )
+            return _build_started(state, found, data, data.attempt_id or event.event_id)
         if isinstance(data, BuildProgressed):
+            current = found.starts[-1] if found.starts else data.attempt_id
+            if data.attempt_id and data.attempt_id != current:
+                return _reject(
+                    state, f"progress of an earlier attempt at v{data.version}, since restarted"
+                )
             if found.status == BUILDING:
                 return Decision(True, state)  # progress of a build already known to run
             return _with_version(
@@ -218,6 +216,22 @@ def decide(state: StreamState, event: Envelope) -> Decision:
     ):
         return _deployment_event(state, data)
     return _reject(state, f"unknown event type {event.type}")
+
+
+def _build_started(
+    state: StreamState, found: VersionState, data: BuildStarted, attempt: str
+) -> Decision:
+    """Each start is an attempt at the build; the same start twice is a redelivered
+    record, and a start after the version was trained is a late one (a worker that got
+    the request again before the result was projected): neither is a new attempt."""
+    if attempt in found.starts:
+        return _reject(state, f"the build of v{data.version} was already started by it")
+    if found.trained:
+        return _reject(state, f"version v{data.version} is already trained; late start ignored")
+    started = [*found.starts, attempt]
+    return _with_version(
+        state, data.version, msgspec.structs.replace(found, status=BUILDING, starts=started)
+    )
 
 
 def _request_version(state: StreamState, t: TrainingRequest) -> Decision:
