@@ -58,7 +58,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "task", "metric_name", "metric_value", "metrics", "feature_importance", "features",
         "dropped_columns", "rows_used", "training_seconds", "artifact", "input_schema",
         "output_schema", "error_code", "error_message", "created_at", "updated_at", "source",
-        "max_iterations", "created_by", "report", "time_budget_s",
+        "max_iterations", "created_by", "report", "time_budget_s", "build_attempts",
     ),
     "deployments": (
         "deployment_id", "model_id", "account_id", "model_name", "version", "environment",

@@ -124,6 +124,58 @@ def test_duplicate_results_are_ignored_once_final() -> None:
     assert state.versions[1].status == READY
 
 
+def test_each_start_is_an_attempt_and_a_redelivered_start_is_ignored() -> None:
+    first = ev(BuildStarted(job_id="j1", version=1, worker="trainer-1"))
+    # trainer-1 is lost mid-build; the redelivered request starts the build again.
+    second = ev(BuildStarted(job_id="j1", version=1, worker="trainer-2"))
+    progress = ev(BuildProgressed(job_id="j1", version=1, progress=10))
+    state, verdicts = fold([ev(created()), first, progress, first, second, progress, ev(trained())])
+    assert [a for a, _ in verdicts] == [True, True, True, False, True, True, True]
+    assert verdicts[3][1] == "the build of v1 was already started by it"
+    assert state.versions[1].starts == [first.event_id, second.event_id]
+    # A version made before starts were recorded decodes with none.
+    old = b'{"model_id":"m1","versions":{"1":{"job_id":"j1","status":"BUILDING"}}}'
+    assert decode_state(old).versions[1] == VersionState(job_id="j1", status=BUILDING)
+    assert decode_state(old).versions[1].starts == []
+
+
+def test_only_the_latest_attempts_progress_counts() -> None:
+    def progress(attempt: str, pct: int) -> Envelope:
+        return ev(BuildProgressed(job_id="j1", version=1, progress=pct, attempt_id=attempt))
+
+    state, verdicts = fold(
+        [
+            ev(created()),
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a1")),
+            progress("a1", 40),
+            # a1's worker stopped answering; the request went to another, which restarted.
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a2")),
+            progress("a2", 10),
+            progress("a1", 60),  # a1's worker came back and reports on: not this build's
+            progress("", 20),  # progress from before attempts were named still counts
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a2")),  # redelivered
+            ev(trained()),
+        ]
+    )
+    assert [a for a, _ in verdicts] == [True, True, True, True, True, False, True, False, True]
+    assert verdicts[5][1] == "progress of an earlier attempt at v1, since restarted"
+    assert verdicts[7][1] == "the build of v1 was already started by it"
+    assert state.versions[1].starts == ["a1", "a2"]
+
+
+def test_a_start_after_the_version_was_trained_is_late() -> None:
+    _, verdicts = fold(
+        [
+            ev(created()),
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a1")),
+            ev(trained()),
+            # The request reached a trainer again before the result was projected.
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a2")),
+        ]
+    )
+    assert verdicts[3] == (False, "version v1 is already trained; late start ignored")
+
+
 def test_ready_needs_a_trained_artifact() -> None:
     _, verdicts = fold([ev(created()), ev(VersionReady(job_id="j1", version=1))])
     assert verdicts[1][0] is False
@@ -159,10 +211,12 @@ def test_duplicate_key_and_upload_registrations_are_rejected() -> None:
 
 
 def test_state_round_trips_through_its_encoding() -> None:
-    state, _ = fold([ev(created()), ev(BuildStarted(job_id="j1", version=1))])
+    start = ev(BuildStarted(job_id="j1", version=1))
+    state, _ = fold([ev(created()), start])
     again = decode_state(encode_state(state))
     assert again == state
     assert again.versions[1].status == BUILDING
+    assert again.versions[1].starts == [start.event_id]
     assert decode_state(None) == StreamState()
     assert StreamState().versions == {} and PENDING == "PENDING"
 
@@ -213,17 +267,18 @@ def test_a_version_request_needs_a_live_model() -> None:
 
 
 def test_results_of_a_rejected_request_are_rejected() -> None:
+    start = ev(BuildStarted(job_id="j2", version=2))
     state, verdicts = fold(
         [
             ev(created()),
             ev(request(2, "j2")),
             ev(request(2, "loser")),
             ev(BuildStarted(job_id="loser", version=2)),
-            ev(BuildStarted(job_id="j2", version=2)),
+            start,
         ]
     )
     assert [a for a, _ in verdicts] == [True, True, False, False, True]
-    assert state.versions[2] == VersionState(job_id="j2", status=BUILDING)
+    assert state.versions[2] == VersionState(job_id="j2", status=BUILDING, starts=[start.event_id])
 
 
 # --- deployments ------------------------------------------------------------

@@ -51,6 +51,10 @@ class VersionState(msgspec.Struct, frozen=True):
     job_id: str
     status: str = PENDING
     trained: bool = False
+    #: The accepted `BuildStarted`s, one per attempt, by `attempt_id` (by event id for
+    #: events without one): a worker lost mid-build leaves its attempt unfinished, and the
+    #: redelivered request starts another. The last one is the current attempt.
+    starts: list[str] = msgspec.field(default_factory=list)
 
 
 class DeploymentState(msgspec.Struct, frozen=True):
@@ -143,7 +147,14 @@ def decide(state: StreamState, event: Envelope) -> Decision:
         found = _version_event(state, data.version, data.job_id)
         if isinstance(found, str):
             return _reject(state, found)
-        if isinstance(data, BuildStarted | BuildProgressed):
+        if isinstance(data, BuildStarted):
+            return _build_started(state, found, data, data.attempt_id or event.event_id)
+        if isinstance(data, BuildProgressed):
+            current = found.starts[-1] if found.starts else data.attempt_id
+            if data.attempt_id and data.attempt_id != current:
+                return _reject(
+                    state, f"progress of an earlier attempt at v{data.version}, since restarted"
+                )
             if found.status == BUILDING:
                 return Decision(True, state)  # progress of a build already known to run
             return _with_version(
@@ -228,6 +239,22 @@ def judge(state: StreamState, event: Envelope, digest: str) -> Decision:
     verdict = decide(state, event)
     return Decision(
         verdict.accepted, msgspec.structs.replace(verdict.state, head=digest), verdict.reason
+    )
+
+
+def _build_started(
+    state: StreamState, found: VersionState, data: BuildStarted, attempt: str
+) -> Decision:
+    """Each start is an attempt at the build; the same start twice is a redelivered
+    record, and a start after the version was trained is a late one (a worker that got
+    the request again before the result was projected): neither is a new attempt."""
+    if attempt in found.starts:
+        return _reject(state, f"the build of v{data.version} was already started by it")
+    if found.trained:
+        return _reject(state, f"version v{data.version} is already trained; late start ignored")
+    started = [*found.starts, attempt]
+    return _with_version(
+        state, data.version, msgspec.structs.replace(found, status=BUILDING, starts=started)
     )
 
 
