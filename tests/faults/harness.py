@@ -191,12 +191,21 @@ class Load:
     hangs: list[str] = field(default_factory=list)
     refused: Counter[int] = field(default_factory=Counter)
     sent: int = 0
+    #: The longest any answered request took, in seconds.
+    slowest: float = 0.0
     _acked: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
     def acks(self) -> int:
         """Writes acknowledged so far."""
         return len(self.acked_uploads) + len(self.acked_descriptions)
+
+    async def until_refused(self, status: int, timeout_s: float = 30.0) -> None:
+        """Wait until a write is refused with `status` (an outage is noticed)."""
+        async with self._acked:
+            await asyncio.wait_for(
+                self._acked.wait_for(lambda: self.refused[status] > 0), timeout_s
+            )
 
     async def until_acked(self, n: int, timeout_s: float = 60.0) -> None:
         """Wait until `n` more writes than now have been acknowledged."""
@@ -211,11 +220,13 @@ class Load:
         while not stop.is_set():
             n += 1
             tag = f"w{writer}-{n}"
+            started = time.monotonic()
             try:
                 if n % 3:
                     await self._patch(client, tag)
                 else:
                     await self._upload(client, tag, small)
+                self.slowest = max(self.slowest, time.monotonic() - started)
             except httpx.TimeoutException:
                 self.hangs.append(tag)
             except httpx.TransportError:
@@ -243,6 +254,8 @@ class Load:
             self.server_errors.append(f"{tag}: {r.status_code} {r.text[:300]}")
         else:
             self.refused[r.status_code] += 1
+            async with self._acked:
+                self._acked.notify_all()
 
 
 @contextlib.asynccontextmanager

@@ -12,13 +12,16 @@ failure), as a number of acknowledged writes to wait for: random, yet the same r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from intentml.infra.embedded import free_port
@@ -26,6 +29,7 @@ from tests.data import CHURN_INTENT, churn_rows, to_csv
 from tests.faults.harness import (
     Load,
     UpProcess,
+    accepted_writes,
     alive,
     check_nothing_lost,
     loaded,
@@ -108,6 +112,7 @@ async def test_a_frozen_service_degrades_then_recovers(
         await load.until_acked(rng.randint(3, 15))
         pid = up.signal(role, signal.SIGSTOP)
         try:
+            await load.until_refused(503)
             for _ in range(3):  # /health answers in time and names what is down
                 started = time.monotonic()
                 health = await probe.get("/health")
@@ -119,6 +124,10 @@ async def test_a_frozen_service_degrades_then_recovers(
             os.kill(pid, signal.SIGCONT)
         await wait_healthy(up)
         await load.until_acked(10)
+    # A stalled database is a 503 within its 2 s bounds; a write to a stalled broker waits
+    # at most its 5 s for the acknowledgement (then 202: stored, produced later).
+    assert load.slowest < (4.0 if role == "postgres" else 7.0), load.slowest
+    assert load.refused[503] > 0, load.refused
     await wait_applied(up, load)
     check_nothing_lost(up, load)
 
@@ -153,6 +162,87 @@ async def test_slow_clients_do_not_hold_the_api(up: UpProcess) -> None:
     for reader, writer in stalled:  # the server closes them, whatever it answers first
         assert await asyncio.wait_for(reader.read(), 30.0) is not None
         writer.close()
+
+
+async def wait_status(
+    client: httpx.AsyncClient, model: str, wanted: tuple[str, ...], timeout_s: float = 120.0
+) -> dict[str, Any]:
+    """Poll a version's status, as a client does, until it is one of `wanted`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            r = await client.get(f"/models/{model}/v1/status")
+            if r.status_code == 200 and r.json()["status"] in wanted:
+                body: dict[str, Any] = r.json()
+                return body
+        assert time.monotonic() < deadline, f"{model} never reached {wanted}"
+        await asyncio.sleep(0.1)  # a client polling the documented status endpoint
+
+
+async def create_slow_model(client: httpx.AsyncClient, model: str) -> None:
+    """A model whose build takes long enough to be interrupted, BUILDING on return."""
+    data = to_csv(churn_rows(20_000, seed=3))
+    upload = await client.post("/uploads", files={"file": ("big.csv", data, "text/csv")})
+    assert upload.status_code == 201, upload.text
+    body = {"intent": CHURN_INTENT, "upload_id": upload.json()["upload_id"], "max_iterations": 20}
+    created = await client.post(f"/models/{model}", json=body)
+    assert created.status_code == 202, created.text
+    await wait_status(client, model, ("BUILDING",))
+
+
+async def test_a_trainer_killed_mid_build_restarts_it_visibly(up: UpProcess) -> None:
+    async with up.client() as c:
+        await create_slow_model(c, "slow")
+        pid = up.signal("trainer", signal.SIGKILL)
+        await wait_restarted(up, "trainer", pid)
+        status = await wait_status(c, "slow", ("READY", "ERROR"), timeout_s=240)
+        assert status["status"] == "READY", status
+        assert status["attempt"] == 2, status
+        logs = (await c.get("/models/build-logs", params={"model_name": "slow"})).json()
+        assert any("restarted (attempt 2)" in line["message"] for line in logs["logs"])
+    verified = up.cli("events", "verify", "--model", "slow")
+    assert verified.returncode == 0, verified.stderr
+
+
+async def test_a_retried_command_with_its_idempotency_key_applies_once(up: UpProcess) -> None:
+    async with up.client() as c:
+        key = {"Idempotency-Key": f"retry-{time.time_ns()}"}
+        body = {"description": "sent twice, applied once"}
+        first = await c.patch(f"/models/{MODEL}", json=body, headers=key)
+        # the client never saw the answer, and sends the same request again
+        again = await c.patch(f"/models/{MODEL}", json=body, headers=key)
+        assert first.status_code == again.status_code == 200, (first.text, again.text)
+        assert again.content == first.content
+        other = await c.patch(f"/models/{MODEL}", json={"description": "else"}, headers=key)
+        assert other.status_code == 409, other.text
+    accepted = accepted_writes(up)
+    assert accepted["description", body["description"]] == 1
+
+
+async def test_ctrl_c_mid_build_then_make_run_again(tmp_path: Path) -> None:
+    first = UpProcess(tmp_path / "data", free_port())
+    first.start()
+    try:
+        async with first.client() as c:
+            await create_slow_model(c, "slow")
+        assert first.stop() == 0  # Ctrl-C, in the middle of the build
+        assert first.proc is not None
+        left = [role for role, pid in first.pids().items() if role != "postgres" and alive(pid)]
+        assert not left, left
+    finally:
+        first.kill_all()
+    second = UpProcess(first.data_dir, first.port)
+    second.start()
+    try:
+        second.key = first.key
+        async with second.client() as c:
+            status = await wait_status(c, "slow", ("READY", "ERROR"), timeout_s=240)
+            assert status["status"] == "READY", status
+        for source in ([], ["--source", "log"]):
+            verified = second.cli("events", "verify", *source)
+            assert verified.returncode == 0, verified.stderr
+    finally:
+        second.kill_all()
 
 
 async def test_kill_9_of_up_itself_then_make_run_again(tmp_path: Path) -> None:
