@@ -153,10 +153,11 @@ class EventLog:
 
         Raises `LogUnavailable`, with nothing stored, when the broker is known to be down.
         """
-        await self._check_broker()
         stream = envelope.stream
         lock = self._streams.setdefault(stream, asyncio.Lock())
         async with lock:  # this process's appenders of one stream queue here, not in SQL
+            # After the queue: the appender before may just have found the broker gone.
+            await self._check_broker()
             chained, value, digest = await self._claim(envelope)
             meta = await self._produce(stream, value, chained)
         if meta is None:
