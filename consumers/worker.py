@@ -11,18 +11,22 @@ duplicate results).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Protocol
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import OffsetAndMetadata
 
+from intentml.domain.text import storable
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.envelope import Envelope, decode, make_event
 from intentml.events.log import Appended, EventLog
+from intentml.events.schema import UnknownSchemaVersion
 from intentml.events.types import EventData
 from projections import queries as q
 
@@ -58,7 +62,8 @@ class WorkerContext:
         while not await self.watcher.wait(partition, offset, 10.0):
             if self.stop.is_set():
                 return False
-        row = await self.pool.fetchrow(q.EVENT_VERDICT, env.event_id)
+        # The archive keeps ids as storable text (an event with a NUL is rejected anyway).
+        row = await self.pool.fetchrow(q.EVENT_VERDICT, storable(env.event_id))
         return bool(row and row["accepted"])
 
     async def emit(self, cause: Envelope, data: EventData) -> Appended:
@@ -73,6 +78,10 @@ class WorkerContext:
                 correlation_id=cause.correlation_id,
             )
         )
+
+
+class _Stopped(Exception):
+    """The worker stopped while a partition waited at an event newer than its code."""
 
 
 class _FinishRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -96,8 +105,10 @@ class Worker:
         bootstrap_servers: str,
         topic: str,
         group_id: str,
+        halt_retry_s: float = 30.0,
     ) -> None:
         self.ctx = ctx
+        self.halt_retry_s = halt_retry_s
         self.handler = handler
         self.topic = topic
         self.consumer = AIOKafkaConsumer(
@@ -115,12 +126,30 @@ class Worker:
     ) -> None:
         for r in records:
             try:
-                env = decode(r.value)
-            except Exception:
-                log.error("skipping undecodable record %s/%s", tp.partition, r.offset)
-                continue
-            await self.handler.handle(self.ctx, env, tp.partition, r.offset)
+                env = await self._decode(tp, r)
+            except _Stopped:
+                return  # not committed: handled again after the restart
+            if env is not None:
+                await self.handler.handle(self.ctx, env, tp.partition, r.offset)
             await self.consumer.commit({tp: OffsetAndMetadata(r.offset + 1, "")})
+
+    async def _decode(self, tp: TopicPartition, r: ConsumerRecord[bytes, bytes]) -> Envelope | None:
+        """The record's envelope; None for a record that cannot be decoded at all (the
+        projector quarantines it, and only events it accepted are acted on). An event
+        newer than this code is never skipped: the partition waits here, trying again
+        every `halt_retry_s`, until the worker stops (to be upgraded)."""
+        while True:
+            try:
+                return decode(r.value)
+            except UnknownSchemaVersion as exc:
+                log.error("%s waits at %s/%s: %s", self.ctx.name, tp.partition, r.offset, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.ctx.stop.wait(), self.halt_retry_s)
+                if self.ctx.stop.is_set():
+                    raise _Stopped from exc
+            except (msgspec.DecodeError, ValueError, TypeError) as exc:
+                log.error("not acting on undecodable record %s/%s: %s", tp.partition, r.offset, exc)
+                return None
 
     async def finish(self, partitions: list[TopicPartition]) -> None:
         """Let in-flight work of `partitions` finish (on revocation or shutdown)."""

@@ -19,6 +19,7 @@ from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
 from intentml.api.platform import PlatformDep
 from intentml.api.schemas import ColumnOut, UploadOut
+from intentml.api.storable import check_upload
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import Column, DatasetUploaded
 from intentml.infra.storage import upload_path
@@ -135,10 +136,12 @@ class UploadController(Controller):
             path, filename = await _receive_file(
                 request, tmp_dir, platform.settings.max_upload_bytes
             )
+            check_upload(filename, [])
             try:
                 fmt, rows, cols, sha = await asyncio.to_thread(_inspect, path, filename)
             except DatasetError as exc:
                 raise ApiError(422, f"the file could not be read as a dataset: {exc}") from exc
+            check_upload(filename, [c.name for c in cols])
             upload_id = new_id()
             target = upload_path(platform.settings.data_dir, principal.account_id, upload_id, fmt)
             target.parent.mkdir(parents=True)
