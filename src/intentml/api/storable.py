@@ -10,6 +10,7 @@ where their file name and columns become known (`check_upload`), and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -59,10 +60,16 @@ async def refuse_unstorable_text(request: Request[Any, Any, Any]) -> None:
         raise refuse(field)
 
 
-def check_upload(filename: str, columns: list[str]) -> None:
-    """400 when an upload's file name or a column name (its header) cannot be stored."""
+def check_upload(
+    filename: str, columns: Sequence[str] = (), fields: Sequence[tuple[str, str]] = ()
+) -> None:
+    """400 when an upload's file name, a column name (its header) or another form field
+    (name or value; unused today, but never to be stored by accident) cannot be stored."""
     if unstorable_field(filename) is not None:
         raise refuse("filename")
     for i, name in enumerate(columns):
         if unstorable_field(name) is not None:
             raise refuse(f"columns[{i}]")
+    for name, value in fields:
+        if unstorable_field(name) is not None or unstorable_field(value) is not None:
+            raise refuse(name)

@@ -32,6 +32,12 @@ class _Received:
 
     def __init__(self) -> None:
         self.file: Any = None
+        #: The other form fields (name, value), only checked (`check_upload`).
+        self.fields: list[tuple[str, str]] = []
+
+    def on_field(self, field: Any) -> None:
+        name = (field.field_name or b"").decode("utf-8", "replace")
+        self.fields.append((name, (field.value or b"").decode("utf-8", "replace")[:1000]))
 
     def on_file(self, file: Any) -> None:
         if file.field_name == b"file" and self.file is None:
@@ -78,7 +84,7 @@ async def _receive_file(
     received = _Received()
     parser = FormParser(
         "multipart/form-data",
-        on_field=lambda _f: None,
+        on_field=received.on_field,
         on_file=received.on_file,
         boundary=params[b"boundary"],
         config={
@@ -110,6 +116,7 @@ async def _receive_file(
     f.flush_to_disk()
     f.file_object.flush()
     name = (f.file_name or b"upload").decode("utf-8", "replace")
+    check_upload(name, fields=received.fields)
     return Path(f.actual_file_name.decode()), os.path.basename(name)
 
 
@@ -136,7 +143,6 @@ class UploadController(Controller):
             path, filename = await _receive_file(
                 request, tmp_dir, platform.settings.max_upload_bytes
             )
-            check_upload(filename, [])
             try:
                 fmt, rows, cols, sha = await asyncio.to_thread(_inspect, path, filename)
             except DatasetError as exc:
