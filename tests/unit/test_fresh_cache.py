@@ -97,7 +97,10 @@ async def test_serves_the_last_value_while_the_database_is_down_then_recovers() 
     assert await cache.get("k", load) == "row@0"  # stale, within the bound
     with pytest.raises(ConnectionRefusedError):
         await cache.get("never-loaded", load)
-    now[0] = 61.0
+    # Within `recheck_s` of the failure the database is not asked again.
+    down[0], now[0] = False, 59.5
+    assert await cache.get("k", load) == "row@0"
+    down[0], now[0] = True, 61.0
     with pytest.raises(ConnectionRefusedError):  # too old to serve
         await cache.get("k", load)
     down[0], watcher.alive = False, True

@@ -6,7 +6,8 @@ connection, such as writes waiting for a frozen broker, do not make the database
 look down), and a check still running at the deadline is abandoned, not awaited:
 cancelling a statement on a frozen server needs a round trip to it, and
 `asyncio.wait_for` waits for the cancellation, which is why its 2 s timeout never
-fired when PostgreSQL was frozen.
+fired when PostgreSQL was frozen (and the pool had no bound on acquiring a connection,
+connecting, or a statement: see `intentml.infra.db.create_pool`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ async def _checks(checks: dict[str, Awaitable[Any]], timeout_s: float) -> dict[s
     tasks = {name: asyncio.ensure_future(c) for name, c in checks.items()}
     done, pending = await asyncio.wait(tasks.values(), timeout=timeout_s)
     for task in pending:
+        # Left to finish on its own (bounded by the pool's timeouts), never awaited here;
+        # not cancelled either: asyncpg would then finish the release in a shielded task
+        # whose error nobody retrieves.
         task.add_done_callback(_forget)
-        task.cancel()  # not awaited (see the module)
     return {
         name: task.result() if task in done and task.exception() is None else None
         for name, task in tasks.items()

@@ -7,6 +7,7 @@ for as long as the version exists; the read model decides whether it may serve.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -64,7 +65,8 @@ class FreshCache(Generic[T]):
 
     Stale-if-error: the last value loaded for each key is also kept, with when it was
     loaded; when a load fails because PostgreSQL is down or too slow (`DB_UNAVAILABLE`)
-    and that value is younger than `stale_s`, it is served instead of the error. So a
+    and that value is younger than `stale_s`, it is served instead of the error (and for
+    `recheck_s` after, without asking the database again). So a
     READY model keeps serving through an outage of the database, and what changed in the
     read models meanwhile (a revocation, an undeploy) is heard once it is back.
     """
@@ -75,11 +77,16 @@ class FreshCache(Generic[T]):
         capacity: int = 10_000,
         stale_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        recheck_s: float = 1.0,
     ) -> None:
         self.watcher = watcher
         self.capacity = capacity
         self.stale_s = stale_s
         self.clock = clock
+        #: After a load failed for want of the database, stale values are served without
+        #: asking it for this long: one request per `recheck_s` pays the timeout, not all.
+        self.recheck_s = recheck_s
+        self._down_until = -math.inf
         self._generation = -1
         self._rows: dict[Hashable, T | None] = {}
         self._last: OrderedDict[Hashable, tuple[float, T | None]] = OrderedDict()
@@ -93,12 +100,18 @@ class FreshCache(Generic[T]):
             self._generation = generation
         elif key in self._rows:
             return self._rows[key]
+        last = self._last.get(key)
+        usable = last is not None and self.clock() - last[0] <= self.stale_s
+        if usable and self.clock() < self._down_until:
+            assert last is not None
+            return last[1]  # the database just failed: don't make each request wait for it
         try:
             value = await load()
         except DB_UNAVAILABLE:
-            last = self._last.get(key)
-            if last is None or self.clock() - last[0] > self.stale_s:
+            self._down_until = self.clock() + self.recheck_s
+            if not usable:
                 raise
+            assert last is not None
             return last[1]
         if self.stale_s > 0:
             self._last[key] = (self.clock(), value)
