@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 import pytest
@@ -25,6 +26,7 @@ from aiokafka.errors import KafkaTimeoutError
 
 import intentml.api.platform as platform_module
 from intentml.api.platform import Platform
+from intentml.config import Settings
 from intentml.infra.embedded import EmbeddedBroker, start_postgres, stop_postgres
 from tests.conftest import settings_for
 from tests.data import POSITIVE
@@ -211,3 +213,18 @@ async def test_a_frozen_broker_gives_503_with_retry_after_while_models_serve_the
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_locked_table_gives_a_503_within_the_bound_then_serves(settings: Settings) -> None:
+    async with platform_stack(settings, trainer=False, deployer=False) as stack:
+        assert (await stack.client.get("/models")).status_code == 200
+        locker = await asyncpg.connect(settings.database_url)
+        try:
+            async with locker.transaction():
+                await locker.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
+                r, took = await timed(stack.client.get("/models"))
+                assert unavailable(r)["details"] == {"dependency": "database"}
+                assert took < FAST_S, took
+        finally:
+            await locker.close()
+        assert (await stack.client.get("/models")).status_code == 200

@@ -12,14 +12,15 @@ from collections.abc import Callable
 import httpx
 import msgspec
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
+from consumers.worker import Worker, WorkerContext
 from intentml.cli.events import quarantine
 from intentml.config import Settings
 from intentml.events import schema
 from intentml.events.checkpoints import CheckpointWatcher
-from intentml.events.envelope import encode, make_event
-from intentml.events.log import new_producer
+from intentml.events.envelope import Envelope, encode, make_event
+from intentml.events.log import EventLog, new_producer
 from intentml.events.types import DatasetUploaded
 from intentml.infra.db import create_pool
 from intentml.infra.setup import prepare
@@ -149,6 +150,54 @@ async def test_a_newer_event_halts_only_its_partition_and_undecodable_records_ar
             (1, p1[2]),
             (1, p1[4]),
         ]
+    finally:
+        await watcher.stop()
+        await producer.stop()
+        await pool.close()
+
+
+class _Recorder:
+    """A worker's handler that notes the offsets it was given."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
+        self.seen.append(offset)
+
+
+async def test_a_worker_waits_at_an_event_newer_than_its_code_and_skips_nothing(
+    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await prepare(settings)
+    pool = await create_pool(settings.database_url)
+    producer = new_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    watcher = CheckpointWatcher(settings.database_url)
+    await watcher.start()
+    topic = settings.topic
+    try:
+        offsets = [
+            await _produce(producer, topic, 0, value)
+            for value in (upload("a"), upload("b", version=2), upload("c"))
+        ]
+        caplog.set_level(logging.ERROR, logger="consumers.worker")
+        stop = asyncio.Event()
+        ctx = WorkerContext("w", pool, EventLog(producer, pool, topic), watcher, stop)
+        recorder = _Recorder()
+        worker = Worker(
+            ctx, recorder, settings.kafka_bootstrap_servers, topic, "w", halt_retry_s=0.1
+        )
+        async with running(worker.run()):
+            await _until(lambda: sum(NEWER in r.getMessage() for r in caplog.records) >= 3)
+            assert recorder.seen == offsets[:1]
+            tp = TopicPartition(topic, 0)
+            assert await worker.consumer.committed(tp) == offsets[1]
+            # Once the code knows the version, the worker goes on from there.
+            monkeypatch.setitem(schema.SCHEMA_VERSIONS, "DatasetUploaded", 2)  # type: ignore[index]
+            monkeypatch.setitem(schema.UPCASTERS, ("DatasetUploaded", 1), dict)  # type: ignore[index]
+            await _until(lambda: recorder.seen == offsets)
+            stop.set()
     finally:
         await watcher.stop()
         await producer.stop()
