@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import msgspec
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from consumers.worker import Worker, WorkerContext
 from intentml.cli.events import quarantine
@@ -20,7 +20,8 @@ from intentml.config import Settings
 from intentml.events import schema
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.envelope import Envelope, encode, make_event
-from intentml.events.log import EventLog, new_producer
+from intentml.events.log import EventLog, ensure_topic, new_producer
+from intentml.events.reseed import reseed_if_empty
 from intentml.events.types import DatasetUploaded
 from intentml.infra.db import create_pool
 from intentml.infra.setup import prepare
@@ -150,10 +151,35 @@ async def test_a_newer_event_halts_only_its_partition_and_undecodable_records_ar
             (1, p1[2]),
             (1, p1[4]),
         ]
+
+        # An empty broker is re-seeded with the quarantined records too: same offsets.
+        copy = topic + ".copy"
+        await ensure_topic(settings.kafka_bootstrap_servers, copy, 2)
+        assert await reseed_if_empty(pool, settings.kafka_bootstrap_servers, copy, 2) == 8
+        assert await _records(settings, copy) == await _records(settings, topic)
     finally:
         await watcher.stop()
         await producer.stop()
         await pool.close()
+
+
+async def _records(settings: Settings, topic: str) -> list[tuple[int, int, bytes | None]]:
+    """Every record of `topic`: partition, offset, value."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(2)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        found: list[tuple[int, int, bytes | None]] = []
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while len(found) < 8:
+            assert asyncio.get_running_loop().time() < deadline, found
+            for recs in (await consumer.getmany(timeout_ms=1000)).values():
+                found += [(r.partition, r.offset, r.value) for r in recs]
+        return sorted(found)
+    finally:
+        await consumer.stop()
 
 
 class _Recorder:
