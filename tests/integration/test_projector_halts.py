@@ -78,7 +78,7 @@ async def test_a_newer_event_halts_only_its_partition_and_undecodable_records_ar
         before = await _produce(producer, topic, 0, upload("p0-before"))
         newer = await _produce(producer, topic, 0, upload("p0-newer", version=2))
         after = await _produce(producer, topic, 0, upload("p0-after"))
-        garbage = [b"\x00\xffnot json", b'{"json": "but not an envelope"}']
+        garbage = [b"\x00\xffnot json", b'{"type": "SomethingNew", "schema_version": 5}']
         p1 = [
             await _produce(producer, topic, 1, value)
             for value in (upload("p1-a"), garbage[0], upload("p1-b"), garbage[1], upload("p1-c"))
