@@ -43,7 +43,7 @@ def upload(upload_id: str, version: int = 1) -> bytes:
             size_bytes=1,
             sha256="s",
         ),
-        account_id="acme",
+        account_id=f"acct-{upload_id}",  # a stream each: no chain to keep by hand
         actor="test",
     )
     return encode(msgspec.structs.replace(env, schema_version=version))

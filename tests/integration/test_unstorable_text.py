@@ -99,11 +99,12 @@ async def test_an_event_with_a_nul_injected_into_the_log_is_rejected_and_the_pro
         assert r.status_code == 202, r.text
         model_id = r.json()["model_id"]
         account = await stack.pool.fetchval("SELECT account_id FROM models")
-        # Another writer, past the API: a NUL in the data and one in the envelope itself.
+        # Another writer, past the API: a NUL in the data and one in the envelope itself,
+        # each the first event of its stream (so the chain rule lets the fold judge it).
         in_data = make_event(
             ModelUpdated(model_id=model_id, description="x\x00y"),
             account_id=account,
-            model_name="churn",
+            model_name="ghost",
             actor="other-writer",
         )
         in_stream = make_event(
