@@ -125,6 +125,12 @@ async def test_a_frozen_database_gives_fast_503s_while_models_serve_then_recover
             deployment_id = await ready_and_deployed(stack)
             assert stack.app is not None
             platform: Platform = stack.app.state.platform
+            # The postmaster alone: pooled connections still answer, nothing can connect.
+            with frozen(postgres_pids(pgdata)[:1]):
+                r, took = await timed(stack.client.get("/health"))
+                assert took < 2.0, took
+                assert r.status_code == 503 and r.json()["database"] == "down", r.text
+                await served(stack, deployment_id)
             with frozen(postgres_pids(pgdata)):
                 r, took = await timed(stack.client.get("/models"))
                 assert unavailable(r)["details"] == {"dependency": "database"}

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 
 from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
+from intentml.api.liveness import Liveness
 from intentml.api.ratelimit import FailedAuthLimiter, RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.api.storable import refuse
@@ -35,13 +36,11 @@ class Platform:
         pool: asyncpg.Pool,
         log: EventLog,
         watcher: CheckpointWatcher,
-        health_pool: asyncpg.Pool | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
-        #: `/health`'s own connection: requests exhausting `pool` (writes waiting for a
-        #: frozen broker) must not make the database look down.
-        self.health_pool = health_pool or pool
+        #: What `/health` reports (its own connections, see `Liveness`).
+        self.liveness = Liveness(settings.database_url, log.producer)
         self.log = log
         self.watcher = watcher
         self.models = ModelCache(settings.data_dir)
@@ -86,14 +85,13 @@ async def open_platform(settings: Settings) -> AsyncIterator[Platform]:
     """Connect to PostgreSQL and Kafka for the lifetime of the app."""
     bound = settings.db_timeout_s
     pool = await create_pool(settings.database_url, min_size=2, max_size=10, timeout_s=bound)
-    health_pool = await create_pool(settings.database_url, min_size=1, max_size=1, timeout_s=bound)
     producer = new_producer(settings.kafka_bootstrap_servers)
     watcher = CheckpointWatcher(settings.database_url)
     try:
         await producer.start()
         await watcher.start()
         log = EventLog(producer, pool, settings.topic)
-        platform = Platform(settings, pool, log, watcher, health_pool)
+        platform = Platform(settings, pool, log, watcher)
         syncing = asyncio.create_task(platform.limiter.run(pool, settings.rate_limit_sync_s))
         stopping = asyncio.Event()
         # Events a crashed appender left pending reach the log even if nobody appends
@@ -111,5 +109,4 @@ async def open_platform(settings: Settings) -> AsyncIterator[Platform]:
     finally:
         await watcher.stop()
         await producer.stop()
-        await health_pool.close()
         await pool.close()
