@@ -53,8 +53,11 @@ async def refuse_unstorable_text(request: Request[Any, Any, Any]) -> None:
     if request.method not in _BODY_METHODS:
         return
     ctype = request.headers.get("content-type", "")
-    if ctype.startswith("multipart/"):
-        return  # streamed by its handler (uploads): see `check_upload`
+    if (
+        ctype.startswith("multipart/")
+        or request.route_handler.resolve_request_max_body_size() is None
+    ):
+        return  # streamed by its handler, never held whole (uploads): see `check_upload`
     field = _body_field(await request.body())
     if field is not None:
         raise refuse(field)
