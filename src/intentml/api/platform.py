@@ -31,11 +31,7 @@ class Platform:
     """The API's handles on the outside world, shared by all requests."""
 
     def __init__(
-        self,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        log: EventLog,
-        watcher: CheckpointWatcher,
+        self, settings: Settings, pool: asyncpg.Pool, log: EventLog, watcher: CheckpointWatcher
     ) -> None:
         self.settings = settings
         self.pool = pool

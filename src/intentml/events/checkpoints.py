@@ -23,7 +23,7 @@ class CheckpointWatcher:
     """Tracks the projector's next offset per partition and wakes waiters."""
 
     def __init__(
-        self, url: str, projection: str = "main", check_s: float = 1.0, timeout_s: float = 1.0
+        self, url: str, projection: str = "main", check_s: float = 1.0, timeout_s: float = 2.0
     ) -> None:
         self.url = url
         self.projection = projection
@@ -40,12 +40,14 @@ class CheckpointWatcher:
 
     async def start(self) -> None:
         """Open the LISTEN connection, read the current checkpoints, and keep it open."""
-        await self._connect()
+        await self._connect(connect_timeout_s=30.0)  # a slow start is not an outage
         self._keeping = asyncio.create_task(self._keep_listening())
 
-    async def _connect(self) -> None:
+    async def _connect(self, connect_timeout_s: float | None = None) -> None:
         conn = await asyncpg.connect(
-            self.url, timeout=self.timeout_s, command_timeout=self.timeout_s
+            self.url,
+            timeout=connect_timeout_s or self.timeout_s,
+            command_timeout=self.timeout_s,
         )
         try:
             await conn.add_listener(CHANNEL, self._on_notify)
