@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from intentml.infra.embedded import stop_postgres
 from tests.data import churn_rows, to_csv
 
 #: The roles `intentml up` runs as `python -m intentml.cli.main ROLE`.
@@ -132,9 +133,12 @@ class UpProcess:
         return found
 
     def signal(self, role: str, sig: signal.Signals) -> int:
-        """Send `sig` to the process of `role`; its pid."""
+        """Send `sig` to the process of `role`; its pid. PostgreSQL is the postmaster and
+        every backend it forked: all of the server, as a stalled machine would be."""
         pid = self.pids()[role]
-        os.kill(pid, sig)
+        for target in [pid, *(_descendants(pid) if role == "postgres" else [])]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(target, sig)
         return pid
 
     def stop(self, timeout_s: float = 90.0) -> int:
@@ -144,20 +148,22 @@ class UpProcess:
         return self.proc.wait(timeout_s)
 
     def kill_all(self) -> None:
-        """Leave nothing running, whatever state the test left it in."""
+        """Leave nothing running, whatever state the test left it in: Ctrl-C if `up` still
+        runs, then SIGKILL to whatever of it is left, and PostgreSQL stopped."""
         if self.proc is None:
             return
         pids = self.pids()
-        for pid in pids.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
+        for role in pids:
+            with contextlib.suppress(ProcessLookupError, KeyError):
+                self.signal(role, signal.SIGCONT)
         if self.proc.poll() is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.stop(60)
-        for role, pid in self.pids().items() if self.proc.poll() is None else pids.items():
+        for role, pid in pids.items():
             if role != "postgres" and alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+        stop_postgres(self.data_dir / "pg")
 
     def client(self) -> httpx.AsyncClient:
         """A client with the bootstrap key and the hang bound."""
@@ -193,6 +199,8 @@ class Load:
     sent: int = 0
     #: The longest any answered request took, in seconds.
     slowest: float = 0.0
+    #: Tells this load's values from those of earlier loads on the same platform.
+    label: str = field(default_factory=lambda: f"r{time.time_ns()}")
     _acked: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
@@ -219,7 +227,7 @@ class Load:
         small = to_csv(churn_rows(30, seed=writer))
         while not stop.is_set():
             n += 1
-            tag = f"w{writer}-{n}"
+            tag = f"{self.label}-w{writer}-{n}"
             started = time.monotonic()
             try:
                 if n % 3:

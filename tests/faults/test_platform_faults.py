@@ -110,7 +110,7 @@ async def test_a_frozen_service_degrades_then_recovers(
     load = Load(MODEL)
     async with loaded(up, load), up.client() as probe:
         await load.until_acked(rng.randint(3, 15))
-        pid = up.signal(role, signal.SIGSTOP)
+        up.signal(role, signal.SIGSTOP)
         try:
             await load.until_refused(503)
             for _ in range(3):  # /health answers in time and names what is down
@@ -121,7 +121,7 @@ async def test_a_frozen_service_degrades_then_recovers(
                 down = "database" if role == "postgres" else "kafka"
                 assert health.json()[down] == "down", health.json()
         finally:
-            os.kill(pid, signal.SIGCONT)
+            up.signal(role, signal.SIGCONT)
         await wait_healthy(up)
         await load.until_acked(10)
     # A stalled database is a 503 within its 2 s bounds; a write to a stalled broker waits
