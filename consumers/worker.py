@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import OffsetAndMetadata
@@ -24,6 +25,7 @@ from aiokafka.structs import OffsetAndMetadata
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.envelope import Envelope, decode, make_event
 from intentml.events.log import Appended, EventLog, LogUnavailable
+from intentml.events.schema import UnknownSchemaVersion
 from intentml.events.types import EventData
 from projections import queries as q
 
@@ -93,6 +95,10 @@ class WorkerContext:
             delay = min(delay * 2, 5.0)
 
 
+class _Stopped(Exception):
+    """The worker stopped while a partition waited at an event newer than its code."""
+
+
 class _FinishRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -114,8 +120,10 @@ class Worker:
         bootstrap_servers: str,
         topic: str,
         group_id: str,
+        halt_retry_s: float = 30.0,
     ) -> None:
         self.ctx = ctx
+        self.halt_retry_s = halt_retry_s
         self.handler = handler
         self.topic = topic
         self.consumer = AIOKafkaConsumer(
@@ -133,12 +141,30 @@ class Worker:
     ) -> None:
         for r in records:
             try:
-                env = decode(r.value)
-            except Exception:
-                log.error("skipping undecodable record %s/%s", tp.partition, r.offset)
-                continue
-            await self.handler.handle(self.ctx, env, tp.partition, r.offset)
+                env = await self._decode(tp, r)
+            except _Stopped:
+                return  # not committed: handled again after the restart
+            if env is not None:
+                await self.handler.handle(self.ctx, env, tp.partition, r.offset)
             await self.consumer.commit({tp: OffsetAndMetadata(r.offset + 1, "")})
+
+    async def _decode(self, tp: TopicPartition, r: ConsumerRecord[bytes, bytes]) -> Envelope | None:
+        """The record's envelope; None for a record that cannot be decoded at all (the
+        projector quarantines it, and only events it accepted are acted on). An event
+        newer than this code is never skipped: the partition waits here, trying again
+        every `halt_retry_s`, until the worker stops (to be upgraded)."""
+        while True:
+            try:
+                return decode(r.value)
+            except UnknownSchemaVersion as exc:
+                log.error("%s waits at %s/%s: %s", self.ctx.name, tp.partition, r.offset, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.ctx.stop.wait(), self.halt_retry_s)
+                if self.ctx.stop.is_set():
+                    raise _Stopped from exc
+            except (msgspec.DecodeError, ValueError, TypeError) as exc:
+                log.error("not acting on undecodable record %s/%s: %s", tp.partition, r.offset, exc)
+                return None
 
     async def finish(self, partitions: list[TopicPartition]) -> None:
         """Let in-flight work of `partitions` finish (on revocation or shutdown)."""

@@ -15,14 +15,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from asyncpg.pool import PoolConnectionProxy
 
 from intentml.domain.fold import Decision, StreamState, decode_state, encode_state, judge
+from intentml.domain.text import storable, unstorable
 from intentml.events.envelope import Envelope, decode, event_hash
+from intentml.events.schema import UnknownSchemaVersion
+from projections import quarantine as qq
 from projections import queries as q
 from projections.liveness import HOLD
+from projections.quarantine import quarantine_row
 from projections.rows import Row, Tables, Wanted, project
 
 log = logging.getLogger(__name__)
@@ -96,7 +101,9 @@ async def apply_events(
     """Fold `fresh` (partition, offset, stored bytes, envelope; in log order) from the
     stored fold states, project the accepted events onto the stored rows they change, and
     store rows and states. Returns the verdicts, in order."""
-    streams = sorted({env.stream for *_, env in fresh})
+    # A stream whose name PostgreSQL cannot store never has an accepted event (the fold
+    # rejects it), so its state is always the empty one: neither loaded nor stored.
+    streams = sorted({env.stream for *_, env in fresh if not unstorable(env.stream)})
     states: dict[str, StreamState] = {
         row["stream"]: decode_state(row["state"])
         for row in await conn.fetch(q.LOAD_STATES, streams)
@@ -120,35 +127,73 @@ def archive_row(
 ) -> tuple[Any, ...]:
     """An event as the archive keeps it (`queries.ARCHIVE_COLUMNS`): where it is in the
     log, its envelope's fields, its hash, the fold's verdict, and its bytes verbatim."""
+    # Text columns must be storable for any event, a rejected one with a NUL too; its
+    # bytes (`value`) stay verbatim, so nothing of it is lost.
     return (
         partition,
         offset,
-        env.event_id,
-        env.type,
-        env.account_id,
-        env.model_name,
+        storable(env.event_id),
+        storable(env.type),
+        storable(env.account_id),
+        storable(env.model_name),
         env.occurred_at,
-        env.actor,
+        storable(env.actor),
         event_hash(value),
-        env.prev_hash,
+        storable(env.prev_hash),
         verdict.accepted,
         verdict.reason,
         value,
     )
 
 
+class Batch(msgspec.Struct):
+    """What one poll batch did: events applied, records quarantined, and the partitions
+    halted at an event newer than this code (partition -> its offset)."""
+
+    applied: int = 0
+    quarantined: int = 0
+    halted: dict[int, int] = msgspec.field(default_factory=dict)
+
+
+def _decode_partition(
+    projection: str,
+    partition: int,
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+    batch: Batch,
+    quarantined: list[tuple[Any, ...]],
+) -> tuple[list[tuple[int, int, bytes, Envelope]], str | None]:
+    """Decode one partition's records in order: the envelopes to fold, and the reason it
+    halted (at `batch.halted[partition]`), if a record is newer than this code."""
+    fresh: list[tuple[int, int, bytes, Envelope]] = []
+    for r in records:
+        try:
+            fresh.append((partition, r.offset, r.value, decode(r.value)))
+        except UnknownSchemaVersion as exc:
+            # Never skipped: nothing after it on this partition, until an upgrade.
+            log.error("partition %s halted at offset %s: %s", partition, r.offset, exc)
+            batch.halted[partition] = r.offset
+            return fresh, str(exc)
+        except (msgspec.DecodeError, ValueError, TypeError) as exc:
+            log.error("quarantined undecodable record %s/%s: %s", partition, r.offset, exc)
+            quarantined.append(quarantine_row(projection, partition, r, exc))
+    return fresh, None
+
+
 async def apply_batch(
     pool: asyncpg.Pool,
     records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     projection: str = PROJECTION,
-) -> int:
-    """Fold and apply one poll batch in a single transaction; returns events applied.
+) -> Batch:
+    """Fold and apply one poll batch in a single transaction.
 
     Records below the stored offset of their partition are skipped under a row
     lock on the offsets, so a redelivery (a rebalance racing a batch, or a
-    zombie projector) can never apply an event twice.
+    zombie projector) can never apply an event twice. A partition halts at an
+    event newer than this code: its offset is stored at that event, so a newer
+    projector (or this one, retrying) starts there.
     """
     partitions = sorted(tp.partition for tp, recs in records.items() if recs)
+    batch = Batch()
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(q.INIT_OFFSETS, projection, partitions)
         stored = {
@@ -156,14 +201,17 @@ async def apply_batch(
             for r in await conn.fetch(q.LOCK_OFFSETS, projection, partitions)
         }
         fresh: list[tuple[int, int, bytes, Envelope]] = []
+        quarantined: list[tuple[Any, ...]] = []
+        halts: list[tuple[str, int, int, str]] = []
+        moved: list[int] = []  # partitions that got past their stored offset: not halted
         for tp, recs in records.items():
-            for r in recs:
-                if r.offset < stored[tp.partition]:
-                    continue
-                try:
-                    fresh.append((tp.partition, r.offset, r.value, decode(r.value)))
-                except Exception as exc:  # a foreign or corrupt record must not stop the log
-                    log.error("skipping undecodable record %s/%s: %s", tp.partition, r.offset, exc)
+            todo = [r for r in recs if r.offset >= stored[tp.partition]]
+            decoded, halt = _decode_partition(projection, tp.partition, todo, batch, quarantined)
+            fresh += decoded
+            if halt is not None:
+                halts.append((projection, tp.partition, batch.halted[tp.partition], halt))
+            elif todo:
+                moved.append(tp.partition)
         verdicts = await apply_events(conn, fresh)
         archive: list[tuple[Any, ...]] = []
         for (partition, offset, value, env), verdict in zip(fresh, verdicts, strict=True):
@@ -171,12 +219,19 @@ async def apply_batch(
             if not verdict.accepted:
                 log.info("rejected %s %s: %s", env.type, env.event_id, verdict.reason)
         await conn.executemany(q.ARCHIVE_EVENT, archive)
+        await conn.executemany(qq.QUARANTINE, quarantined)
+        await conn.executemany(qq.SAVE_HALT, halts)
+        await conn.execute(qq.CLEAR_HALTS, projection, moved)
         for tp, recs in records.items():
-            if recs and recs[-1].offset + 1 > stored[tp.partition]:
-                nxt = recs[-1].offset + 1
+            if not recs:
+                continue
+            nxt = batch.halted.get(tp.partition, recs[-1].offset + 1)
+            if nxt > stored[tp.partition]:
                 await conn.execute(q.SAVE_OFFSET, projection, tp.partition, nxt)
                 await conn.execute(q.NOTIFY_CHECKPOINT, f"{projection}:{tp.partition}:{nxt}")
-    return len(fresh)
+    batch.applied = len(fresh)
+    batch.quarantined = len(quarantined)
+    return batch
 
 
 class Projector:
@@ -190,8 +245,13 @@ class Projector:
         group_id: str = "intentml-projector",
         projection: str = PROJECTION,
         max_poll_records: int = 5000,
+        halt_retry_s: float = 30.0,
     ) -> None:
         self.pool = pool
+        #: How often a partition halted at an event newer than this code tries it again.
+        self.halt_retry_s = halt_retry_s
+        #: Halted partitions (paused) and when each tries again.
+        self.retry_at: dict[TopicPartition, float] = {}
         self.topic = topic
         self.projection = projection
         self.applied = 0
@@ -218,6 +278,23 @@ class Projector:
             else:
                 await self.consumer.seek_to_beginning(tp)
 
+    def _halt(self, halted: dict[int, int]) -> None:
+        """Hold each halted partition at its event (it is read again at the next try)."""
+        retry_at = asyncio.get_running_loop().time() + self.halt_retry_s
+        for partition, offset in halted.items():
+            tp = TopicPartition(self.topic, partition)
+            self.consumer.seek(tp, offset)
+            self.consumer.pause(tp)
+            self.retry_at[tp] = retry_at
+
+    def _retry_halted(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for tp, at in list(self.retry_at.items()):
+            if now >= at:
+                del self.retry_at[tp]
+                if tp in self.consumer.assignment():
+                    self.consumer.resume(tp)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Apply batches until `stop` is set."""
         self.consumer.subscribe([self.topic], listener=_SeekToStoredOffsets(self))
@@ -226,9 +303,12 @@ class Projector:
             async with self.pool.acquire() as liveness:
                 await liveness.execute(HOLD)  # released with the session, even on a crash
                 while not stop.is_set():
+                    self._retry_halted()
                     batch = await self.consumer.getmany(timeout_ms=200)
                     if batch:
                         async with self.batch_lock:
-                            self.applied += await apply_batch(self.pool, batch, self.projection)
+                            done = await apply_batch(self.pool, batch, self.projection)
+                        self.applied += done.applied
+                        self._halt(done.halted)
         finally:
             await self.consumer.stop()

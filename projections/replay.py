@@ -33,6 +33,7 @@ from typing import Any
 import asyncpg
 
 from intentml.domain.fold import StreamState, encode_state, judge
+from intentml.domain.text import unstorable
 from intentml.events.envelope import decode, event_hash
 from intentml.infra.db import init_connection
 from projections import queries as q
@@ -213,7 +214,8 @@ class _Build:
             rows = row_tuples(self.tables, table, getattr(self.tables, table))
             await self._copy(table, rows)
             self.progress.rows += len(rows)
-        states = [(s, encode_state(state)) for s, state in self.states.items()]
+        # Like the live projector: a stream PostgreSQL cannot name has only rejected events.
+        states = [(s, encode_state(st)) for s, st in self.states.items() if not unstorable(s)]
         await self.writer.copy_records_to_table(
             "aggregates", records=states, columns=("stream", "state")
         )

@@ -45,6 +45,8 @@ class Stack:
     trainer: TrainerHandler
     stop: asyncio.Event
     projector: asyncio.Task[None]
+    #: The API's app (its platform: `app.state.platform`).
+    app: Litestar | None = None
 
     async def wait_status(
         self,
@@ -149,12 +151,12 @@ async def platform_stack(
     try:
         key = await ensure_admin_key(settings, pool, log, watcher)
         async with (
-            api_server(settings) as (base_url, _app),
+            api_server(settings) as (base_url, app),
             httpx.AsyncClient(
                 base_url=base_url, timeout=30.0, headers={"Authorization": f"Bearer {key}"}
             ) as client,
         ):
-            yield Stack(settings, client, pool, log, watcher, trainer_handler, stop, tasks[0])
+            yield Stack(settings, client, pool, log, watcher, trainer_handler, stop, tasks[0], app)
     finally:
         stop.set()
         done = await asyncio.gather(*tasks, return_exceptions=True)

@@ -58,6 +58,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Failed authentications per client address per minute (bursts included) before the
     #: address's unverified keys are refused with 429; None is no limit.
     rate_limit_failed_auth: int | None = 60
+    #: The API's bound on waiting for PostgreSQL: a pooled connection, a new one, one
+    #: statement (client and server side). Past it: 503 `service_unavailable`.
+    db_timeout_s: float = 1.0
+    #: How long the API keeps serving what it last read of a key or a serving lookup
+    #: when PostgreSQL cannot be reached (stale-if-error); 0 turns it off.
+    stale_if_error_s: float = 600.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -79,6 +85,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             rate_limit_inference=_per_minute(e.get("INTENTML_RATE_LIMIT_INFERENCE", "6000")),
             rate_limit_sync_s=float(e.get("INTENTML_RATE_LIMIT_SYNC_S", "1")),
             rate_limit_failed_auth=_per_minute(e.get("INTENTML_RATE_LIMIT_FAILED_AUTH", "60")),
+            db_timeout_s=float(e.get("INTENTML_DB_TIMEOUT_S", "1")),
+            stale_if_error_s=float(e.get("INTENTML_STALE_IF_ERROR_S", "600")),
         )
 
     @property

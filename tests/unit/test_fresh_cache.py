@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+import pytest
+
 from intentml.api.serving_cache import FreshCache
 from intentml.events.checkpoints import CheckpointWatcher
 
@@ -72,3 +74,54 @@ async def test_nothing_is_cached_without_a_live_listener() -> None:
     await cache.get("k", load)
     await cache.get("k", load)
     assert calls == 2
+
+
+async def test_serves_the_last_value_while_the_database_is_down_then_recovers() -> None:
+    watcher = _Watcher()
+    now = [0.0]
+    cache: FreshCache[Any] = FreshCache(
+        cast(CheckpointWatcher, watcher), stale_s=60.0, clock=lambda: now[0]
+    )
+    down = [False]
+
+    async def load() -> str:
+        if down[0]:
+            raise ConnectionRefusedError("the database is down")
+        return f"row@{watcher.generation}"
+
+    assert await cache.get("k", load) == "row@0"
+    watcher.generation += 1  # a batch was applied: the fresh copy is dropped
+    watcher.alive = False  # and the LISTEN connection is gone with the database
+    down[0] = True
+    now[0] = 59.0
+    assert await cache.get("k", load) == "row@0"  # stale, within the bound
+    with pytest.raises(ConnectionRefusedError):
+        await cache.get("never-loaded", load)
+    # Within `recheck_s` of the failure the database is not asked again.
+    down[0], now[0] = False, 59.5
+    assert await cache.get("k", load) == "row@0"
+    down[0], now[0] = True, 61.0
+    with pytest.raises(ConnectionRefusedError):  # too old to serve
+        await cache.get("k", load)
+    down[0], watcher.alive = False, True
+    assert await cache.get("k", load) == "row@1"
+
+
+async def test_other_errors_are_not_hidden_by_stale_values() -> None:
+    watcher = _Watcher()
+    cache: FreshCache[Any] = FreshCache(cast(CheckpointWatcher, watcher), stale_s=60.0)
+    assert await cache.get("k", _value("v")) == "v"
+    watcher.generation += 1
+
+    async def broken() -> str:
+        raise KeyError("a bug, not an outage")
+
+    with pytest.raises(KeyError):
+        await cache.get("k", broken)
+
+
+def _value(v: str) -> Any:
+    async def load() -> str:
+        return v
+
+    return load

@@ -27,6 +27,7 @@ from intentml.api.inference import InferenceController
 from intentml.api.keys import ApiKeyController
 from intentml.api.models import ModelController
 from intentml.api.platform import Platform, open_platform
+from intentml.api.storable import refuse_unstorable_text
 from intentml.api.uploads import UploadController
 from intentml.api.versions import VersionController
 from intentml.config import Settings
@@ -86,6 +87,7 @@ def create_app(settings: Settings) -> Litestar:
         ],
         "dependencies": {"platform": Provide(_platform, sync_to_thread=False)},
         "middleware": [auth],
+        "before_request": refuse_unstorable_text,
         "exception_handlers": EXCEPTION_HANDLERS,
         "openapi_config": openapi,
         "lifespan": [lifespan],

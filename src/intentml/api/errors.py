@@ -7,6 +7,7 @@ client never sees another shape. A 500 is always a bug and is logged as one.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import msgspec
@@ -14,6 +15,9 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+
+from intentml.events.log import LogUnavailable
+from intentml.infra.db import DB_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +149,32 @@ def recursion_handler(_: Request[Any, Any, Any], exc: RecursionError) -> Respons
     return _response(400, "the request body is nested too deeply; no endpoint takes such JSON")
 
 
+def database_unavailable_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """PostgreSQL unreachable, or slower than the API's bound (`INTENTML_DB_TIMEOUT_S`): 503
+    at once instead of a hang; nothing was appended (a command's event is appended after
+    its checks, and an append that fails is not acknowledged)."""
+    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    return _response(
+        503,
+        "the database is not answering; retry in a moment (served models keep answering)",
+        {"dependency": "database"},
+        {"Retry-After": str(DB_RETRY_AFTER_S)},
+    )
+
+
+def log_unavailable_handler(_: Request[Any, Any, Any], exc: LogUnavailable) -> Response[Any]:
+    """The broker cannot take the command's event: nothing was appended, retry later."""
+    log.warning("event log unavailable: %s", exc)
+    retry = max(1, math.ceil(exc.retry_after_s))
+    return _response(
+        503,
+        f"the event log is not taking writes right now; nothing was recorded, retry after "
+        f"{retry} s",
+        {"dependency": "event_log", "retry_after_s": retry},
+        {"Retry-After": str(retry)},
+    )
+
+
 def internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unexpected: log it with the traceback, answer 500 without internals."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -153,8 +183,13 @@ def internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Respons
     )
 
 
+#: What a client is told to wait after a 503 for the database (`Retry-After`).
+DB_RETRY_AFTER_S = 1
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: api_error_handler,
+    LogUnavailable: log_unavailable_handler,
+    **dict.fromkeys(DB_UNAVAILABLE, database_unavailable_handler),
     ValidationException: validation_handler,
     HTTPException: http_handler,
     RecursionError: recursion_handler,

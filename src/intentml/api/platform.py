@@ -12,9 +12,12 @@ from litestar.di import NamedDependency
 
 from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
+from intentml.api.liveness import Liveness
 from intentml.api.ratelimit import FailedAuthLimiter, RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
+from intentml.api.storable import refuse
 from intentml.config import Settings
+from intentml.domain.text import unstorable_in
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.commands import Outcome, ReadModelReset, submit
 from intentml.events.envelope import Envelope
@@ -32,20 +35,31 @@ class Platform:
     ) -> None:
         self.settings = settings
         self.pool = pool
+        #: What `/health` reports (its own connections, see `Liveness`).
+        self.liveness = Liveness(settings.database_url, log.producer)
         self.log = log
         self.watcher = watcher
         self.models = ModelCache(settings.data_dir)
-        self.lookups: FreshCache[Any] = FreshCache(watcher)
+        stale_s = settings.stale_if_error_s
+        self.lookups: FreshCache[Any] = FreshCache(watcher, stale_s=stale_s)
         #: Verified keys (and unknown ones, as None), dropped with every applied batch, so
-        #: a revocation takes effect here as soon as this process hears of its checkpoint.
-        self.keys: FreshCache[Principal] = FreshCache(watcher)
+        #: a revocation takes effect here as soon as this process hears of its checkpoint;
+        #: served as last seen while the database is down (stale-if-error, see FreshCache).
+        self.keys: FreshCache[Principal] = FreshCache(watcher, stale_s=stale_s)
         #: Per-key rate limits, synced with the other API processes through PostgreSQL.
         self.limiter = RateLimiter()
         #: Failed authentications per client address (see `FailedAuthLimiter`).
         self.failed_auth = FailedAuthLimiter(settings.rate_limit_failed_auth)
 
     async def submit(self, envelope: Envelope) -> Outcome:
-        """Append a command event and wait (bounded) for the fold's verdict on it."""
+        """Append a command event and wait (bounded) for the fold's verdict on it.
+
+        An event holding text PostgreSQL cannot store is refused here with the fold's
+        own rule (400 naming the field), whatever route built it: it could never be
+        projected. (`LogUnavailable` becomes a 503 with Retry-After in `errors`.)"""
+        field = unstorable_in(envelope)
+        if field is not None:
+            raise refuse(field.removeprefix("data."))
         try:
             return await submit(
                 self.log, self.watcher, self.pool, envelope, self.settings.command_wait_s
@@ -65,13 +79,15 @@ PlatformDep = NamedDependency[Platform]
 @contextlib.asynccontextmanager
 async def open_platform(settings: Settings) -> AsyncIterator[Platform]:
     """Connect to PostgreSQL and Kafka for the lifetime of the app."""
-    pool = await create_pool(settings.database_url, min_size=2, max_size=10)
+    bound = settings.db_timeout_s
+    pool = await create_pool(settings.database_url, min_size=2, max_size=10, timeout_s=bound)
     producer = new_producer(settings.kafka_bootstrap_servers)
     watcher = CheckpointWatcher(settings.database_url)
     try:
         await producer.start()
         await watcher.start()
-        platform = Platform(settings, pool, EventLog(producer, pool, settings.topic), watcher)
+        log = EventLog(producer, pool, settings.topic)
+        platform = Platform(settings, pool, log, watcher)
         syncing = asyncio.create_task(platform.limiter.run(pool, settings.rate_limit_sync_s))
         stopping = asyncio.Event()
         # Events a crashed appender left pending reach the log even if nobody appends

@@ -467,11 +467,26 @@ class ExplainedInferOut(InferOut, frozen=True, kw_only=True):
     explanation: ExplanationOut
 
 
-class HealthOut(msgspec.Struct, frozen=True):
+class HaltOut(msgspec.Struct, frozen=True):
+    """A partition the projector stopped at: an event there is newer than its code."""
+
+    partition: int
+    offset: int
+    reason: str
+    since: datetime
+
+
+class HealthOut(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Each part: `ok` or `down`; the projector may also be `halted` (see `halted`)."""
+
     status: str
     database: str
     kafka: str
     projector: str
+    #: Partitions halted at an event newer than the projector's code: upgrade intentml.
+    halted: list[HaltOut] = msgspec.field(default_factory=list)
+    #: Records of the log that could not be decoded, kept in `quarantine`.
+    quarantined: int = 0
 
 
 #: Metric names the Plexe documents use for ours (`f1` is `f1_score` there).

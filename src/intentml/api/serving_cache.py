@@ -7,12 +7,15 @@ for as long as the version exists; the read model decides whether it may serve.
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from intentml.events.checkpoints import CheckpointWatcher
+from intentml.infra.db import DB_UNAVAILABLE
 from intentml.infra.storage import resolve_in
 from intentml.ml.serving import LoadedModel
 
@@ -52,29 +55,69 @@ class ModelCache:
 
 
 class FreshCache(Generic[T]):
-    """Read-model lookups cached until the projector applies anything new.
+    """Read-model lookups cached until the projector applies anything new, and served
+    stale while the database cannot be reached.
 
     Every applied batch bumps the checkpoint watcher's generation (the NOTIFY
     arrives before any command waiting on that batch is answered), so a cached
     row is never older than the caller's own last write. Without a live LISTEN
-    connection nothing is cached.
+    connection nothing is cached as fresh.
+
+    Stale-if-error: the last value loaded for each key is also kept, with when it was
+    loaded; when a load fails because PostgreSQL is down or too slow (`DB_UNAVAILABLE`)
+    and that value is younger than `stale_s`, it is served instead of the error (and for
+    `recheck_s` after, without asking the database again). So a
+    READY model keeps serving through an outage of the database, and what changed in the
+    read models meanwhile (a revocation, an undeploy) is heard once it is back.
     """
 
-    def __init__(self, watcher: CheckpointWatcher, capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        watcher: CheckpointWatcher,
+        capacity: int = 10_000,
+        stale_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        recheck_s: float = 1.0,
+    ) -> None:
         self.watcher = watcher
         self.capacity = capacity
+        self.stale_s = stale_s
+        self.clock = clock
+        #: After a load failed for want of the database, stale values are served without
+        #: asking it for this long: one request per `recheck_s` pays the timeout, not all.
+        self.recheck_s = recheck_s
+        self._down_until = -math.inf
         self._generation = -1
         self._rows: dict[Hashable, T | None] = {}
+        self._last: OrderedDict[Hashable, tuple[float, T | None]] = OrderedDict()
 
     async def get(self, key: Hashable, load: Callable[[], Awaitable[T | None]]) -> T | None:
-        """The cached value of `key`, or `load()`'s (stored unless the read models moved)."""
+        """The cached value of `key`, or `load()`'s (stored unless the read models moved);
+        the last one loaded when `load()` cannot reach the database (see the class)."""
         generation = self.watcher.generation
         if generation != self._generation:
             self._rows.clear()
             self._generation = generation
         elif key in self._rows:
             return self._rows[key]
-        value = await load()
+        last = self._last.get(key)
+        usable = last is not None and self.clock() - last[0] <= self.stale_s
+        if usable and self.clock() < self._down_until:
+            assert last is not None
+            return last[1]  # the database just failed: don't make each request wait for it
+        try:
+            value = await load()
+        except DB_UNAVAILABLE:
+            self._down_until = self.clock() + self.recheck_s
+            if not usable:
+                raise
+            assert last is not None
+            return last[1]
+        if self.stale_s > 0:
+            self._last[key] = (self.clock(), value)
+            self._last.move_to_end(key)
+            while len(self._last) > self.capacity:
+                self._last.popitem(last=False)
         # A batch applied while loading may have changed the row: then don't keep it.
         if self.watcher.alive and self.watcher.generation == generation:
             if len(self._rows) >= self.capacity:

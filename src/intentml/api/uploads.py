@@ -19,6 +19,7 @@ from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
 from intentml.api.platform import PlatformDep
 from intentml.api.schemas import ColumnOut, UploadOut
+from intentml.api.storable import check_upload
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import Column, DatasetUploaded
 from intentml.infra.storage import upload_path
@@ -31,6 +32,12 @@ class _Received:
 
     def __init__(self) -> None:
         self.file: Any = None
+        #: The other form fields (name, value), only checked (`check_upload`).
+        self.fields: list[tuple[str, str]] = []
+
+    def on_field(self, field: Any) -> None:
+        name = (field.field_name or b"").decode("utf-8", "replace")
+        self.fields.append((name, (field.value or b"").decode("utf-8", "replace")[:1000]))
 
     def on_file(self, file: Any) -> None:
         if file.field_name == b"file" and self.file is None:
@@ -77,7 +84,7 @@ async def _receive_file(
     received = _Received()
     parser = FormParser(
         "multipart/form-data",
-        on_field=lambda _f: None,
+        on_field=received.on_field,
         on_file=received.on_file,
         boundary=params[b"boundary"],
         config={
@@ -109,6 +116,7 @@ async def _receive_file(
     f.flush_to_disk()
     f.file_object.flush()
     name = (f.file_name or b"upload").decode("utf-8", "replace")
+    check_upload(name, fields=received.fields)
     return Path(f.actual_file_name.decode()), os.path.basename(name)
 
 
@@ -139,6 +147,7 @@ class UploadController(Controller):
                 fmt, rows, cols, sha = await asyncio.to_thread(_inspect, path, filename)
             except DatasetError as exc:
                 raise ApiError(422, f"the file could not be read as a dataset: {exc}") from exc
+            check_upload(filename, [c.name for c in cols])
             upload_id = new_id()
             target = upload_path(platform.settings.data_dir, principal.account_id, upload_id, fmt)
             target.parent.mkdir(parents=True)

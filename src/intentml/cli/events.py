@@ -32,6 +32,8 @@ from intentml.events.chain import (
 )
 from intentml.events.export import BadExportLine, export_line, read_export
 from projections import archive_queries as aq
+from projections import quarantine as qq
+from projections.projector import PROJECTION
 
 #: Rows a cursor fetches per round trip: large enough to stream at full speed.
 PREFETCH = 5000
@@ -81,6 +83,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default="archive",
         help="without --file: the events archive in PostgreSQL (default), or the topic itself",
     )
+    events_sub.add_parser(
+        "quarantine",
+        help="records the projector could not decode (JSON lines, bytes in base64) and "
+        "partitions halted at an event newer than this intentml",
+    )
     contract = events_sub.add_parser(
         "contract", help="print the AsyncAPI document of the events topic (or --write DIR)"
     )
@@ -98,7 +105,7 @@ def needs_services(args: argparse.Namespace) -> bool:
     """Whether the command talks to the platform (verifying a file does not)."""
     if args.command != "events":
         return True
-    return args.action == "export" or (args.action == "verify" and not args.file)
+    return args.action in ("export", "quarantine") or (args.action == "verify" and not args.file)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -107,6 +114,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return await audit(settings, args.account, args.model)
     if args.action == "contract":
         return contract(args.write)
+    if args.action == "quarantine":
+        return await quarantine(settings, sys.stdout.buffer)
     if args.action == "export":
         await export(
             settings,
@@ -140,6 +149,53 @@ async def _archive_rows(
                 yield row
     finally:
         await conn.close()
+
+
+class QuarantinedRecord(msgspec.Struct, frozen=True):
+    """One line of `intentml events quarantine`: the record's position, its bytes verbatim
+    (base64), and why it could not be decoded."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+    value: bytes | None
+    error: str
+    quarantined_at: datetime
+
+
+async def quarantine(settings: Settings, out: BinaryIO) -> int:
+    """Print the quarantined records as JSON lines, and the halted partitions on stderr;
+    0 when neither exists, 1 otherwise (an operator has something to look at)."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        records = await conn.fetch(qq.QUARANTINED, PROJECTION)
+        halts = await conn.fetch(qq.HALTS, PROJECTION)
+    finally:
+        await conn.close()
+    encoder = msgspec.json.Encoder()
+    for r in records:
+        line = QuarantinedRecord(
+            partition=r["partition"],
+            offset=r["offset"],
+            key=r["key"],
+            headers=list(zip(r["header_names"], r["header_values"], strict=True)),
+            value=r["value"],
+            error=r["error"],
+            quarantined_at=r["quarantined_at"],
+        )
+        out.write(encoder.encode(line) + b"\n")
+    out.flush()
+    for h in halts:
+        print(
+            f"partition {h['partition']} halted at offset {h['offset']} since "
+            f"{h['since'].isoformat()}: {h['reason']}",
+            file=sys.stderr,
+        )
+    print(
+        f"{len(records)} quarantined record(s), {len(halts)} halted partition(s)", file=sys.stderr
+    )
+    return 1 if records or halts else 0
 
 
 async def audit(settings: Settings, account: str, model: str, out: BinaryIO | None = None) -> int:

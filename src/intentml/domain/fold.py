@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from intentml.domain.keys import SCOPES, key_id_for
+from intentml.domain.text import UNSTORABLE_REASON, unstorable_in
 from intentml.events.envelope import Envelope
 from intentml.events.types import (
     AccountCreated,
@@ -138,7 +139,18 @@ def _version_event(state: StreamState, version: int, job_id: str) -> VersionStat
 
 
 def decide(state: StreamState, event: Envelope) -> Decision:
-    """Judge `event` against the state of its stream; return the verdict and new state."""
+    """Judge `event` against the state of its stream; return the verdict and new state.
+
+    An event holding text PostgreSQL cannot store (`intentml.domain.text`) is rejected
+    first: the API refuses such commands, but other writers share the log, and an
+    event that cannot be projected must neither stop the projector nor be skipped."""
+    where = unstorable_in(event)
+    if where is not None:
+        return _reject(state, f"the event's field '{where}' {UNSTORABLE_REASON}")
+    return _judge(state, event)
+
+
+def _judge(state: StreamState, event: Envelope) -> Decision:
     data = event.data
     # Worker events first: they are most of the log (a build reports its progress often).
     if isinstance(

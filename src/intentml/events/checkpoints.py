@@ -9,41 +9,92 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import asyncpg
 
 CHANNEL = "intentml_checkpoints"
 
+log = logging.getLogger(__name__)
+
 
 class CheckpointWatcher:
     """Tracks the projector's next offset per partition and wakes waiters."""
 
-    def __init__(self, url: str, projection: str = "main") -> None:
+    def __init__(
+        self, url: str, projection: str = "main", check_s: float = 1.0, timeout_s: float = 2.0
+    ) -> None:
         self.url = url
         self.projection = projection
+        #: How often the LISTEN connection is checked (and, when lost, opened again), and
+        #: how long the check and a reconnection may take.
+        self.check_s = check_s
+        self.timeout_s = timeout_s
         self.next_offsets: dict[int, int] = {}
         #: Bumped on every applied batch: caches of read-model rows compare it to stay fresh.
         self.generation = 0
         self._conn: asyncpg.Connection | None = None
         self._changed = asyncio.Condition()
+        self._keeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Open the LISTEN connection, then read the current checkpoints."""
-        self._conn = await asyncpg.connect(self.url)
-        await self._conn.add_listener(CHANNEL, self._on_notify)
-        rows = await self._conn.fetch(
-            "SELECT partition, next_offset FROM projection_offsets WHERE projection = $1",
-            self.projection,
+        """Open the LISTEN connection, read the current checkpoints, and keep it open."""
+        await self._connect(connect_timeout_s=30.0)  # a slow start is not an outage
+        self._keeping = asyncio.create_task(self._keep_listening())
+
+    async def _connect(self, connect_timeout_s: float | None = None) -> None:
+        conn = await asyncpg.connect(
+            self.url,
+            timeout=connect_timeout_s or self.timeout_s,
+            command_timeout=self.timeout_s,
         )
+        try:
+            await conn.add_listener(CHANNEL, self._on_notify)
+            rows = await conn.fetch(
+                "SELECT partition, next_offset FROM projection_offsets WHERE projection = $1",
+                self.projection,
+            )
+        except BaseException:
+            conn.terminate()
+            raise
+        self._conn = conn
         for r in rows:
             self._advance(r["partition"], r["next_offset"])
+        # Notifications may have been missed while no connection listened.
+        self.generation += 1
+        await self._wake()
+
+    async def _keep_listening(self) -> None:
+        """Check the connection every `check_s`; reopen it when it is lost or frozen (a
+        connection to a frozen server stays open and hears nothing). Until then `alive`
+        is False, so caches keep nothing as fresh."""
+        while True:
+            await asyncio.sleep(self.check_s)
+            conn = self._conn
+            if conn is not None and not conn.is_closed():
+                try:
+                    await conn.fetchval("SELECT 1", timeout=self.timeout_s)
+                    continue
+                except Exception as exc:
+                    log.warning("checkpoint LISTEN connection lost (%r); reconnecting", exc)
+                    conn.terminate()
+            try:
+                await self._connect()
+                log.info("checkpoint LISTEN connection open again")
+            except Exception as exc:
+                log.debug("checkpoint LISTEN reconnection failed: %r", exc)
 
     async def stop(self) -> None:
-        """Close the LISTEN connection."""
+        """Stop checking, and close the LISTEN connection."""
+        if self._keeping is not None:
+            self._keeping.cancel()
+            await asyncio.gather(self._keeping, return_exceptions=True)
+            self._keeping = None
         if self._conn is not None:
             with contextlib.suppress(Exception):
-                await self._conn.close()
+                await asyncio.wait_for(self._conn.close(), self.timeout_s)
+            self._conn.terminate()
             self._conn = None
 
     @property

@@ -4,6 +4,8 @@ The embedded broker keeps its log in memory only. The projector archives
 every envelope with its partition and offset, so on start an empty topic is
 refilled record for record, partition by partition, in offset order: the
 offsets come out identical, and every consumer's stored position stays valid.
+Records the projector quarantined are re-sent from the quarantine, where they are
+kept verbatim.
 """
 
 from __future__ import annotations
@@ -20,11 +22,24 @@ from intentml.events.log import new_producer
 
 log = logging.getLogger(__name__)
 
-_ARCHIVE = (
-    'SELECT partition, "offset", account_id, model_name, value FROM events '
-    'WHERE partition = $1 ORDER BY "offset"'
-)
-_LAST_OFFSETS = 'SELECT partition, max("offset") AS last FROM events GROUP BY partition'
+# The quarantined records too (`projections.quarantine`), verbatim with their key and
+# headers: they hold their offsets in the log, so without them every later offset moves.
+_ARCHIVE = """
+SELECT "offset", convert_to(account_id || '/' || model_name, 'UTF8') AS key, value,
+       NULL::text[] AS header_names, NULL::bytea[] AS header_values
+FROM events WHERE partition = $1
+UNION ALL
+SELECT "offset", key, value, header_names, header_values
+FROM quarantine WHERE projection = 'main' AND partition = $1
+ORDER BY "offset"
+"""
+_LAST_OFFSETS = """
+SELECT partition, max(last) AS last FROM (
+    SELECT partition, max("offset") AS last FROM events GROUP BY partition
+    UNION ALL
+    SELECT partition, max("offset") FROM quarantine WHERE projection = 'main' GROUP BY partition
+) AS both_tables GROUP BY partition
+"""
 
 
 async def end_offsets(bootstrap_servers: str, topic: str, partitions: int) -> dict[int, int]:
@@ -55,12 +70,15 @@ async def reseed_if_empty(
             for partition in sorted(archived):
                 pending: list[tuple[int, asyncio.Future[RecordMetadata]]] = []
                 async for row in conn.cursor(_ARCHIVE, partition, prefetch=2000):
+                    names, values = row["header_names"], row["header_values"]
                     future = await producer.send(
                         topic,
                         row["value"],
                         partition=partition,
-                        key=f"{row['account_id']}/{row['model_name']}".encode(),
-                        headers=cloudevents_headers(decode(row["value"])),
+                        key=row["key"],
+                        headers=cloudevents_headers(decode(row["value"]))
+                        if names is None
+                        else list(zip(names, values, strict=True)),
                     )
                     pending.append((row["offset"], future))
                     if len(pending) >= 2000:

@@ -72,7 +72,8 @@ def upcast(
     target = current_version(type_name, versions)
     if version > target:
         raise UnknownSchemaVersion(
-            f"{type_name} v{version} is newer than this code (v{target}): upgrade intentml"
+            f"schema version {version} of {type_name} is newer than this intentml "
+            f"({target}): upgrade intentml"
         )
     while version < target:
         step = upcasters.get((type_name, version))

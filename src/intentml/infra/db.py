@@ -37,13 +37,66 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A connection pool with the jsonb codec installed."""
-    pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=init_connection
+#: What "the database cannot be reached or does not answer in time" looks like: the API
+#: answers 503 for these (`intentml.api.errors`) and its caches serve what they last
+#: knew (`intentml.api.serving_cache`). TimeoutError: a bounded pool's acquire, connect
+#: or command timeout; QueryCanceledError: the server's statement_timeout (a lock);
+#: OperatorInterventionError also covers "the database system is starting up".
+DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
+class BoundedPool(asyncpg.Pool):
+    """A pool whose `acquire` (and so `fetch`, `execute`, ...) waits at most
+    `acquire_timeout_s` for a connection, unless a caller passes its own timeout."""
+
+    __slots__ = ("acquire_timeout_s",)
+    acquire_timeout_s: float
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        """A connection within `timeout`, by default `acquire_timeout_s`."""
+        return super().acquire(timeout=self.acquire_timeout_s if timeout is None else timeout)
+
+
+async def create_pool(
+    url: str, min_size: int = 1, max_size: int = 10, *, timeout_s: float | None = None
+) -> asyncpg.Pool:
+    """A connection pool with the jsonb codec installed.
+
+    `timeout_s` bounds everything a caller can wait for: a connection from the pool, a
+    new connection, each statement (client side, and `statement_timeout` server side, so
+    a statement stuck on a lock is cancelled by the server), and asyncpg's cancellation of
+    a timed-out statement (bounded by the same `command_timeout`). The API uses it; the
+    projector, workers and replay run long statements on purpose and pass None.
+    """
+    if timeout_s is None:
+        pool = await asyncpg.create_pool(
+            url, min_size=min_size, max_size=max_size, init=init_connection
+        )
+        assert pool is not None
+        return pool
+    bounded = BoundedPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        init=init_connection,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=timeout_s,  # connecting
+        command_timeout=timeout_s,
+        server_settings={"statement_timeout": str(int(timeout_s * 1000))},
     )
-    assert pool is not None
-    return pool
+    bounded.acquire_timeout_s = timeout_s
+    await bounded
+    return bounded
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
