@@ -112,6 +112,15 @@ class UpProcess:
         drain = self.proc.stdout
         threading.Thread(target=lambda: self.output.extend(drain), daemon=True).start()
 
+    def use_unlimited_key(self) -> None:
+        """Write with a key of its own without rate limits (the load would spend the
+        bootstrap key's 600 a minute and be refused with 429s that test nothing)."""
+        issued = self.cli(
+            "keys", "create", "--account", "default", "--scope", "admin", "--unlimited"
+        )
+        assert issued.returncode == 0, issued.stderr
+        self.key = issued.stdout.strip()
+
     def pids(self) -> dict[str, int]:
         """The live processes of this platform by role: the four roles, `broker`,
         `objectstore` (when it runs one) and `postgres` (the postmaster)."""
