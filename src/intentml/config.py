@@ -58,6 +58,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Failed authentications per client address per minute (bursts included) before the
     #: address's unverified keys are refused with 429; None is no limit.
     rate_limit_failed_auth: int | None = 60
+    #: A request's headers and body must arrive within this many seconds from its first
+    #: byte, plus one second per `body_min_bytes_per_s` bytes of body; else 408 and the
+    #: connection is closed (a stalled client holds nothing).
+    body_timeout_s: float = 10.0
+    body_min_bytes_per_s: int = 16384
+    #: How long an `Idempotency-Key` is remembered (its first answer replayed).
+    idempotency_ttl_s: float = 86400.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -79,6 +86,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             rate_limit_inference=_per_minute(e.get("INTENTML_RATE_LIMIT_INFERENCE", "6000")),
             rate_limit_sync_s=float(e.get("INTENTML_RATE_LIMIT_SYNC_S", "1")),
             rate_limit_failed_auth=_per_minute(e.get("INTENTML_RATE_LIMIT_FAILED_AUTH", "60")),
+            body_timeout_s=float(e.get("INTENTML_BODY_TIMEOUT_S", "10")),
+            body_min_bytes_per_s=int(e.get("INTENTML_BODY_MIN_BYTES_PER_S", "16384")),
+            idempotency_ttl_s=float(e.get("INTENTML_IDEMPOTENCY_TTL_S", "86400")),
         )
 
     @property
