@@ -23,6 +23,7 @@ from intentml.api.contracts import asyncapi_document
 from intentml.api.deployments import DeploymentController
 from intentml.api.errors import EXCEPTION_HANDLERS, document_errors
 from intentml.api.health import health
+from intentml.api.idempotency import IdempotencyMiddleware
 from intentml.api.inference import InferenceController
 from intentml.api.keys import ApiKeyController
 from intentml.api.models import ModelController
@@ -85,7 +86,8 @@ def create_app(settings: Settings) -> Litestar:
             ApiKeyController,
         ],
         "dependencies": {"platform": Provide(_platform, sync_to_thread=False)},
-        "middleware": [auth],
+        # In this order: the key (and the account) first, then the idempotency of commands.
+        "middleware": [auth, IdempotencyMiddleware],
         "exception_handlers": EXCEPTION_HANDLERS,
         "openapi_config": openapi,
         "lifespan": [lifespan],

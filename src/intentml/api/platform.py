@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 
 from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
+from intentml.api.idempotency import ON_APPENDED
 from intentml.api.ratelimit import FailedAuthLimiter, RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.config import Settings
@@ -45,10 +46,18 @@ class Platform:
         self.failed_auth = FailedAuthLimiter(settings.rate_limit_failed_auth)
 
     async def submit(self, envelope: Envelope) -> Outcome:
-        """Append a command event and wait (bounded) for the fold's verdict on it."""
+        """Append a command event and wait (bounded) for the fold's verdict on it.
+
+        A request with an `Idempotency-Key` learns of the event as soon as it is
+        appended (`ON_APPENDED`), so a retry after a crash cannot append it twice."""
         try:
             return await submit(
-                self.log, self.watcher, self.pool, envelope, self.settings.command_wait_s
+                self.log,
+                self.watcher,
+                self.pool,
+                envelope,
+                self.settings.command_wait_s,
+                ON_APPENDED.get(),
             )
         except ReadModelReset as exc:
             raise ApiError(503, "the read model is being rebuilt; retry in a moment") from exc
