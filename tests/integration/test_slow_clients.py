@@ -113,16 +113,22 @@ async def test_stalled_headers_are_cut_off(settings: Settings, sent: bytes) -> N
         assert (await stack.client.get("/models")).status_code == 200
 
 
-async def test_a_trickle_is_cut_off(settings: Settings) -> None:
-    """A body that keeps coming, a byte at a time, is held to the floor rate."""
+@pytest.mark.parametrize("phase", ["headers", "body"])
+async def test_a_trickle_is_cut_off(settings: Settings, phase: str) -> None:
+    """Headers that never end, or a body that keeps coming a byte at a time, are held to
+    the deadline (header bytes do not extend it; body bytes only at the floor rate)."""
     async with platform_stack(slow(settings), trainer=False, deployer=False) as stack:
         loop = asyncio.get_running_loop()
         reader, writer = await connect(stack)
-        writer.write(head(stack, "POST", "/models/trickle", 1000))
+        if phase == "body":
+            writer.write(head(stack, "POST", "/models/trickle", 1000))
+        else:
+            writer.write(b"GET /models HTTP/1.1\r\n")
         started = loop.time()
         reading = asyncio.ensure_future(answer_then_eof(reader))
         while not reading.done():
-            writer.write(b" ")  # the client's pace, not synchronization
+            # the client's pace, not synchronization
+            writer.write(b" " if phase == "body" else b"X-Slow: 1\r\n")
             await asyncio.sleep(0.1)
         assert_408(await reading)
         assert loop.time() - started < TIMEOUT_S + MARGIN_S

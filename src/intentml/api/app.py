@@ -23,7 +23,7 @@ from intentml.api.contracts import asyncapi_document
 from intentml.api.deployments import DeploymentController
 from intentml.api.errors import EXCEPTION_HANDLERS, document_errors
 from intentml.api.health import health
-from intentml.api.idempotency import IdempotencyMiddleware
+from intentml.api.idempotency import IdempotencyMiddleware, IdempotentOperation
 from intentml.api.inference import InferenceController
 from intentml.api.keys import ApiKeyController
 from intentml.api.models import ModelController
@@ -31,6 +31,7 @@ from intentml.api.platform import Platform, open_platform
 from intentml.api.uploads import UploadController
 from intentml.api.versions import VersionController
 from intentml.config import Settings
+from intentml.domain.scopes import is_command
 
 #: Routes without a key: liveness, and the event contract (types only, like /schema).
 PUBLIC_PATHS = frozenset({"/health", "/events/asyncapi.json"})
@@ -99,4 +100,6 @@ def create_app(settings: Settings) -> Litestar:
         if isinstance(route, HTTPRoute) and not route.path.startswith("/schema"):
             for handler in route.route_handlers:
                 document_errors(handler, public=route.path in PUBLIC_PATHS)
+                if any(is_command(m, route.path_format) for m in handler.http_methods):
+                    handler.operation_class = IdempotentOperation
     return app

@@ -24,10 +24,13 @@ import contextvars
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import msgspec
+from litestar.openapi.spec import Operation, Parameter, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 from python_multipart.multipart import parse_options_header
 
@@ -45,7 +48,7 @@ from intentml.domain.idempotency import (
     key_problem,
     verdict,
 )
-from intentml.domain.scopes import PREDICTION_ROUTES, SAFE_METHODS
+from intentml.domain.scopes import is_command
 from intentml.events.log import Appended
 
 log = logging.getLogger(__name__)
@@ -117,6 +120,27 @@ UPDATE idempotency_keys
 SET event_id = $4, body_hash = $5, owner = NULL, leased_until = NULL
 WHERE account_id = $1 AND key = $2 AND owner = $3
 """
+#: The header as the OpenAPI document shows it on every command.
+HEADER_DOC = Parameter(
+    name="Idempotency-Key",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, max_length=255, pattern="^[ -~]{1,255}$"),
+    description=(
+        "A unique value (e.g. a UUID) per command; a retry with the same key and request "
+        "gets the first answer and appends nothing (see the README's Idempotent retries)."
+    ),
+)
+
+
+@dataclass
+class IdempotentOperation(Operation):
+    """The OpenAPI operation of a command: its parameters include `Idempotency-Key`."""
+
+    def __post_init__(self) -> None:
+        self.parameters = [*(self.parameters or []), HEADER_DOC]
+
+
 _RELEASE = "DELETE FROM idempotency_keys WHERE account_id = $1 AND key = $2 AND owner = $3"
 
 
@@ -151,10 +175,7 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         http: Any = scope  # only HTTP routes exist; a websocket has no method
-        if (
-            http.get("method", "GET") in SAFE_METHODS
-            or http.get("path_template") in PREDICTION_ROUTES
-        ):
+        if not is_command(http.get("method", "GET"), http.get("path_template", "")):
             await self.app(scope, receive, send)
             return
         raw_key = _header(scope, HEADER)
@@ -222,7 +243,7 @@ class _Attempt:
         if body_needed(record) == "needed":
             body_hash = await self._drain()
             if body_hash is None:
-                raise ApiError(400, "the request body ended before its end; send it whole")
+                raise ApiError(400, "the request body did not arrive in full; send it whole")
         match verdict(record, self.method, self.path, body_hash):
             case Replay():
                 await self._replay(row)
@@ -296,7 +317,10 @@ class _Attempt:
         try:
             await self.app(self.scope, self._hashing_receive, answer.capture)
             if answer.complete and answer.status is not None and answer.status < 500:
-                if self.body_hash is None:  # the handler did not read it all: we do
+                if self.body_hash is None and self.event_id is not None:
+                    # Appended without reading its whole body (a DELETE): read the rest, to
+                    # know the request. Answered without it and nothing appended (a 413
+                    # from the header alone): not kept, a retry runs again just as safely.
                     await self._drain()
                 if self.body_hash is not None:
                     stored = await self._store(answer)
