@@ -88,11 +88,18 @@ class StallGuardProtocol(HttpToolsProtocol):
             cycle.scope[BODY_INCOMPLETE] = True  # type: ignore[literal-required]
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        # Bytes that begin no request (stray line ends) must not keep a connection open
+        # either: uvicorn's keep-alive timer stops at any byte.
+        if self._guard is None:
+            self._arm()
+        super().data_received(data)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_request = True
         self._headers_done = False
-        if self._guard is None:  # a later request of a keep-alive connection
+        if self._guard is None:  # a pipelined request, in the same bytes as the last one
             self._arm()
 
     def on_headers_complete(self) -> None:
@@ -124,9 +131,10 @@ class StallGuardProtocol(HttpToolsProtocol):
         """The timer fired: cut the request off, or wait for its extended deadline."""
         self._guard = None
         now = self.loop.time()
-        if self.flow.read_paused:
-            # The server stopped reading (the handler has not taken the body yet): the
-            # client is not late, start its clock again.
+        busy = not self._in_request and self.cycle is not None and not self.cycle.response_complete
+        if self.flow.read_paused or busy:
+            # The server stopped reading (the handler has not taken the body yet), or is
+            # still answering the last request: the client is not late, start again.
             self._arm()
             return
         deadline = self._started + self.timeout_s + self._received / self.min_bytes_per_s
