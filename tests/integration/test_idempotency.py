@@ -265,3 +265,26 @@ async def test_predictions_ignore_the_header(stack: Stack) -> None:
     )
     assert r.status_code == 404  # not a 400 about the key: the route never looks at it
     assert await stack.pool.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+
+
+async def test_a_retry_after_the_first_died_before_appending_runs_it(stack: Stack) -> None:
+    """The row a process leaves when it dies after claiming a key and before appending
+    (its lease run out, no event): the retry takes the key over and runs the command."""
+    c = stack.client
+    k = key()
+    account = await stack.pool.fetchval("SELECT account_id FROM accounts")
+    await stack.pool.execute(
+        "INSERT INTO idempotency_keys (account_id, key, method, path, owner, leased_until, "
+        "expires_at) VALUES ($1, $2, 'POST', '/uploads', $3, now() - interval '1 s', "
+        "now() + interval '1 day')",
+        account,
+        k["Idempotency-Key"],
+        uuid.uuid4(),
+    )
+    first = await c.post("/uploads", files={"file": ("d.csv", CSV, "text/csv")}, headers=k)
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    same_answer(
+        first, await c.post("/uploads", files={"file": ("d.csv", CSV, "text/csv")}, headers=k)
+    )
+    assert (await settled(stack)).count("DatasetUploaded") == 1
