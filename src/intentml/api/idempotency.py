@@ -6,10 +6,11 @@ request body hashed as it streams to the handler, the answer captured and stored
 before it is sent.
 
 Crash safety: the row is claimed before the command runs, with a lease renewed
-while it runs. `Platform.submit` calls `record_appended` (through the `ON_APPENDED`
-context variable) as soon as the command's event is in the log, so a retry after
-the process died between the append and the answer finds the event and answers
-409 naming it instead of appending a second one. Answers of 5xx are not stored
+while it runs. `Platform.submit` (through the `COMMAND_HOOKS` context variable)
+renews the claim just before it appends, refusing to append if the claim was
+lost, and records the event's id as soon as the event is in the log, so a retry
+after the process died between the append and the answer finds the event and
+answers 409 naming it instead of appending a second one. Answers of 5xx are not stored
 (a retry may succeed), unless an event was appended.
 
 Reads and the prediction routes pass straight through: one method check and one
@@ -23,9 +24,8 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import msgspec
@@ -63,10 +63,20 @@ RETRY_AFTER_S = 1
 #: Answers whose body carries a secret that must not be stored: (method, route, field).
 SECRET_FIELDS = {("POST", "/auth/api-keys"): "key"}
 
-#: Set by the middleware while a command with a key runs; called by `Platform.submit`
-#: with the appended event.
-ON_APPENDED: contextvars.ContextVar[Callable[[Appended], Awaitable[None]] | None] = (
-    contextvars.ContextVar("intentml_on_appended", default=None)
+
+class CommandHooks(Protocol):
+    """What `Platform.submit` calls around the append of a command with a key."""
+
+    async def before_append(self) -> None:
+        """Raise (an ApiError) if the command must not be appended."""
+
+    async def appended(self, appended: Appended) -> None:
+        """The command's event is in the log."""
+
+
+#: Set by the middleware while a command with a key runs.
+COMMAND_HOOKS: contextvars.ContextVar[CommandHooks | None] = contextvars.ContextVar(
+    "intentml_command_hooks", default=None
 )
 
 _PURGE_AND_CLAIM = """
@@ -103,6 +113,7 @@ RETURNING 1
 _RENEW = """
 UPDATE idempotency_keys SET leased_until = now() + make_interval(secs => $4)
 WHERE account_id = $1 AND key = $2 AND owner = $3
+RETURNING 1
 """
 _APPENDED = """
 UPDATE idempotency_keys SET event_id = $4, body_hash = $5
@@ -311,7 +322,7 @@ class _Attempt:
     async def _run_command(self) -> None:
         """Run the handler with the key claimed; store its answer before sending it."""
         renewing = asyncio.create_task(self._renew())
-        token = ON_APPENDED.set(self.record_appended)
+        token = COMMAND_HOOKS.set(self)
         answer = _Answer()
         stored = False
         try:
@@ -325,7 +336,7 @@ class _Attempt:
                 if self.body_hash is not None:
                     stored = await self._store(answer)
         finally:
-            ON_APPENDED.reset(token)
+            COMMAND_HOOKS.reset(token)
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
@@ -342,7 +353,18 @@ class _Attempt:
                 self.body_hash = self.hasher.hexdigest()
         return message
 
-    async def record_appended(self, appended: Appended) -> None:
+    async def before_append(self) -> None:
+        """Renew the claim, or refuse to append if it was lost: a retry may have taken the
+        key over after this attempt's renewals failed for a whole lease."""
+        if not await self.pool.fetchval(_RENEW, *self.ids, self.owner, LEASE_S):
+            raise ApiError(
+                503,
+                "this request's Idempotency-Key claim lapsed (the database was out of reach) "
+                "and nothing was done; retry with the same key to get the answer",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+
+    async def appended(self, appended: Appended) -> None:
         """Remember the command's event at once: a retry after a crash must not append
         it again (called by `Platform.submit`)."""
         self.event_id = appended.envelope.event_id
@@ -355,7 +377,7 @@ class _Attempt:
         while True:
             await asyncio.sleep(LEASE_S / 3)
             with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await self.pool.execute(_RENEW, *self.ids, self.owner, LEASE_S)
+                await self.pool.fetchval(_RENEW, *self.ids, self.owner, LEASE_S)
 
     async def _store(self, answer: _Answer) -> bool:
         body, withheld = answer.body, False

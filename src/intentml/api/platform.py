@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 
 from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
-from intentml.api.idempotency import ON_APPENDED
+from intentml.api.idempotency import COMMAND_HOOKS
 from intentml.api.ratelimit import FailedAuthLimiter, RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.config import Settings
@@ -48,8 +48,12 @@ class Platform:
     async def submit(self, envelope: Envelope) -> Outcome:
         """Append a command event and wait (bounded) for the fold's verdict on it.
 
-        A request with an `Idempotency-Key` learns of the event as soon as it is
-        appended (`ON_APPENDED`), so a retry after a crash cannot append it twice."""
+        A request with an `Idempotency-Key` checks its claim on the key first and
+        learns of the event as soon as it is appended (`COMMAND_HOOKS`), so neither a
+        retry nor a crash can get it appended twice."""
+        hooks = COMMAND_HOOKS.get()
+        if hooks is not None:
+            await hooks.before_append()
         try:
             return await submit(
                 self.log,
@@ -57,7 +61,7 @@ class Platform:
                 self.pool,
                 envelope,
                 self.settings.command_wait_s,
-                ON_APPENDED.get(),
+                None if hooks is None else hooks.appended,
             )
         except ReadModelReset as exc:
             raise ApiError(503, "the read model is being rebuilt; retry in a moment") from exc
