@@ -120,6 +120,7 @@ async def test_stalled_headers_are_cut_off(settings: Settings, sent: bytes, answ
         assert (await stack.client.get("/models")).status_code == 200
 
 
+@pytest.mark.parametrize("phase", ["headers", "body"])
 async def test_a_trickle_is_cut_off(settings: Settings, phase: str) -> None:
     """Headers that never end, or a body that keeps coming a byte at a time, are held to
     the deadline (header bytes do not extend it; body bytes only at the floor rate)."""
