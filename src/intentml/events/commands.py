@@ -44,6 +44,8 @@ async def submit(
     appended = await log.append(envelope)
     if on_appended is not None:
         await on_appended(appended)
+    if appended.partition is None or appended.offset is None:
+        return Outcome(appended, applied=False)  # stored; the log gets it when the broker is back
     if not await watcher.wait(appended.partition, appended.offset, wait_s):
         return Outcome(appended, applied=False)
     row = await pool.fetchrow(q.EVENT_VERDICT, envelope.event_id)
