@@ -10,7 +10,8 @@ moved into `public` in one transaction while the old ones move out.
 #: inside its group (versions and deployments reference models), so a group can be
 #: switched on its own. Not rebuilt: `events` (the archive is the source), `projection_offsets`
 #: (the rebuild ends exactly at the live projector's offsets, so they stay valid),
-#: `stream_heads` (the appenders' chain heads) and `rate_limit_buckets` (not a projection).
+#: `stream_heads` (the appenders' chain heads), `rate_limit_buckets` and `idempotency_keys`
+#: (not projections).
 PROJECTIONS: dict[str, tuple[str, ...]] = {
     "models": ("models", "versions", "deployments"),
     "build_logs": ("build_logs",),

@@ -22,6 +22,7 @@ from consumers.deployer import DeployerHandler
 from consumers.trainer import TrainerHandler
 from consumers.worker import Worker, WorkerContext
 from intentml.api.app import create_app
+from intentml.api.server import server_options
 from intentml.cli.bootstrap import ensure_admin_key
 from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
@@ -178,7 +179,13 @@ async def api_server(settings: Settings) -> AsyncIterator[tuple[str, Litestar]]:
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on", loop="none"
+            app,
+            host="127.0.0.1",
+            port=free_port(),
+            log_level="warning",
+            lifespan="on",
+            loop="none",
+            **server_options(settings),
         )
     )
     serving = asyncio.create_task(server.serve())

@@ -64,6 +64,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: How long the API keeps serving what it last read of a key or a serving lookup
     #: when PostgreSQL cannot be reached (stale-if-error); 0 turns it off.
     stale_if_error_s: float = 600.0
+    #: A request's headers and body must arrive within this many seconds from its first
+    #: byte, plus one second per `body_min_bytes_per_s` bytes of body; else 408 and the
+    #: connection is closed (a stalled client holds nothing).
+    body_timeout_s: float = 10.0
+    body_min_bytes_per_s: int = 16384
+    #: How long an `Idempotency-Key` is remembered (its first answer replayed).
+    idempotency_ttl_s: float = 86400.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -87,6 +94,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             rate_limit_failed_auth=_per_minute(e.get("INTENTML_RATE_LIMIT_FAILED_AUTH", "60")),
             db_timeout_s=float(e.get("INTENTML_DB_TIMEOUT_S", "1")),
             stale_if_error_s=float(e.get("INTENTML_STALE_IF_ERROR_S", "600")),
+            body_timeout_s=float(e.get("INTENTML_BODY_TIMEOUT_S", "10")),
+            body_min_bytes_per_s=int(e.get("INTENTML_BODY_MIN_BYTES_PER_S", "16384")),
+            idempotency_ttl_s=float(e.get("INTENTML_IDEMPOTENCY_TTL_S", "86400")),
         )
 
     @property

@@ -131,3 +131,20 @@ def test_limits_come_from_the_environment() -> None:
     assert defaults == RateLimits(management_per_minute=600, inference_per_minute=6000)
     with pytest.raises(ValueError):
         Settings.from_env({"INTENTML_RATE_LIMIT_INFERENCE": "-5"})
+
+
+def test_a_look_takes_nothing_and_a_charge_may_go_into_debt() -> None:
+    """A request whose body is still arriving is only looked at, then charged when
+    answered; the charge counts even if the bucket ran dry meanwhile."""
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    assert [limiter.check("k", MANAGEMENT, 2, take_it=False) for _ in range(10)] == [0.0] * 10
+    limiter.charge("k", MANAGEMENT, 2)
+    limiter.charge("k", MANAGEMENT, 2)
+    limiter.charge("k", MANAGEMENT, 2)  # a third, served while the others were looked at
+    assert limiter.check("k", MANAGEMENT, 2, take_it=False) == pytest.approx(60.0)
+    clock.now += 60.0  # the debt of one is repaid first: one token back after a minute
+    assert limiter.check("k", MANAGEMENT, 2) == 0.0
+    assert limiter.check("k", MANAGEMENT, 2) > 0.0
+    limiter.charge("k", INFERENCE, None)  # no limit: nothing counted
+    assert limiter.check("k", INFERENCE, 1) == 0.0

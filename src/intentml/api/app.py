@@ -23,6 +23,7 @@ from intentml.api.contracts import asyncapi_document
 from intentml.api.deployments import DeploymentController
 from intentml.api.errors import EXCEPTION_HANDLERS, document_errors
 from intentml.api.health import health
+from intentml.api.idempotency import IdempotencyMiddleware, IdempotentOperation
 from intentml.api.inference import InferenceController
 from intentml.api.keys import ApiKeyController
 from intentml.api.models import ModelController
@@ -31,6 +32,7 @@ from intentml.api.storable import refuse_unstorable_text
 from intentml.api.uploads import UploadController
 from intentml.api.versions import VersionController
 from intentml.config import Settings
+from intentml.domain.scopes import is_command
 
 #: Routes without a key: liveness, and the event contract (types only, like /schema).
 PUBLIC_PATHS = frozenset({"/health", "/events/asyncapi.json"})
@@ -86,7 +88,8 @@ def create_app(settings: Settings) -> Litestar:
             ApiKeyController,
         ],
         "dependencies": {"platform": Provide(_platform, sync_to_thread=False)},
-        "middleware": [auth],
+        # In this order: the key (and the account) first, then the idempotency of commands.
+        "middleware": [auth, IdempotencyMiddleware],
         "before_request": refuse_unstorable_text,
         "exception_handlers": EXCEPTION_HANDLERS,
         "openapi_config": openapi,
@@ -99,4 +102,6 @@ def create_app(settings: Settings) -> Litestar:
         if isinstance(route, HTTPRoute) and not route.path.startswith("/schema"):
             for handler in route.route_handlers:
                 document_errors(handler, public=route.path in PUBLIC_PATHS)
+                if any(is_command(m, route.path_format) for m in handler.http_methods):
+                    handler.operation_class = IdempotentOperation
     return app

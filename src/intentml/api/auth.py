@@ -14,13 +14,18 @@ import msgspec
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Receive, Scope, Send
 
 from intentml.api.errors import ApiError
+from intentml.api.server import BODY_INCOMPLETE, BODY_PENDING
 from intentml.domain.keys import hash_key
-from intentml.domain.ratelimit import limit_for, request_kind, retry_after_header
+from intentml.domain.ratelimit import Kind, limit_for, request_kind, retry_after_header
 from intentml.domain.scopes import permits, required_scope
 from intentml.events.types import RateLimits
 from projections import queries as q
+
+#: Scope key: (key id, kind, per minute) of a request to charge when it is answered.
+CHARGE_WHEN_ANSWERED = "intentml.charge_when_answered"
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -46,6 +51,16 @@ def presented_key(headers: Any) -> str | None:
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     """Resolve the presented key to a Principal and check its scope for the route."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Charged when answered (see `authenticate_request`), unless the body never
+            # arrived in full: a stalled or vanished client spends nothing of the limit.
+            later: tuple[str, Kind, int | None] | None = scope.get(CHARGE_WHEN_ANSWERED)  # type: ignore[assignment]
+            if later is not None and not scope.get(BODY_INCOMPLETE):
+                scope["app"].state.platform.limiter.charge(*later)
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -87,9 +102,14 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         platform.failed_auth.verified(digest)
         route = connection.scope["path_template"]
         # Every authenticated request counts, a refused one too: it costs us the same.
+        # One whose body is still on its way is only looked at now and charged when it
+        # is answered: if the body never arrives, it costs nothing (see `__call__`).
         kind = request_kind(route)
         per_minute = limit_for(principal.limits, kind)
-        retry_after = platform.limiter.check(principal.key_id, kind, per_minute)
+        pending = BODY_PENDING in connection.scope
+        retry_after = platform.limiter.check(principal.key_id, kind, per_minute, not pending)
+        if pending and not retry_after:
+            connection.scope[CHARGE_WHEN_ANSWERED] = (principal.key_id, kind, per_minute)  # type: ignore[literal-required]
         if retry_after:
             raise ApiError(
                 429,

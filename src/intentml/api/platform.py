@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 
 from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
+from intentml.api.idempotency import COMMAND_HOOKS
 from intentml.api.liveness import Liveness
 from intentml.api.ratelimit import FailedAuthLimiter, RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
@@ -56,13 +57,24 @@ class Platform:
 
         An event holding text PostgreSQL cannot store is refused here with the fold's
         own rule (400 naming the field), whatever route built it: it could never be
-        projected. (`LogUnavailable` becomes a 503 with Retry-After in `errors`.)"""
+        projected. (`LogUnavailable` becomes a 503 with Retry-After in `errors`.)
+        A request with an `Idempotency-Key` checks its claim on the key first and
+        learns of the event as soon as it is appended (`COMMAND_HOOKS`), so neither a
+        retry nor a crash can get it appended twice."""
         field = unstorable_in(envelope)
         if field is not None:
             raise refuse(field.removeprefix("data."))
+        hooks = COMMAND_HOOKS.get()
+        if hooks is not None:
+            await hooks.before_append()
         try:
             return await submit(
-                self.log, self.watcher, self.pool, envelope, self.settings.command_wait_s
+                self.log,
+                self.watcher,
+                self.pool,
+                envelope,
+                self.settings.command_wait_s,
+                None if hooks is None else hooks.appended,
             )
         except ReadModelReset as exc:
             raise ApiError(503, "the read model is being rebuilt; retry in a moment") from exc

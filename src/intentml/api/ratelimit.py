@@ -18,7 +18,16 @@ from collections.abc import Callable
 
 import asyncpg
 
-from intentml.domain.ratelimit import Bucket, Kind, full, refill, rescale, settle, take
+from intentml.domain.ratelimit import (
+    Bucket,
+    Kind,
+    full,
+    refill,
+    rescale,
+    settle,
+    spend,
+    take,
+)
 from projections import queries as q
 
 log = logging.getLogger(__name__)
@@ -44,12 +53,33 @@ class RateLimiter:
         self._entries: dict[tuple[str, Kind], _Entry] = {}
         self._sync_lock = asyncio.Lock()
 
-    def check(self, key_id: str, kind: Kind, per_minute: int | None) -> float:
+    def check(self, key_id: str, kind: Kind, per_minute: int | None, take_it: bool = True) -> float:
         """Take a token for one request: 0.0 if it may go ahead, else the seconds until
-        one is there. `per_minute` None: no limit (nothing is counted)."""
+        one is there. `per_minute` None: no limit (nothing is counted). `take_it` False:
+        only look (the request is charged later with `charge`)."""
         if per_minute is None:
             return 0.0
         now = self.clock()
+        entry = self._entry(key_id, kind, per_minute, now)
+        taken = take(entry.bucket, per_minute, now)
+        if not take_it:
+            return taken.retry_after
+        entry.bucket = taken.bucket
+        if taken.retry_after == 0.0:
+            entry.spent += 1
+        return taken.retry_after
+
+    def charge(self, key_id: str, kind: Kind, per_minute: int | None) -> None:
+        """Count a request that was let through by a look (`check(take_it=False)`) and has
+        been served: one token, into debt if the bucket ran dry meanwhile."""
+        if per_minute is None:
+            return
+        now = self.clock()
+        entry = self._entry(key_id, kind, per_minute, now)
+        entry.bucket = spend(entry.bucket, per_minute, now)
+        entry.spent += 1
+
+    def _entry(self, key_id: str, kind: Kind, per_minute: int, now: float) -> _Entry:
         entry = self._entries.get((key_id, kind))
         if entry is None:
             # A bucket this process has not seen starts full; the next sync (within a
@@ -58,11 +88,7 @@ class RateLimiter:
         if entry.per_minute != per_minute:  # an admin changed the key's limits
             entry.bucket = rescale(entry.bucket, entry.per_minute, per_minute)
             entry.per_minute = per_minute
-        taken = take(entry.bucket, per_minute, now)
-        entry.bucket = taken.bucket
-        if taken.retry_after == 0.0:
-            entry.spent += 1
-        return taken.retry_after
+        return entry
 
     async def sync(self, pool: asyncpg.Pool) -> None:
         """Add this process's spending to the shared buckets and adopt their balance."""

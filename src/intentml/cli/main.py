@@ -129,6 +129,7 @@ async def run_api(settings: Settings) -> None:
     import uvicorn
 
     from intentml.api.app import create_app
+    from intentml.api.server import server_options
     from intentml.cli.bootstrap import ensure_admin_key
     from intentml.events.checkpoints import CheckpointWatcher
     from intentml.events.log import EventLog, new_producer
@@ -151,10 +152,10 @@ async def run_api(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
         log_level="warning",
         access_log=False,
         lifespan="on",
+        **server_options(settings),  # httptools, with stalled requests cut off
     )
     await uvicorn.Server(config).serve()
 

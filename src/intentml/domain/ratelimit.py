@@ -71,6 +71,13 @@ def take(bucket: Bucket, per_minute: int, now: float) -> Taken:
     return Taken(current, (1.0 - current.tokens) * 60.0 / per_minute)
 
 
+def spend(bucket: Bucket, per_minute: int, now: float) -> Bucket:
+    """The bucket after a request that was already served is counted: one token less,
+    into debt if need be (it refills before anything more is served)."""
+    current = refill(bucket, per_minute, now)
+    return Bucket(current.tokens - 1.0, current.at)
+
+
 def settle(shared: Bucket, spent_meanwhile: int) -> Bucket:
     """A process's copy after a sync: the shared balance (every process's spending
     included), less what this process spent while the sync was on its way."""

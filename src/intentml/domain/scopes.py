@@ -22,6 +22,13 @@ PREDICTION_ROUTES = frozenset(
     }
 )
 
+
+def is_command(method: str, route: str) -> bool:
+    """Whether `method` on `route` (a path format) may change something: every method but
+    the safe ones, except the prediction routes. Commands take an `Idempotency-Key`."""
+    return method not in SAFE_METHODS and route not in PREDICTION_ROUTES
+
+
 #: Routes under this prefix manage the account's keys: admin only, reads included
 #: (a key's name and scope tell an attacker which key to steal).
 KEY_MANAGEMENT_PREFIX = "/auth"

@@ -7,6 +7,8 @@ flight when the projector did not get to it in time.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import asyncpg
 import msgspec
 
@@ -35,9 +37,13 @@ async def submit(
     pool: asyncpg.Pool,
     envelope: Envelope,
     wait_s: float,
+    on_appended: Callable[[Appended], Awaitable[None]] | None = None,
 ) -> Outcome:
-    """Append `envelope` and wait up to `wait_s` for the projector's verdict on it."""
+    """Append `envelope` and wait up to `wait_s` for the projector's verdict on it;
+    `on_appended` is awaited as soon as the event is in the log (before the wait)."""
     appended = await log.append(envelope)
+    if on_appended is not None:
+        await on_appended(appended)
     if appended.partition is None or appended.offset is None:
         return Outcome(appended, applied=False)  # stored; the log gets it when the broker is back
     if not await watcher.wait(appended.partition, appended.offset, wait_s):
