@@ -109,6 +109,7 @@ def test_kills_under_load_then_ctrl_c_then_kill_up_and_restart(platform: Platfor
             assert re.search(rf"{name} \(pid {old}\) exited with signal SIGKILL", platform.text())
             load.wait_acked(3)
     assert len(load.acked) >= 11
+    print("answers other than 201 while the log's processes were killed:", load.other)
     all_readable(platform, load.acked)
     verify_intact(platform)
 
@@ -144,11 +145,16 @@ def test_kills_under_load_then_ctrl_c_then_kill_up_and_restart(platform: Platfor
     platform.proc.wait()
     wait_for("the killed `up`'s children to die", lambda: all(map(gone, pids.values())), 10)
 
-    # ... and the next `up` on the same data dir starts and has everything.
+    # ... and the next `up` on the same data dir starts and has everything. The embedded
+    # PostgreSQL runs on its own (pg_ctl): it is reused, and stopped again at the end.
+    postmaster = int((platform.data_dir / "pg" / "postmaster.pid").read_text().split()[0])
     platform.start()
     all_readable(platform, load.acked)
     verify_intact(platform)
+    assert not gone(postmaster)
     assert platform.stop() == 0
+    assert gone(postmaster)
+    assert not (platform.data_dir / "runtime.json").exists()
 
 
 def test_gives_up_after_repeated_crashes(tmp_path: Path) -> None:

@@ -288,6 +288,7 @@ class Supervisor:
         self.children: dict[str, Supervised] = {}
         self.embedded_pg = not settings.database_url
         self.stop = asyncio.Event()
+        self.signalled = False
         #: Set when a process crashed too often: the message saying which.
         self.failure: str | None = None
         self.keepers: list[asyncio.Task[None]] = []
@@ -302,7 +303,7 @@ class Supervisor:
         """Start, serve until told to stop (or until a process crashes too often), stop."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.stop.set)
+            loop.add_signal_handler(sig, self.on_signal)
         healthy = False
         try:
             await self.start_services()
@@ -321,7 +322,13 @@ class Supervisor:
         if self.failure:
             print(self.failure, file=sys.stderr, flush=True)
             return 1
-        return 0 if healthy or self.stop.is_set() else 1
+        # Told to stop while starting is a clean stop too; a start that failed is not.
+        return 0 if healthy or self.signalled else 1
+
+    def on_signal(self) -> None:
+        """Ctrl-C / SIGTERM: stop in order."""
+        self.signalled = True
+        self.stop.set()
 
     async def start_services(self) -> None:
         """PostgreSQL, object store and broker, as configured (embedded when no URL)."""
@@ -418,7 +425,12 @@ class Supervisor:
                 await asyncio.wait_for(self.stop.wait(), delay)
             if self.stop.is_set():
                 return
-            child.proc = child.spawn()
+            try:
+                child.proc = child.spawn()
+            except OSError as exc:  # nothing to restart: stop with the reason
+                child.crashes = [now] * s.restart_limit
+                self.give_up(child, code, f"it could not be started again: {exc}")
+                return
             try:
                 await wait_ready(child, SERVICE_READY_S)
                 if child.after_restart:
@@ -427,14 +439,14 @@ class Supervisor:
                 print(f"{child.name} did not come back: {exc}", file=sys.stderr, flush=True)
             self.save_runtime()
 
-    def give_up(self, child: Supervised, code: int) -> None:
+    def give_up(self, child: Supervised, code: int, why: str = "") -> None:
         """Record why `up` stops (one process crashed too often) and stop."""
         s = self.settings
         self.failure = (
             f"intentml: giving up: {child.name} (last pid {child.pid}) exited "
             f"{len(child.crashes)} times within {s.restart_window_s:.0f} s, the last time "
-            f"with {describe_exit(code)}; its log is {child.log_path}; everything was "
-            "stopped. Its last lines:\n" + tail(child.log_path)
+            f"with {describe_exit(code)}; {why + '; ' if why else ''}its log is "
+            f"{child.log_path}; everything was stopped. Its last lines:\n" + tail(child.log_path)
         )
         print(f"{child.name} crashed {len(child.crashes)} times; stopping", file=sys.stderr)
         self.stop.set()
@@ -524,6 +536,8 @@ class Supervisor:
                 await self.drain()
             await stop_processes(group, timeout_s)
             print(f"stopped {' and '.join(names)} ({time.monotonic() - began:.1f} s)", flush=True)
+        if self.object_store and not self.children["object-store"].running():
+            self.object_store.remove_sockets()
         if self.embedded_pg:
             began = time.monotonic()
             with contextlib.suppress(TimeoutError):

@@ -197,7 +197,8 @@ class ObjectStore:
         )
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [find_weed(), "mini", *where, "-master.telemetry=false", *flags, *off],
+            # -logtostderr: its log goes to `log_file`, not to files of its own in /tmp.
+            [find_weed(), "-logtostderr", "mini", *where, "-master.telemetry=false", *flags, *off],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -224,13 +225,25 @@ class ObjectStore:
     def start(self, log_file: Path | None = None, timeout_s: float = 30.0) -> str:
         """Start the store and wait until S3 serves the bucket; returns the endpoint."""
         proc = self.spawn(log_file)
-        wait_until(self.ready, timeout_s, proc, "the object store (weed mini)")
+        try:
+            wait_until(self.ready, timeout_s, proc, "the object store (weed mini)")
+        except BaseException:
+            terminate(proc, 5.0)
+            raise
         return self.endpoint
 
     def stop(self) -> None:
-        """Terminate the store."""
+        """Terminate the store and remove its sockets."""
         if self.proc:
             terminate(self.proc, 10.0)
+        self.remove_sockets()
+
+    def remove_sockets(self) -> None:
+        """Remove the unix sockets a stopped store left: weed names them after its ports,
+        in /tmp whatever TMPDIR says, and leaves some even when stopped cleanly."""
+        for port in self.ports.values():
+            for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                path.unlink(missing_ok=True)
 
 
 def durable_broker(data_dir: Path, host: str = "127.0.0.1") -> tuple[ObjectStore, EmbeddedBroker]:
@@ -398,7 +411,11 @@ class EmbeddedBroker:
     def start(self, log_file: Path | None = None) -> str:
         """Start the broker and wait until it listens."""
         proc = self.spawn(log_file)
-        wait_until(self.ready, 15.0, proc, "the broker")
+        try:
+            wait_until(self.ready, 15.0, proc, "the broker")
+        except BaseException:
+            terminate(proc, 5.0)
+            raise
         return self.bootstrap_servers
 
     def stop(self) -> None:
