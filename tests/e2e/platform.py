@@ -30,6 +30,33 @@ def gone(pid: int) -> bool:
     return "\nState:\tZ" in status
 
 
+def listening(pid: int) -> list[tuple[str, int]]:
+    """The TCP addresses (IPv4 and IPv6) that process `pid` listens on, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                host, port = fields[1].split(":")
+                found.append((_address(host), int(port, 16)))
+    return found
+
+
+def _address(hex_host: str) -> str:
+    raw = bytes.fromhex(hex_host)
+    if len(raw) == 4:
+        return ".".join(str(b) for b in reversed(raw))
+    return "[v6:" + hex_host + "]"
+
+
 def wait_for(what: str, check: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> None:
     """Wait until `check()` holds (polling a state with no event to wait on), or fail."""
     deadline = time.monotonic() + timeout_s

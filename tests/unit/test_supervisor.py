@@ -14,7 +14,7 @@ import pytest
 from intentml.cli import supervisor
 from intentml.cli.supervisor import backoff_s, data_dir_lock, describe_exit, recent_crashes
 from intentml.config import Settings
-from intentml.infra.embedded import Runtime, find_weed
+from intentml.infra.embedded import Runtime, find_weed, resolve_services, save_runtime
 
 
 def test_backoff_doubles_from_half_a_second_up_to_a_cap() -> None:
@@ -74,3 +74,14 @@ def test_the_weed_binary_of_the_wheel_is_found() -> None:
     weed = find_weed()
     assert os.access(weed, os.X_OK)
     assert Path(weed).name == "weed"
+
+
+def test_a_runtime_file_of_a_dead_up_is_not_used(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    save_runtime(settings, Runtime("postgresql://x", "127.0.0.1:1", supervisor_pid=dead.pid))
+    with pytest.raises(RuntimeError, match="is not running"):
+        resolve_services(settings)
+    save_runtime(settings, Runtime("postgresql://x", "127.0.0.1:1", supervisor_pid=os.getpid()))
+    assert resolve_services(settings).kafka_bootstrap_servers == "127.0.0.1:1"

@@ -443,6 +443,12 @@ def resolve_services(settings: Settings) -> Settings:
             "(or `intentml up`), or set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS"
         )
     rt = msgspec.json.decode(settings.runtime_file.read_bytes(), type=Runtime)
+    if rt.supervisor_pid and not pid_alive(rt.supervisor_pid):
+        raise RuntimeError(
+            f"the platform in {settings.data_dir} is not running (its `intentml up`, pid "
+            f"{rt.supervisor_pid}, is gone): start it with `make run` (or `intentml up`), "
+            "or set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS"
+        )
     return msgspec.structs.replace(
         settings,
         database_url=settings.database_url or rt.database_url,
