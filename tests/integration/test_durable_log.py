@@ -13,7 +13,7 @@ from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.envelope import decode
 from intentml.events.log import EventLog, ensure_topic, new_producer
-from intentml.events.probe import holds_records
+from intentml.events.probe import holds_records, wait_drained
 from intentml.events.reseed import reseed_if_empty
 from intentml.infra.db import create_pool
 from intentml.infra.setup import prepare
@@ -91,8 +91,8 @@ async def test_reseed_refills_an_empty_log_and_leaves_a_full_one_alone(
             )
         ):
             appended = [await log.append(upload_event(i)) for i in range(N)]
-            last = appended[-1]
-            assert await watcher.wait(last.partition, last.offset, 30)
+            for a in appended:  # every partition archived, not only the last one's
+                assert await watcher.wait(a.partition, a.offset, 30)
             stop.set()
         # The log holds every event: nothing is written on top, after a restart too.
         durable_log.kill()
@@ -111,6 +111,37 @@ async def test_reseed_refills_an_empty_log_and_leaves_a_full_one_alone(
         assert sorted(decode(v).event_id for v in refilled) == sorted(
             a.envelope.event_id for a in appended
         )
+    finally:
+        await watcher.stop()
+        await producer.stop()
+        await pool.close()
+
+
+async def test_wait_drained_waits_until_the_projector_applied_the_whole_log(
+    settings: Settings,
+) -> None:
+    await prepare(settings)
+    pool = await create_pool(settings.database_url)
+    producer = new_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    watcher = CheckpointWatcher(settings.database_url)
+    await watcher.start()
+    bootstrap, topic, partitions = (
+        settings.kafka_bootstrap_servers,
+        settings.topic,
+        settings.partitions,
+    )
+    try:
+        log = EventLog(producer, pool, topic)
+        appended = [await log.append(upload_event(i)) for i in range(N)]
+        # No projector: the log holds what nobody applied, and the wait says so in time.
+        assert not await wait_drained(bootstrap, topic, partitions, watcher, 2.0)
+        stop = asyncio.Event()
+        async with running(Projector(pool, bootstrap, topic).run(stop)):
+            assert await wait_drained(bootstrap, topic, partitions, watcher, 60.0)
+            for a in appended:
+                assert watcher.passed(a.partition, a.offset)
+            stop.set()
     finally:
         await watcher.stop()
         await producer.stop()

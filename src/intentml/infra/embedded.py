@@ -210,17 +210,32 @@ class ObjectStore:
         return self.proc
 
     def ready(self) -> bool:
-        """S3 answers its health check and the bucket exists (asked of the filer)."""
+        """S3 answers its health check, the bucket exists, and a stored file reads back.
+
+        The read is needed: measured here, after a restart the store answers its health
+        check and lists the bucket for up to 5 s before it can read what it holds (its
+        volume server has not reported to its master yet), and Tansu, asked then, drops
+        its clients' connections. The file is written on the first start, outside the
+        bucket (`/intentml/ready`, through the filer), so the log never sees it.
+        """
+        filer = f"http://{self.host}:{self.ports['filer.port']}"
         try:
-            health = httpx.get(f"{self.endpoint}/healthz", timeout=0.5)
+            if httpx.get(f"{self.endpoint}/healthz", timeout=0.5).status_code != 200:
+                return False
             bucket = httpx.get(
-                f"http://{self.host}:{self.ports['filer.port']}/buckets/{self.bucket}/",
+                f"{filer}/buckets/{self.bucket}/",
                 headers={"Accept": "application/json"},
                 timeout=0.5,
             )
+            if bucket.status_code != 200:
+                return False
+            marker = httpx.get(f"{filer}{_READY_MARKER}", timeout=2.0)
+            if marker.status_code == 404:  # the first start: write it, read it next time
+                httpx.put(f"{filer}{_READY_MARKER}", content=b"ok", timeout=2.0)
+                return False
         except httpx.HTTPError:
             return False
-        return health.status_code == 200 and bucket.status_code == 200
+        return marker.status_code == 200 and marker.content == b"ok"
 
     def start(self, log_file: Path | None = None, timeout_s: float = 30.0) -> str:
         """Start the store and wait until S3 serves the bucket; returns the endpoint."""
@@ -244,6 +259,10 @@ class ObjectStore:
         for port in self.ports.values():
             for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                 path.unlink(missing_ok=True)
+
+
+#: A file the object store must read back before it counts as ready (see `ready`).
+_READY_MARKER = "/intentml/ready"
 
 
 def durable_broker(data_dir: Path, host: str = "127.0.0.1") -> tuple[ObjectStore, EmbeddedBroker]:
