@@ -82,6 +82,19 @@ def verify_intact(platform: Platform) -> None:
     assert verified.stderr.startswith("intact"), verified.stderr
 
 
+def assert_loopback_only(processes: dict[str, int]) -> None:
+    """Everything listens on the loopback only, on ports chosen free (none of weed's
+    defaults: master 9333, volume 9340, filer 8888, S3 8333, admin 23646, WebDAV 7333,
+    Iceberg 8181, Lance 9101, debug 6060, and their gRPC ports at +10000)."""
+    defaults = {9333, 9340, 8888, 8333, 23646, 7333, 8181, 9101, 6060}
+    defaults |= {p + 10000 for p in defaults}
+    for name, pid in processes.items():
+        addresses = listening(pid)
+        assert addresses or name in ("trainer", "deployer", "projector"), name
+        for host, port in addresses:
+            assert host == "127.0.0.1" and port not in defaults, (name, host, port)
+
+
 def test_kills_under_load_then_ctrl_c_then_kill_up_and_restart(platform: Platform) -> None:
     platform.start()
     first = platform.runtime()
@@ -94,16 +107,7 @@ def test_kills_under_load_then_ctrl_c_then_kill_up_and_restart(platform: Platfor
         "api",
     }
 
-    # Everything listens on the loopback only, on ports chosen free (none of weed's
-    # defaults: master 9333, volume 9340, filer 8888, S3 8333, admin 23646, WebDAV
-    # 7333, Iceberg 8181, Lance 9101, debug 6060, and their gRPC ports at +10000).
-    defaults = {9333, 9340, 8888, 8333, 23646, 7333, 8181, 9101, 6060}
-    defaults |= {p + 10000 for p in defaults}
-    for name, pid in first.processes.items():
-        addresses = listening(pid)
-        assert addresses or name in ("trainer", "deployer", "projector"), name
-        for host, port in addresses:
-            assert host == "127.0.0.1" and port not in defaults, (name, host, port)
+    assert_loopback_only(first.processes)
 
     # A second `up` on the same data dir refuses while the first runs.
     second = Platform(platform.data_dir, free_port())
