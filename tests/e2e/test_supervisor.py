@@ -155,6 +155,7 @@ def test_kills_under_load_then_ctrl_c_then_kill_up_and_restart(platform: Platfor
     # SIGKILL of `up` itself: none of its processes is left.
     platform.start()
     pids = platform.runtime().processes
+    killed_ports = set(platform.runtime().object_store_ports)
     assert platform.proc is not None
     platform.proc.kill()
     platform.proc.wait()
@@ -167,6 +168,9 @@ def test_kills_under_load_then_ctrl_c_then_kill_up_and_restart(platform: Platfor
     all_readable(platform, load.acked)
     verify_intact(platform)
     assert not gone(postmaster)
+    # The killed store's sockets in /tmp were cleared (its ports are in no use now).
+    stale = killed_ports - set(platform.runtime().object_store_ports)
+    assert not [p for p in stale for _ in Path("/tmp").glob(f"seaweedfs-*-{p}.sock")]
     assert platform.stop() == 0
     assert gone(postmaster)
     assert not (platform.data_dir / "runtime.json").exists()

@@ -40,6 +40,7 @@ from intentml.infra.embedded import (
     durable_broker,
     pid_alive,
     port_free,
+    remove_store_sockets,
     save_runtime,
     start_postgres,
     stop_postgres,
@@ -252,6 +253,7 @@ def clear_stale(settings: Settings, timeout_s: float = 10.0) -> None:
     if leftovers:
         names = ", ".join(f"{n} (pid {p})" for p, n in leftovers.items())
         print(f"stopped what an earlier `intentml up` left running: {names}", flush=True)
+    remove_store_sockets(runtime.object_store_ports)
     path.unlink()
 
 
@@ -483,6 +485,7 @@ class Supervisor:
                 s.kafka_bootstrap_servers,
                 broker_pid=self.children["broker"].pid if "broker" in self.children else 0,
                 object_store_endpoint=store.endpoint if store else "",
+                object_store_ports=list(store.ports.values()) if store else [],
                 supervisor_pid=os.getpid(),
                 processes={n: c.pid for n, c in self.children.items() if c.pid},
             ),

@@ -47,8 +47,10 @@ class Runtime(msgspec.Struct, frozen=True):
     database_url: str
     kafka_bootstrap_servers: str
     broker_pid: int = 0
-    #: The S3 endpoint of the embedded object store ("" when there is none).
+    #: The S3 endpoint of the embedded object store ("" when there is none), and every
+    #: port it runs on (its sockets in /tmp are named after them).
     object_store_endpoint: str = ""
+    object_store_ports: list[int] = []
     #: The pid of `intentml up` itself and of every process it supervises, by name.
     supervisor_pid: int = 0
     processes: dict[str, int] = {}
@@ -254,11 +256,17 @@ class ObjectStore:
         self.remove_sockets()
 
     def remove_sockets(self) -> None:
-        """Remove the unix sockets a stopped store left: weed names them after its ports,
-        in /tmp whatever TMPDIR says, and leaves some even when stopped cleanly."""
-        for port in self.ports.values():
-            for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
-                path.unlink(missing_ok=True)
+        """Remove the unix sockets a stopped store left (see `remove_store_sockets`)."""
+        remove_store_sockets(list(self.ports.values()))
+
+
+def remove_store_sockets(ports: list[int]) -> None:
+    """Remove the unix sockets of a stopped `weed mini`: it names them after its ports,
+    in /tmp whatever TMPDIR says, and leaves some even when stopped cleanly (all of
+    them when killed)."""
+    for port in ports:
+        for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+            path.unlink(missing_ok=True)
 
 
 #: A file the object store must read back before it counts as ready (see `ready`).
