@@ -437,7 +437,9 @@ class Supervisor:
                 await wait_ready(child, SERVICE_READY_S)
                 if child.after_restart:
                     await child.after_restart()
-            except (RuntimeError, TimeoutError, OSError) as exc:
+            # Whatever failed (a re-seed's database or broker error too), the keeper
+            # must go on: the next exit counts as a crash, and enough of them give up.
+            except Exception as exc:
                 print(f"{child.name} did not come back: {exc}", file=sys.stderr, flush=True)
             self.save_runtime()
 
