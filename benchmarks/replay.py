@@ -35,7 +35,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from intentml.domain.fold import StreamState, decide
+from intentml.domain.fold import StreamState, judge
 from intentml.domain.keys import hash_key, key_id_for
 from intentml.events.envelope import Envelope, encode, event_hash, make_event
 from intentml.events.types import (
@@ -261,7 +261,7 @@ def archive_rows(envelopes: Iterator[Envelope]) -> Iterator[tuple[Any, ...]]:
         env = msgspec.structs.replace(env, prev_hash=heads.get(stream, ""))
         value = encode(env)
         heads[stream] = event_hash(value)
-        verdict = decide(states.get(stream, StreamState()), env)
+        verdict = judge(states.get(stream, StreamState()), env, heads[stream])
         states[stream] = verdict.state
         partition = zlib.crc32(stream.encode()) % PARTITIONS
         offset = offsets[partition]

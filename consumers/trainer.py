@@ -15,7 +15,7 @@ from pathlib import Path
 
 from consumers.worker import WorkerContext
 from intentml.domain.fold import FINAL_STATUSES
-from intentml.events.envelope import Envelope
+from intentml.events.envelope import Envelope, new_id
 from intentml.events.types import (
     BuildFailed,
     BuildProgressed,
@@ -59,15 +59,29 @@ class TrainerHandler:
         if row is None or row["status"] in FINAL_STATUSES or row["artifact"] is not None:
             log.info("job %s already built or gone; duplicate delivery ignored", req.job_id)
             return
+        # A worker lost mid-build leaves the request uncommitted, so the build may be
+        # started again: each attempt is named, and the fold keeps only the latest's progress.
+        attempt = new_id()
         await ctx.emit(
-            env, BuildStarted(job_id=req.job_id, version=req.version, worker=self.worker_name)
+            env,
+            BuildStarted(
+                job_id=req.job_id,
+                version=req.version,
+                worker=self.worker_name,
+                attempt_id=attempt,
+            ),
         )
         self.builds += 1
-        result = await self._train(ctx, env, model_id, req)
+        result = await self._train(ctx, env, model_id, req, attempt)
         await ctx.emit(env, result)
 
     async def _train(
-        self, ctx: WorkerContext, env: Envelope, model_id: str, req: TrainingRequest
+        self,
+        ctx: WorkerContext,
+        env: Envelope,
+        model_id: str,
+        req: TrainingRequest,
+        attempt: str,
     ) -> VersionTrained | BuildFailed:
         loop = asyncio.get_running_loop()
         progress: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
@@ -82,7 +96,11 @@ class TrainerHandler:
                 await ctx.emit(
                     env,
                     BuildProgressed(
-                        job_id=req.job_id, version=req.version, progress=pct, lines=[item[1]]
+                        job_id=req.job_id,
+                        version=req.version,
+                        progress=pct,
+                        lines=[item[1]],
+                        attempt_id=attempt,
                     ),
                 )
 

@@ -11,6 +11,7 @@ duplicate results).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Protocol
@@ -22,7 +23,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.envelope import Envelope, decode, make_event
-from intentml.events.log import Appended, EventLog
+from intentml.events.log import Appended, EventLog, LogUnavailable
 from intentml.events.types import EventData
 from projections import queries as q
 
@@ -58,21 +59,38 @@ class WorkerContext:
         while not await self.watcher.wait(partition, offset, 10.0):
             if self.stop.is_set():
                 return False
-        row = await self.pool.fetchrow(q.EVENT_VERDICT, env.event_id)
-        return bool(row and row["accepted"])
+        # By position, not by id: a re-sent copy of an accepted event is rejected, and
+        # must not be acted on a second time.
+        return bool(await self.pool.fetchval(q.VERDICT_AT, partition, offset))
 
     async def emit(self, cause: Envelope, data: EventData) -> Appended:
-        """Append a follow-up event to the stream of `cause`."""
-        return await self.log.append(
-            make_event(
-                data,
-                account_id=cause.account_id,
-                model_name=cause.model_name,
-                actor=self.name,
-                causation_id=cause.event_id,
-                correlation_id=cause.correlation_id,
-            )
+        """Append a follow-up event to the stream of `cause`. While the broker is down the
+        worker waits for it (a build's result is kept, not thrown away and rebuilt), until
+        it is told to stop."""
+        event = make_event(
+            data,
+            account_id=cause.account_id,
+            model_name=cause.model_name,
+            actor=self.name,
+            causation_id=cause.event_id,
+            correlation_id=cause.correlation_id,
         )
+        delay = 0.25
+        while True:
+            try:
+                return await self.log.append(event)
+            except LogUnavailable:
+                if self.stop.is_set():
+                    raise
+                log.warning(
+                    "the log is unavailable; %s waits %.1fs to emit %s",
+                    self.name,
+                    delay,
+                    event.type,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), delay)
+            delay = min(delay * 2, 5.0)
 
 
 class _FinishRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -147,6 +165,9 @@ class Worker:
         """Poll, dispatch and commit until the context's stop event is set."""
         self.consumer.subscribe([self.topic], listener=_FinishRevoked(self))
         await self.consumer.start()
+        # Events a crashed appender left pending reach the log even if nobody appends
+        # to their streams again.
+        sweeping = asyncio.create_task(self.ctx.log.sweep(self.ctx.stop))
         try:
             while not self.ctx.stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=200)
@@ -158,4 +179,6 @@ class Worker:
                 await self._reap()
             await self.finish(list(self.tasks))
         finally:
+            sweeping.cancel()
+            await asyncio.gather(sweeping, return_exceptions=True)
             await self.consumer.stop()

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from asyncpg.pool import PoolConnectionProxy
 
-from intentml.domain.fold import Decision, StreamState, decide, decode_state, encode_state
+from intentml.domain.fold import Decision, StreamState, decode_state, encode_state, judge
 from intentml.events.envelope import Envelope, decode, event_hash
 from projections import queries as q
 from projections.liveness import HOLD
@@ -90,23 +90,25 @@ async def write_changes(conn: Conn, tables: Tables) -> None:
         await conn.copy_records_to_table("build_logs", records=tables.build_logs, columns=columns)
 
 
-async def apply_events(conn: Conn, fresh: Sequence[tuple[int, int, Envelope]]) -> list[Decision]:
-    """Fold `fresh` (partition, offset, envelope; in log order) from the stored fold
-    states, project the accepted events onto the stored rows they change, and store
-    rows and states. Returns the verdicts, in order."""
+async def apply_events(
+    conn: Conn, fresh: Sequence[tuple[int, int, bytes, Envelope]]
+) -> list[Decision]:
+    """Fold `fresh` (partition, offset, stored bytes, envelope; in log order) from the
+    stored fold states, project the accepted events onto the stored rows they change, and
+    store rows and states. Returns the verdicts, in order."""
     streams = sorted({env.stream for *_, env in fresh})
     states: dict[str, StreamState] = {
         row["stream"]: decode_state(row["state"])
         for row in await conn.fetch(q.LOAD_STATES, streams)
     }
     verdicts: list[Decision] = []
-    for _partition, _offset, env in fresh:
-        verdict = decide(states.get(env.stream, StreamState()), env)
+    for _partition, _offset, value, env in fresh:
+        verdict = judge(states.get(env.stream, StreamState()), env, event_hash(value))
         states[env.stream] = verdict.state
         verdicts.append(verdict)
     accepted = [e for e, v in zip(fresh, verdicts, strict=True) if v.accepted]
     tables = await load_rows(conn, (env for *_, env in accepted))
-    for partition, offset, env in accepted:
+    for partition, offset, _, env in accepted:
         project(tables, env, partition, offset)
     await write_changes(conn, tables)
     await conn.executemany(q.SAVE_STATE, [(s, encode_state(states[s])) for s in streams])
@@ -162,7 +164,7 @@ async def apply_batch(
                     fresh.append((tp.partition, r.offset, r.value, decode(r.value)))
                 except Exception as exc:  # a foreign or corrupt record must not stop the log
                     log.error("skipping undecodable record %s/%s: %s", tp.partition, r.offset, exc)
-        verdicts = await apply_events(conn, [(p, o, env) for p, o, _, env in fresh])
+        verdicts = await apply_events(conn, fresh)
         archive: list[tuple[Any, ...]] = []
         for (partition, offset, value, env), verdict in zip(fresh, verdicts, strict=True):
             archive.append(archive_row(partition, offset, value, env, verdict))

@@ -58,7 +58,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "task", "metric_name", "metric_value", "metrics", "feature_importance", "features",
         "dropped_columns", "rows_used", "training_seconds", "artifact", "input_schema",
         "output_schema", "error_code", "error_message", "created_at", "updated_at", "source",
-        "max_iterations", "created_by", "report", "time_budget_s",
+        "max_iterations", "created_by", "report", "time_budget_s", "build_attempts",
     ),
     "deployments": (
         "deployment_id", "model_id", "account_id", "model_name", "version", "environment",
@@ -144,7 +144,13 @@ ORDER BY created_at DESC, key_id
 UPLOAD = "SELECT * FROM uploads WHERE account_id = $1 AND upload_id = $2"
 VERSION_BY_JOB = "SELECT * FROM versions WHERE job_id = $1"
 VERSION_OF_MODEL = "SELECT * FROM versions WHERE model_id = $1 AND version = $2"
-EVENT_VERDICT = "SELECT accepted, reason FROM events WHERE event_id = $1"
+#: The verdict on an event: on its first copy in the log (a re-sent copy is judged apart).
+EVENT_VERDICT = (
+    'SELECT accepted, reason FROM events WHERE event_id = $1 ORDER BY partition, "offset" LIMIT 1'
+)
+#: The verdict on the record at one position of the log (a worker acts on that copy only).
+VERDICT_AT = 'SELECT accepted FROM events WHERE partition = $1 AND "offset" = $2'
+
 
 #: The deployment status of a model (or of one of its versions, with `AND d.version = ...`).
 _DEPLOYMENT_STATUS = """

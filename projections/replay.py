@@ -2,7 +2,7 @@
 
 The events come from the archive (`events`), which the live projector writes in the
 same transaction as its offsets, so it holds exactly what the live read models were
-built from, in log order. They are folded (`intentml.domain.fold.decide`) from an
+built from, in log order. They are folded (`intentml.domain.fold.judge`) from an
 empty state and projected by the live projector's own `projections.rows.project`.
 Only where the rows live differs: a rebuild holds every row in memory and writes each
 one once with COPY into key-less tables of a scratch schema, then builds keys and
@@ -32,8 +32,8 @@ from typing import Any
 
 import asyncpg
 
-from intentml.domain.fold import StreamState, decide, encode_state
-from intentml.events.envelope import decode
+from intentml.domain.fold import StreamState, encode_state, judge
+from intentml.events.envelope import decode, event_hash
 from intentml.infra.db import init_connection
 from projections import queries as q
 from projections import replay_queries as rq
@@ -183,7 +183,7 @@ class _Build:
     def _fold(self, rows: Sequence[asyncpg.Record]) -> None:
         for partition, offset, accepted, value in rows:
             env = decode(value)
-            verdict = decide(self.states.get(env.stream, StreamState()), env)
+            verdict = judge(self.states.get(env.stream, StreamState()), env, event_hash(value))
             self.states[env.stream] = verdict.state
             if verdict.accepted != accepted:
                 self.progress.verdicts_changed += 1
@@ -223,7 +223,9 @@ class _Build:
         """Apply every archived event past the position the way the live projector does:
         load the rows they change, project, write back (for the few events of the tail)."""
         async for rows in self._chunks():
-            fresh = [(partition, offset, decode(value)) for partition, offset, _, value in rows]
+            fresh = [
+                (partition, offset, value, decode(value)) for partition, offset, _, value in rows
+            ]
             async with self.writer.transaction():
                 verdicts = await apply_events(self.writer, fresh)
             for row, verdict in zip(rows, verdicts, strict=True):

@@ -229,6 +229,7 @@ def _version_row(env: Envelope, model_id: str, t: TrainingRequest, source: str) 
         "created_by": env.actor,
         "report": None,
         "time_budget_s": t.time_budget_s,
+        "build_attempts": 0,
     }
 
 
@@ -462,9 +463,22 @@ def _building(tables: Tables, env: Envelope, job_id: str, version: int, progress
 
 
 def _build_started(tables: Tables, env: Envelope, d: BuildStarted, here: Position) -> None:
+    worker = d.worker or "a trainer"
+    line = f"build started on {worker}"
+    row = tables.version_of_job(d.job_id, d.version)
+    if row is not None:
+        # The fold accepts one start per attempt: another start of a building version
+        # means its worker was lost (rows from before attempts were counted hold 0).
+        attempt = max(row["build_attempts"], 1 if row["status"] == BUILDING else 0) + 1
+        row["build_attempts"] = attempt
+        if attempt > 1:
+            row["build_progress"] = 0  # the lost attempt's progress is not this one's
+            line = (
+                f"build restarted (attempt {attempt}) on {worker}: the previous worker was "
+                "lost before it finished; progress starts over"
+            )
     _building(tables, env, d.job_id, d.version, 1)
-    lines = [f"build started on {d.worker or 'a trainer'}"]
-    _log(tables, env, here, d.job_id, d.version, lines)
+    _log(tables, env, here, d.job_id, d.version, [line])
 
 
 def _build_progressed(tables: Tables, env: Envelope, d: BuildProgressed, here: Position) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 
@@ -13,7 +16,7 @@ from intentml.events.commands import submit
 from intentml.events.envelope import make_event
 from intentml.events.types import ModelCreated, TrainingRequest
 from tests.data import churn_rows, to_csv
-from tests.stack import platform_stack
+from tests.stack import Stack, platform_stack
 
 
 async def test_same_request_delivered_twice_gives_one_version(settings: Settings) -> None:
@@ -125,3 +128,72 @@ async def test_a_forged_request_with_a_path_in_an_id_fails_its_build(settings: S
         assert "upload id" in status["error"]["message"]
         # The trainer is still alive: a real model builds after it.
         await stack.ready_model("churn")
+
+
+async def _status_when(
+    stack: Stack, ready: Callable[[dict[str, Any]], bool], timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Poll the status endpoint, as a client would, until `ready(status)`."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        r = await stack.client.get("/models/churn/v1/status")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        if ready(body):
+            return body
+        assert asyncio.get_running_loop().time() < deadline, f"still {body}"
+        await asyncio.sleep(0.05)  # a build offers nothing to block on
+
+
+async def test_a_build_whose_trainer_was_lost_restarts_visibly(settings: Settings) -> None:
+    async with platform_stack(settings, trainer=False) as stack:
+
+        def trainer(handler: TrainerHandler, group: str) -> Worker:
+            ctx = WorkerContext("trainer", stack.pool, stack.log, stack.watcher, stack.stop)
+            return Worker(ctx, handler, settings.kafka_bootstrap_servers, settings.topic, group)
+
+        lost = trainer(TrainerHandler(settings.data_dir), "first")
+        lost_run = asyncio.create_task(lost.run())
+        upload = await stack.upload(churn_rows(600))
+        r = await stack.client.post(
+            "/models/churn",
+            json={"intent": "Predict churn", "upload_id": upload, "max_iterations": 20},
+        )
+        assert r.status_code == 202, r.text
+        before = await _status_when(stack, lambda s: s["build_progress"] > 10)
+        assert (before["status"], before["attempt"]) == ("BUILDING", 1)
+        # The trainer is gone mid-build: nothing it did is committed to its group.
+        for task, _ in list(lost.tasks.values()):
+            task.cancel()
+        lost_run.cancel()
+        await asyncio.gather(lost_run, *(t for t, _ in lost.tasks.values()), return_exceptions=True)
+
+        # Another trainer gets the request again. (Its own group: the lost one's group
+        # would hand the uncommitted request on only after a rebalance, 15-20 s here; the
+        # delivery is the same.) Its training thread is held, so the restarted build is
+        # seen before it makes any progress.
+        handler = TrainerHandler(settings.data_dir)
+        gate = threading.Event()
+        handler.executor.submit(gate.wait)
+        second = asyncio.create_task(trainer(handler, "second").run())
+        try:
+            restarted = await _status_when(stack, lambda s: s["attempt"] == 2)
+            assert (restarted["status"], restarted["build_progress"]) == ("BUILDING", 1)
+            assert restarted["build_progress"] < before["build_progress"]
+            gate.set()
+            done = await stack.wait_status("churn")
+            assert (done["status"], done["attempt"]) == ("READY", 2)
+        finally:
+            gate.set()
+            stack.stop.set()
+            await second
+        logs = (await stack.client.get("/models/build-logs", params={"model_name": "churn"})).json()
+        messages = [line["message"] for line in logs["logs"]]
+        restart = next(m for m in messages if m.startswith("build restarted"))
+        assert restart == (
+            f"build restarted (attempt 2) on {handler.worker_name}: the previous worker was "
+            "lost before it finished; progress starts over"
+        )
+        assert messages.index(restart) > messages.index(
+            next(m for m in messages if m.startswith("build started on"))
+        )

@@ -66,6 +66,13 @@ async def test_dates_gaps_search_and_describe(settings: Settings) -> None:
             data["inputs"]
         )
         assert d["warnings"] == []
+        # Measured against always "no"/"yes" with the training shares on the same rows.
+        baseline = d["baseline"]
+        assert baseline["strategy"].startswith("always the majority class")
+        assert baseline["metric"] == "roc_auc" and baseline["value"] == 0.5
+        assert baseline["model_value"] == d["metric_value"]
+        assert baseline["clearly_better"] and baseline["skill"] > 0.5
+        assert set(baseline["metrics"]) >= {"accuracy", "log_loss"}
 
         # Three candidates, ranked best first; the selected one is the best.
         board = d["leaderboard"]
@@ -190,3 +197,35 @@ async def test_time_budget_limits_the_search(settings: Settings) -> None:
         assert d["search"]["stopped"].startswith("time budget of 0.001 s reached after 1 of 20")
         detail = (await stack.client.get("/models/budget/v1")).json()
         assert detail["status"] == "READY"
+
+
+async def test_odd_data_gets_honest_results(settings: Settings) -> None:
+    async with platform_stack(settings) as stack:
+        c = stack.client
+        rng = np.random.default_rng(11)
+        # Inputs with nothing to say about the outcome: READY, with a warning.
+        noise = [
+            {"a": round(float(rng.normal()), 3), "b": int(rng.integers(0, 5)), "y": int(y)}
+            for y in rng.integers(0, 2, 600)
+        ]
+        await stack.ready_model("noise", rows=noise, intent="Predict y", max_iterations=2)
+        d = (await c.get("/models/noise/v1/describe")).json()
+        baseline = d["baseline"]
+        assert baseline["metric"] == "roc_auc" and not baseline["clearly_better"]
+        assert baseline["model_value"] == d["metric_value"]
+        (warning,) = d["warnings"]
+        assert "better than a trivial baseline" in warning
+        logs = (await c.get("/models/build-logs", params={"model_name": "noise"})).json()
+        messages = [line["message"] for line in logs["logs"]]
+        assert f"warning: {warning}" in messages
+        assert any(m.startswith("baseline (always the majority class") for m in messages)
+
+        # 299 rows of one class and 1 of the other: a clear failure, not accuracy 1.0.
+        rare = [{"a": i, "b": i % 7, "y": int(i == 150)} for i in range(300)]
+        upload = await stack.upload(rare)
+        r = await c.post("/models/rare", json={"intent": "Predict y", "upload_id": upload})
+        assert r.status_code == 202, r.text
+        status = await stack.wait_status("rare")
+        assert status["status"] == "ERROR"
+        assert status["error"]["code"] == "target_class_too_rare"
+        assert "'y' has 299 rows of '0' and 1 row of '1'" in status["error"]["message"]

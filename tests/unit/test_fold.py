@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import msgspec
+
 from intentml.domain.fold import (
     ACTIVE,
     BUILDING,
@@ -14,15 +16,17 @@ from intentml.domain.fold import (
     PENDING,
     READY,
     UNDEPLOYING,
+    Decision,
     DeploymentState,
     StreamState,
     VersionState,
     decide,
     decode_state,
     encode_state,
+    judge,
 )
 from intentml.domain.keys import key_id_for
-from intentml.events.envelope import Envelope, make_event
+from intentml.events.envelope import Envelope, encode, event_hash, make_event
 from intentml.events.types import (
     ApiKeyIssued,
     BuildFailed,
@@ -120,6 +124,58 @@ def test_duplicate_results_are_ignored_once_final() -> None:
     assert state.versions[1].status == READY
 
 
+def test_each_start_is_an_attempt_and_a_redelivered_start_is_ignored() -> None:
+    first = ev(BuildStarted(job_id="j1", version=1, worker="trainer-1"))
+    # trainer-1 is lost mid-build; the redelivered request starts the build again.
+    second = ev(BuildStarted(job_id="j1", version=1, worker="trainer-2"))
+    progress = ev(BuildProgressed(job_id="j1", version=1, progress=10))
+    state, verdicts = fold([ev(created()), first, progress, first, second, progress, ev(trained())])
+    assert [a for a, _ in verdicts] == [True, True, True, False, True, True, True]
+    assert verdicts[3][1] == "the build of v1 was already started by it"
+    assert state.versions[1].starts == [first.event_id, second.event_id]
+    # A version made before starts were recorded decodes with none.
+    old = b'{"model_id":"m1","versions":{"1":{"job_id":"j1","status":"BUILDING"}}}'
+    assert decode_state(old).versions[1] == VersionState(job_id="j1", status=BUILDING)
+    assert decode_state(old).versions[1].starts == []
+
+
+def test_only_the_latest_attempts_progress_counts() -> None:
+    def progress(attempt: str, pct: int) -> Envelope:
+        return ev(BuildProgressed(job_id="j1", version=1, progress=pct, attempt_id=attempt))
+
+    state, verdicts = fold(
+        [
+            ev(created()),
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a1")),
+            progress("a1", 40),
+            # a1's worker stopped answering; the request went to another, which restarted.
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a2")),
+            progress("a2", 10),
+            progress("a1", 60),  # a1's worker came back and reports on: not this build's
+            progress("", 20),  # progress from before attempts were named still counts
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a2")),  # redelivered
+            ev(trained()),
+        ]
+    )
+    assert [a for a, _ in verdicts] == [True, True, True, True, True, False, True, False, True]
+    assert verdicts[5][1] == "progress of an earlier attempt at v1, since restarted"
+    assert verdicts[7][1] == "the build of v1 was already started by it"
+    assert state.versions[1].starts == ["a1", "a2"]
+
+
+def test_a_start_after_the_version_was_trained_is_late() -> None:
+    _, verdicts = fold(
+        [
+            ev(created()),
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a1")),
+            ev(trained()),
+            # The request reached a trainer again before the result was projected.
+            ev(BuildStarted(job_id="j1", version=1, attempt_id="a2")),
+        ]
+    )
+    assert verdicts[3] == (False, "version v1 is already trained; late start ignored")
+
+
 def test_ready_needs_a_trained_artifact() -> None:
     _, verdicts = fold([ev(created()), ev(VersionReady(job_id="j1", version=1))])
     assert verdicts[1][0] is False
@@ -155,10 +211,12 @@ def test_duplicate_key_and_upload_registrations_are_rejected() -> None:
 
 
 def test_state_round_trips_through_its_encoding() -> None:
-    state, _ = fold([ev(created()), ev(BuildStarted(job_id="j1", version=1))])
+    start = ev(BuildStarted(job_id="j1", version=1))
+    state, _ = fold([ev(created()), start])
     again = decode_state(encode_state(state))
     assert again == state
     assert again.versions[1].status == BUILDING
+    assert again.versions[1].starts == [start.event_id]
     assert decode_state(None) == StreamState()
     assert StreamState().versions == {} and PENDING == "PENDING"
 
@@ -209,17 +267,18 @@ def test_a_version_request_needs_a_live_model() -> None:
 
 
 def test_results_of_a_rejected_request_are_rejected() -> None:
+    start = ev(BuildStarted(job_id="j2", version=2))
     state, verdicts = fold(
         [
             ev(created()),
             ev(request(2, "j2")),
             ev(request(2, "loser")),
             ev(BuildStarted(job_id="loser", version=2)),
-            ev(BuildStarted(job_id="j2", version=2)),
+            start,
         ]
     )
     assert [a for a, _ in verdicts] == [True, True, False, False, True]
-    assert state.versions[2] == VersionState(job_id="j2", status=BUILDING)
+    assert state.versions[2] == VersionState(job_id="j2", status=BUILDING, starts=[start.event_id])
 
 
 # --- deployments ------------------------------------------------------------
@@ -449,3 +508,62 @@ def test_a_state_encodes_to_the_same_bytes_in_every_process() -> None:
         for seed in (1, 2, 3)
     }
     assert len(encodings) == 1
+
+
+def chained(events: list[Envelope]) -> list[tuple[Envelope, str]]:
+    """The events as an appender chains them: each links to the previous one's bytes."""
+    out: list[tuple[Envelope, str]] = []
+    prev = ""
+    for e in events:
+        linked = msgspec.structs.replace(e, prev_hash=prev)
+        prev = event_hash(encode(linked))
+        out.append((linked, prev))
+    return out
+
+
+def judged(events: list[tuple[Envelope, str]], state: StreamState | None = None) -> list[Decision]:
+    state = state or StreamState()
+    verdicts = []
+    for env, digest in events:
+        verdicts.append(judge(state, env, digest))
+        state = verdicts[-1].state
+    return verdicts
+
+
+def test_a_re_sent_copy_takes_no_effect_and_the_chain_goes_on() -> None:
+    create, update, delete, again = chained(
+        [
+            ev(created()),
+            ev(ModelUpdated(model_id="m1", tags=["a"])),
+            ev(ModelDeleted(model_id="m1")),
+            ev(created("m2", "j2")),
+        ]
+    )
+    verdicts = judged([create, create, update, create, update, delete, again])
+    assert [v.accepted for v in verdicts] == [True, False, True, False, False, True, True]
+    assert "re-sent copy of the stream's last event" in (verdicts[1].reason or "")
+    assert "re-sent copy of an earlier event" in (verdicts[3].reason or "")
+    # the copies left the head where it was; a delete empties the state, not the chain
+    assert verdicts[2].state.head == update[1]
+    assert verdicts[5].state.model_id is None and verdicts[5].state.head == delete[1]
+    assert verdicts[6].state.model_id == "m2"
+
+
+def test_a_rejected_command_still_moves_the_head() -> None:
+    first, second, update = chained(
+        [ev(created("m1", "j1")), ev(created("m2", "j2")), ev(ModelUpdated(model_id="m1"))]
+    )
+    verdicts = judged([first, second, update])
+    assert [v.accepted for v in verdicts] == [True, False, True]
+    assert verdicts[1].state.head == second[1]
+
+
+def test_a_state_stored_before_the_chain_rule_takes_the_next_event_on_trust() -> None:
+    legacy = decode_state(
+        encode_state(StreamState(model_id="m1", versions={1: VersionState("j1")}))
+    )
+    assert legacy.head is None
+    (update,) = chained([ev(ModelUpdated(model_id="m1"))])
+    linked_elsewhere = msgspec.structs.replace(update[0], prev_hash="f" * 64)
+    (verdict,) = judged([(linked_elsewhere, update[1])], legacy)
+    assert verdict.accepted and verdict.state.head == update[1]

@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from intentml.ml.datasets import read_dataset
+from intentml.ml.evaluation import baseline_warning, compare_with_baseline
 from intentml.ml.serving import LoadedModel
+from intentml.ml.task import Target
 from intentml.ml.train import (
     TrainingFailed,
     TrainingResult,
@@ -474,3 +477,174 @@ def test_free_text_column_is_dropped(tmp_path: Path) -> None:
         write_csv(frame, tmp_path / "c.csv"), "csv", quick(target="churned"), tmp_path / "a"
     )
     assert "too many to use as a category" in result.dropped_columns["feedback"]
+
+
+# --------------------------------------------------------------- honest results
+
+
+def _train(tmp_path: Path, frame: pd.DataFrame, spec: TrainingSpec) -> tuple[TrainingResult, str]:
+    """Train on `frame`; the result and the build-log text."""
+    lines: list[str] = []
+    result = train(
+        write_csv(frame, tmp_path / "d.csv"),
+        "csv",
+        spec,
+        tmp_path / "art",
+        progress=lambda _, line: lines.append(line),
+    )
+    return result, "\n".join(lines)
+
+
+def test_a_good_model_is_compared_with_its_baseline_and_not_warned(churn_run: ChurnRun) -> None:
+    _, _, result, lines = churn_run
+    assert result.report is not None
+    baseline = result.report.baseline
+    assert baseline is not None
+    assert baseline.strategy.startswith("always the majority class 'false'")
+    assert baseline.metric == "roc_auc" == result.metric_name
+    # A constant probability ranks nothing: AUC 0.5, and the model's own test score.
+    assert baseline.value == pytest.approx(0.5)
+    assert baseline.model_value == result.metric_value
+    assert baseline.skill == pytest.approx((result.metric_value - 0.5) / 0.5, abs=1e-6)
+    assert baseline.clearly_better and baseline.chance_not_better == 0.0
+    # Always "false" is right for the share of test rows that did not churn.
+    test = result.report.test
+    majority = test.confusion_matrix[0]
+    assert baseline.metrics["accuracy"] == pytest.approx(sum(majority) / test.rows)
+    assert baseline.metrics["recall"] == 0.0
+    text = "\n".join(line for _, line in lines)
+    assert "baseline (always the majority class 'false'" in text
+    assert "test roc_auc 0.500 against the model's" in text
+    assert "trivial baseline" not in text and result.report.warnings == []
+
+
+def test_a_model_of_noise_is_warned_about(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=600), "b": rng.integers(0, 5, 600), "y": rng.integers(0, 2, 600)}
+    )
+    result, text = _train(tmp_path, frame, quick(target="y"))
+    assert result.report is not None and result.report.baseline is not None
+    assert not result.report.baseline.clearly_better
+    (warning,) = result.report.warnings
+    assert "better than a trivial baseline" in warning
+    assert "always the majority class" in warning
+    assert f"warning: {warning}" in text
+
+
+def test_integer_codes_trained_as_a_regression_are_warned_about(tmp_path: Path) -> None:
+    # The fault probe's case: 2,000 integer classes become a regression that learns nothing.
+    rng = np.random.default_rng(4)
+    n = 4000
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.integers(0, 50, n), "y": rng.integers(0, 2000, n)}
+    )
+    result, text = _train(tmp_path, frame, quick(target="y"))
+    assert result.task == "regression" and result.metric_name == "rmse"
+    assert abs(result.metrics["r2"]) < 0.05
+    report = result.report
+    assert report is not None and report.baseline is not None
+    baseline = report.baseline
+    assert baseline.strategy.startswith("always the training rows' mean")
+    assert baseline.skill is not None and baseline.skill < 0.05
+    assert baseline.metrics["rmse"] == baseline.value
+    (warning,) = report.warnings
+    assert warning.startswith("the model is not clearly better than a trivial baseline")
+    assert "'y' holds whole numbers" in warning and "set `task` to multiclass" in warning
+    assert f"warning: {warning}" in text
+
+
+def test_one_row_of_a_class_fails_the_build(tmp_path: Path) -> None:
+    # The fault probe's case: 299 rows of one class and 1 of the other.
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "y": [1] + [0] * 299})
+    failure = _failure(tmp_path, frame, quick(target="y"))
+    assert failure.code == "target_class_too_rare"
+    assert "'y' has 299 rows of '0' and 1 row of '1'" in failure.message
+    assert "at least 10 rows of each class" in failure.message
+    assert "Upload more rows of '1'" in failure.message
+
+
+@pytest.mark.parametrize(("rare", "fails"), [(9, True), (10, False)])
+def test_the_rarer_of_two_classes_needs_ten_rows(tmp_path: Path, rare: int, fails: bool) -> None:
+    frame = churn_frame(300, seed=6)
+    frame["churned"] = np.arange(300) < rare
+    spec = quick(target="churned")
+    if fails:
+        assert _failure(tmp_path, frame, spec).code == "target_class_too_rare"
+    else:
+        assert train(write_csv(frame, tmp_path / "d.csv"), "csv", spec, tmp_path / "a").task == (
+            "binary"
+        )
+
+
+def test_a_rare_class_of_many_is_a_warning(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=600)
+    labels = np.where(x < -0.5, "low", np.where(x > 0.5, "high", "mid"))
+    labels[:7] = "odd"
+    frame = pd.DataFrame({"x": x, "y": labels})
+    result, text = _train(tmp_path, frame, quick(target="y"))
+    assert result.task == "multiclass"
+    assert result.report is not None
+    (warning,) = result.report.warnings  # the model itself is clearly better than "mid"
+    assert warning.startswith("classes of 'y' with fewer than 10 rows: 'odd' (7 rows)")
+    assert f"warning: {warning}" in text
+
+
+def _binary(y: npt.NDArray[np.float64]) -> Target:
+    return Target("binary", y, ["no", "yes"], "yes", "string")
+
+
+def test_a_baseline_perfect_on_the_test_rows_proves_nothing() -> None:
+    y_train = np.array([0.0] * 90 + [1.0] * 10)
+    y_test = np.zeros(20)  # one class only: always "no" is right every time
+    target = _binary(y_train)
+    baseline = compare_with_baseline(target, "accuracy", y_train, y_test, np.full(20, 0.2), 1)
+    assert (baseline.value, baseline.model_value, baseline.skill) == (1.0, 1.0, None)
+    assert not baseline.clearly_better
+    warning = baseline_warning(baseline, target, "churned", 20)
+    assert warning is not None and "cannot be shown better than a trivial baseline" in warning
+    assert "already a perfect score on the 20 test rows" in warning
+
+
+def test_skill_and_chance_decide_what_is_clearly_better() -> None:
+    rng = np.random.default_rng(8)
+    y = (rng.random(400) < 0.5).astype(np.float64)
+    target = _binary(y)
+    perfect = compare_with_baseline(target, "log_loss", y, y, np.where(y == 1, 0.95, 0.05), 1)
+    assert perfect.clearly_better and perfect.chance_not_better == 0.0
+    assert perfect.skill is not None and perfect.skill > 0.9
+    assert baseline_warning(perfect, target, "y", 400) is None
+    # The baseline's own probabilities again: no skill at all.
+    same = compare_with_baseline(target, "log_loss", y, y, np.full(400, y.mean()), 1)
+    assert same.skill == pytest.approx(0.0, abs=1e-6) and not same.clearly_better
+    assert same.chance_not_better == 1.0  # a tie is not better
+    warning = baseline_warning(same, target, "y", 400)
+    assert warning is not None and "it does no better than the baseline" in warning
+    # Right on one more of 12 test rows than always "yes": skill, but maybe luck.
+    y_train = np.array([1.0] * 60 + [0.0] * 40)
+    few = np.array([1.0] * 8 + [0.0] * 4)
+    one_more = np.array([0.9] * 8 + [0.1] + [0.6] * 3)
+    lucky = compare_with_baseline(target, "accuracy", y_train, few, one_more, 1)
+    assert (lucky.value, lucky.model_value) == (pytest.approx(8 / 12), pytest.approx(9 / 12))
+    assert lucky.skill == pytest.approx(0.25)
+    # Every resample without that row is a tie: about (11/12)**12 = 35 % of them.
+    assert 0.2 < lucky.chance_not_better < 0.5 and not lucky.clearly_better
+    warning = baseline_warning(lucky, target, "y", 12)
+    assert warning is not None and "so the gain may be chance" in warning
+
+
+def test_a_small_gain_is_not_clearly_better_however_sure() -> None:
+    y_train = np.array([1.0] * 60 + [0.0] * 40)  # the baseline always says "yes"
+    y_test = np.array([1.0] * 500 + [0.0] * 500)
+    # Right on every "yes" and on 20 of the 500 "no": accuracy 0.52 against 0.50.
+    model = np.array([0.9] * 500 + [0.1] * 20 + [0.6] * 480)
+    target = _binary(y_train)
+    small = compare_with_baseline(target, "accuracy", y_train, y_test, model, 1)
+    assert small.skill == pytest.approx(0.04)
+    assert small.chance_not_better == 0.0 and not small.clearly_better
+    warning = baseline_warning(small, target, "y", 1000)
+    assert warning is not None
+    assert "it closes only 4.0% of the gap to a perfect score" in warning
+    assert "(a clearly better model closes at least 5%)" in warning

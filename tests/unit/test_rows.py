@@ -366,8 +366,6 @@ def test_a_build_goes_from_pending_to_ready_and_its_progress_never_decreases() -
     lower = log.apply(BuildProgressed(job_id="j1", version=1, progress=20))
     assert (version["status"], version["build_progress"]) == (BUILDING, 40)
     assert version["updated_at"] == lower.occurred_at
-    log.apply(BuildStarted(job_id="j1", version=1))  # a redelivered start: progress stays
-    assert version["build_progress"] == 40
 
     done = log.apply(trained())
     assert (version["status"], version["build_progress"]) == (BUILDING, 95)
@@ -389,6 +387,50 @@ def test_a_build_goes_from_pending_to_ready_and_its_progress_never_decreases() -
     messages = [line["message"] for line in logs(log.tables)]
     assert messages[2:5] == ["build started on trainer-1", "a", "b"]
     assert messages[-1] == "v1 is READY"
+
+
+def test_a_restarted_build_shows_its_attempt_and_starts_its_progress_over() -> None:
+    log = Log()
+    log.apply(created())
+    version = log.tables.versions[("m1", 1)]
+    assert version["build_attempts"] == 0
+    log.apply(BuildStarted(job_id="j1", version=1, worker="trainer-1"))
+    assert (version["build_attempts"], version["build_progress"]) == (1, 1)
+    log.apply(BuildProgressed(job_id="j1", version=1, progress=60, lines=["candidate 6/10"]))
+
+    # trainer-1 was killed; the request, redelivered, starts the build again (the fold
+    # lets only a new start through, never the same one twice).
+    again = log.apply(BuildStarted(job_id="j1", version=1, worker="trainer-2"))
+    assert (version["status"], version["build_progress"]) == (BUILDING, 1)
+    assert version["build_attempts"] == 2
+    assert version["updated_at"] == again.occurred_at
+    assert logs(log.tables)[-1]["message"] == (
+        "build restarted (attempt 2) on trainer-2: the previous worker was lost before it "
+        "finished; progress starts over"
+    )
+    log.apply(BuildProgressed(job_id="j1", version=1, progress=20))
+    assert version["build_progress"] == 20
+    log.apply(BuildStarted(job_id="j1", version=1))
+    assert (version["build_attempts"], version["build_progress"]) == (3, 1)
+    assert "build restarted (attempt 3) on a trainer" in logs(log.tables)[-1]["message"]
+    log.apply(trained())
+    log.apply(VersionReady(job_id="j1", version=1, sample_output={"churned": 1}))
+    assert (version["status"], version["build_progress"], version["build_attempts"]) == (
+        READY,
+        100,
+        3,
+    )
+
+
+def test_a_build_started_before_attempts_were_counted_restarts_as_attempt_two() -> None:
+    log = Log()
+    log.apply(created())
+    row = log.tables.versions[("m1", 1)]
+    # A stored row of a build that ran when the column came in (migration 009): 0 attempts.
+    row.update(status=BUILDING, build_progress=70, build_attempts=0)
+    log.apply(BuildStarted(job_id="j1", version=1, worker="trainer-2"))
+    assert (row["build_attempts"], row["build_progress"]) == (2, 1)
+    assert logs(log.tables)[-1]["message"].startswith("build restarted (attempt 2)")
 
 
 def test_training_keeps_a_progress_above_95() -> None:

@@ -73,11 +73,16 @@ async def open_platform(settings: Settings) -> AsyncIterator[Platform]:
         await watcher.start()
         platform = Platform(settings, pool, EventLog(producer, pool, settings.topic), watcher)
         syncing = asyncio.create_task(platform.limiter.run(pool, settings.rate_limit_sync_s))
+        stopping = asyncio.Event()
+        # Events a crashed appender left pending reach the log even if nobody appends
+        # to their streams again (`EventLog.produce_abandoned`).
+        sweeping = asyncio.create_task(platform.log.sweep(stopping))
         try:
             yield platform
         finally:
+            stopping.set()
             syncing.cancel()
-            await asyncio.gather(syncing, return_exceptions=True)
+            await asyncio.gather(syncing, sweeping, return_exceptions=True)
             # What this process served since the last sync still counts for the others.
             with contextlib.suppress(Exception):
                 await platform.limiter.sync(pool)

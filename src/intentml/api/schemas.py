@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from intentml.domain.training_report import ClassScores, DataSummary, Decision
+from intentml.domain.training_report import Baseline, ClassScores, DataSummary, Decision
 
 #: Free text a user names things with: display names, goals, descriptions.
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -145,6 +145,8 @@ class StatusOut(msgspec.Struct, frozen=True):
     build_progress: int
     result: MetricResult | None
     error: ErrorInfo | None
+    #: Which start of the build this is: 0 while PENDING, 1, then 2+ after a lost worker.
+    attempt: int = 0
 
 
 class InferOut(msgspec.Struct, frozen=True):
@@ -371,6 +373,8 @@ class DescribeOut(msgspec.Struct, frozen=True):
     leaderboard: list[LeaderboardEntry] | None = None
     data_summary: DataSummary | None = None
     warnings: list[str] = msgspec.field(default_factory=list)
+    #: The trivial model this one is measured against on the same test rows.
+    baseline: Baseline | None = None
 
 
 class DeploymentOut(msgspec.Struct, frozen=True):

@@ -57,6 +57,7 @@ def status_out(row: asyncpg.Record) -> StatusOut:
         build_progress=row["build_progress"],
         result=result,
         error=_error(row),
+        attempt=row["build_attempts"],
     )
 
 
@@ -207,6 +208,7 @@ def report_fields(report: TrainingReport) -> dict[str, Any]:
         ],
         "data_summary": report.data,
         "warnings": report.warnings,
+        "baseline": report.baseline,
     }
 
 

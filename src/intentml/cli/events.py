@@ -283,7 +283,10 @@ def contract(directory: Path | None) -> int:
 def print_report(report: Report) -> int:
     """Say what verification found on stderr; the exit status (0 intact, 1 broken)."""
     if report.problem is None:
-        print(f"intact: {report.events} events in {report.streams} streams", file=sys.stderr)
+        copies = f" ({report.copies} re-sent copies, ignored)" if report.copies else ""
+        print(
+            f"intact: {report.events} events in {report.streams} streams{copies}", file=sys.stderr
+        )
         return 0
     p = report.problem
     print(f"{p.kind.upper()}: {p.message}", file=sys.stderr)

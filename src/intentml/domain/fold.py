@@ -51,6 +51,10 @@ class VersionState(msgspec.Struct, frozen=True):
     job_id: str
     status: str = PENDING
     trained: bool = False
+    #: The accepted `BuildStarted`s, one per attempt, by `attempt_id` (by event id for
+    #: events without one): a worker lost mid-build leaves its attempt unfinished, and the
+    #: redelivered request starts another. The last one is the current attempt.
+    starts: list[str] = msgspec.field(default_factory=list)
 
 
 class DeploymentState(msgspec.Struct, frozen=True):
@@ -74,6 +78,9 @@ class StreamState(msgspec.Struct, frozen=True):
     account_created: bool = False
     #: Key ids (of `key_hashes`) that were revoked; a revoked key is never live again.
     revoked_keys: frozenset[str] = frozenset()
+    #: The hash of the stream's last event in the log, accepted or not (`judge`); None
+    #: for a stream not seen yet, or one whose state predates the rule.
+    head: str | None = None
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -140,7 +147,14 @@ def decide(state: StreamState, event: Envelope) -> Decision:
         found = _version_event(state, data.version, data.job_id)
         if isinstance(found, str):
             return _reject(state, found)
-        if isinstance(data, BuildStarted | BuildProgressed):
+        if isinstance(data, BuildStarted):
+            return _build_started(state, found, data, data.attempt_id or event.event_id)
+        if isinstance(data, BuildProgressed):
+            current = found.starts[-1] if found.starts else data.attempt_id
+            if data.attempt_id and data.attempt_id != current:
+                return _reject(
+                    state, f"progress of an earlier attempt at v{data.version}, since restarted"
+                )
             if found.status == BUILDING:
                 return Decision(True, state)  # progress of a build already known to run
             return _with_version(
@@ -205,6 +219,43 @@ def decide(state: StreamState, event: Envelope) -> Decision:
     ):
         return _deployment_event(state, data)
     return _reject(state, f"unknown event type {event.type}")
+
+
+def judge(state: StreamState, event: Envelope, digest: str) -> Decision:
+    """`decide`, after the chain rule: an event takes part in its stream only if it links to
+    the stream's last event (`prev_hash` is that event's hash, `head`). What does not link
+    is a re-sent copy of an event already in the log (an appender that lost the broker's
+    acknowledgement produces it again, `intentml.events.log`) or an event appended around
+    the platform; it is rejected and the head stays, so nothing takes effect twice.
+    `digest` is the hash of the event's stored bytes: a linked event, accepted or
+    rejected, becomes the new head, as the appenders chain every event."""
+    if state.head is not None and event.prev_hash != state.head:
+        what = (
+            "a re-sent copy of the stream's last event"
+            if digest == state.head
+            else "a re-sent copy of an earlier event, or one appended outside intentml"
+        )
+        return _reject(state, f"not linked to the stream's last event ({what}); ignored")
+    verdict = decide(state, event)
+    return Decision(
+        verdict.accepted, msgspec.structs.replace(verdict.state, head=digest), verdict.reason
+    )
+
+
+def _build_started(
+    state: StreamState, found: VersionState, data: BuildStarted, attempt: str
+) -> Decision:
+    """Each start is an attempt at the build; the same start twice is a redelivered
+    record, and a start after the version was trained is a late one (a worker that got
+    the request again before the result was projected): neither is a new attempt."""
+    if attempt in found.starts:
+        return _reject(state, f"the build of v{data.version} was already started by it")
+    if found.trained:
+        return _reject(state, f"version v{data.version} is already trained; late start ignored")
+    started = [*found.starts, attempt]
+    return _with_version(
+        state, data.version, msgspec.structs.replace(found, status=BUILDING, starts=started)
+    )
 
 
 def _request_version(state: StreamState, t: TrainingRequest) -> Decision:

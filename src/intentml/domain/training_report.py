@@ -77,6 +77,28 @@ class DataSummary(msgspec.Struct, frozen=True, kw_only=True):
     test_rows: int
 
 
+class Baseline(msgspec.Struct, frozen=True, kw_only=True):
+    """The trivial model a trained one is measured against, on the same test rows."""
+
+    #: What the baseline predicts: the training rows' majority class, or their mean.
+    strategy: str
+    #: The metric compared (the version's reported metric) and both scores on the test rows.
+    metric: str
+    #: None when the metric is undefined for the baseline on these rows.
+    value: float | None
+    model_value: float
+    #: (model - baseline) / (perfect - baseline): the share of the gap to a perfect score
+    #: the model closes; None when the baseline is already perfect on these rows.
+    skill: float | None
+    #: Share of bootstrap resamples of the test rows where the model did not beat the
+    #: baseline: how likely the gain is chance.
+    chance_not_better: float
+    #: Whether the model counts as clearly better (see `intentml.ml.evaluation`).
+    clearly_better: bool
+    #: Every metric of the task for the baseline, as `TestEvaluation.metrics` has them.
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+
+
 class TrainingReport(msgspec.Struct, frozen=True, kw_only=True):
     """Everything `describe` shows about how a version was built."""
 
@@ -88,3 +110,5 @@ class TrainingReport(msgspec.Struct, frozen=True, kw_only=True):
     test: TestEvaluation
     #: Things a user should look at (a feature that alone predicts the target, ...).
     warnings: list[str] = msgspec.field(default_factory=list)
+    #: The trivial baseline on the test rows (None in reports from before it existed).
+    baseline: Baseline | None = None

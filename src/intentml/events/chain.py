@@ -8,13 +8,19 @@ the first one that breaks a chain and says how:
 - **altered**: its bytes no longer match the hash recorded next to it (the archive's
   `hash` column, an export line's `hash`), or they are not an event at all;
 - **inserted**: the next event of the stream links past it (to the one before it),
-  it is a copy of the event before it, or it stands out of log order;
+  or it stands out of log order;
 - **removed**: it names a previous hash that is no event seen in its stream: an event
   between it and the one before was removed (or that one was altered and its recorded
   hash forged to match; the two cannot be told apart without the original).
 
+A byte-for-byte copy of one of its stream's last `COPIES` events is no break: it is a
+re-sent copy (an appender that lost the broker's acknowledgement produces the event
+again, `intentml.events.log`), which the fold ignores (`intentml.domain.fold.judge`).
+Copies are counted and reported; they change nothing, so they cannot hide tampering.
+
 Memory is bounded by the number of streams, not events: a stream keeps only its last
-few hashes (`WINDOW`), enough to name a run of up to that many inserted events.
+few hashes (`WINDOW`, enough to name a run of up to that many inserted events, and
+`COPIES`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ import msgspec
 
 #: Hashes remembered per stream, to tell an inserted run from a removal.
 WINDOW = 8
+#: Hashes remembered per stream to recognise a re-sent copy of an event (a copy that
+#: comes later than this many events of its stream reads as an inserted event).
+COPIES = 64
 
 Kind = Literal["altered", "removed", "inserted"]
 
@@ -60,6 +69,8 @@ class Report(msgspec.Struct, frozen=True):
     events: int
     streams: int
     problem: Problem | None = None
+    #: Re-sent copies of events seen (not counted in `events`; they break nothing).
+    copies: int = 0
 
     @property
     def intact(self) -> bool:
@@ -111,12 +122,14 @@ class _Suspect(msgspec.Struct, frozen=True):
 class _Stream:
     """What verification keeps of one stream: its last hashes and a pending suspect."""
 
-    __slots__ = ("name", "suspect", "window")
+    __slots__ = ("name", "recent", "suspect", "window")
 
     def __init__(self, name: str, first: _Seen) -> None:
         self.name = name
         #: (hash, event id) of its last events, oldest first.
         self.window: deque[_Seen] = deque([first], maxlen=WINDOW + 1)
+        #: The hashes of its last `COPIES` events, to recognise re-sent copies.
+        self.recent: deque[str] = deque(maxlen=COPIES)
         self.suspect: _Suspect | None = None
 
     def broken_link(self, s: _Suspect, followed: bool = False) -> Problem:
@@ -172,6 +185,7 @@ class ChainVerifier:
         self.streams: dict[str, _Stream] = {}
         self.last_offsets: dict[int, int] = {}
         self.events = 0
+        self.copies = 0
         self.index = 0
 
     def _done(self, problem: Problem | None, at_index: int) -> Report:
@@ -181,7 +195,7 @@ class ChainVerifier:
             index, st = min(pending, key=lambda p: p[0])
             if index < at_index and st.suspect is not None:
                 problem = st.broken_link(st.suspect)
-        return Report(self.events, len(self.streams), problem)
+        return Report(self.events, len(self.streams), problem, self.copies)
 
     def finish(self) -> Report:
         """The report once every record was fed: intact, or the first problem."""
@@ -218,6 +232,9 @@ class ChainVerifier:
                 _GENESIS if self.from_genesis else (link.prev_hash, "the event before", None, None)
             )
             st = self.streams[name] = _Stream(name, first)
+        if digest in st.recent:
+            self.copies += 1
+            return None
         self.events += 1
         last_hash, last_id, _, _ = st.window[-1]
         suspect, st.suspect = st.suspect, None
@@ -239,10 +256,8 @@ class ChainVerifier:
             return self._done(st.broken_link(suspect, followed), suspect.index)
         if link.prev_hash == last_hash:
             st.window.append((digest, link.event_id, rec.partition, rec.offset))
+            st.recent.append(digest)
             return None
-        if digest == last_hash:
-            copy = st._problem("inserted", link.event_id, rec, f"{at}: a copy of {last_id}")
-            return self._done(copy, index)
         st.suspect = _Suspect(index, rec, link, digest)
         return None
 

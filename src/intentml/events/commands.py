@@ -38,6 +38,8 @@ async def submit(
 ) -> Outcome:
     """Append `envelope` and wait up to `wait_s` for the projector's verdict on it."""
     appended = await log.append(envelope)
+    if appended.partition is None or appended.offset is None:
+        return Outcome(appended, applied=False)  # stored; the log gets it when the broker is back
     if not await watcher.wait(appended.partition, appended.offset, wait_s):
         return Outcome(appended, applied=False)
     row = await pool.fetchrow(q.EVENT_VERDICT, envelope.event_id)

@@ -184,6 +184,9 @@ class BuildStarted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     job_id: str
     version: int
     worker: str = ""
+    #: Names this attempt at the build (a lost worker's build is started again), so its
+    #: progress can be told from an earlier attempt's; "" in events from before.
+    attempt_id: str = ""
 
 
 class BuildProgressed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
@@ -193,6 +196,8 @@ class BuildProgressed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     version: int
     progress: int
     lines: list[str] = msgspec.field(default_factory=list)
+    #: The `attempt_id` of the `BuildStarted` this progress belongs to ("" in older events).
+    attempt_id: str = ""
 
 
 class VersionTrained(msgspec.Struct, frozen=True, tag=True, kw_only=True):

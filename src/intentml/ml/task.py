@@ -24,6 +24,10 @@ MAX_INTEGER_CLASSES = 20
 MAX_CLASSES = 100
 #: Rows needed per class on average before a numeric target is treated as classes.
 MIN_ROWS_PER_CLASS = 5
+#: Rows a class needs to be learned and tested: the held-out 20 % then gets 2 of them,
+#: and each of the 5 stratified cross-validation folds sees at least one. With fewer,
+#: the test rows may hold none of the class, and the scores say nothing about it.
+MIN_CLASS_ROWS = 10
 #: A binary target whose rarer class has less than this share of the rows is imbalanced.
 IMBALANCED_SHARE = 0.2
 #: A multiclass target is imbalanced when a class has less than this part of its fair share.
@@ -265,6 +269,38 @@ def _positive_index(
     counts = series.value_counts()
     first, second = int(counts[distinct[0]]), int(counts[distinct[1]])
     return 0 if first < second else 1
+
+
+def check_class_rows(name: str, target: Target) -> list[str]:
+    """The rule for classes with fewer than `MIN_CLASS_ROWS` rows: with two classes the
+    rarer one is the point of the model, so the build fails (`target_class_too_rare`,
+    naming the counts); with more, the rare classes are a warning (returned) and the
+    others are still learned."""
+    if target.task == "regression":
+        return []
+    counts = np.bincount(target.values.astype(np.int64), minlength=len(target.classes))
+    rare = [(label, int(c)) for label, c in zip(target.classes, counts, strict=True)]
+    rare = sorted((lc for lc in rare if lc[1] < MIN_CLASS_ROWS), key=lambda lc: lc[1])
+    if not rare:
+        return []
+    listed = ", ".join(f"'{label}' ({n} row{'' if n == 1 else 's'})" for label, n in rare)
+    if len(target.classes) == 2:
+        found = " and ".join(
+            f"{int(c):,} row{'' if c == 1 else 's'} of '{label}'"
+            for label, c in sorted(zip(target.classes, counts, strict=True), key=lambda x: -x[1])
+        )
+        raise TrainingFailed(
+            "target_class_too_rare",
+            f"'{name}' has {found}: at least {MIN_CLASS_ROWS} rows of each class are needed "
+            "to learn the rarer one and to test the model on it (with fewer, a model that "
+            "always answers the common class would look perfect). Upload more rows of "
+            f"{' and '.join(repr(label) for label, _ in rare)}, or pick another target",
+        )
+    return [
+        f"classes of '{name}' with fewer than {MIN_CLASS_ROWS} rows: {listed}; the model will "
+        "rarely predict them and their test scores are not reliable. Upload more rows of "
+        "them, or merge them into other classes"
+    ]
 
 
 def describe_target(name: str, target: Target) -> str:

@@ -27,10 +27,16 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from intentml.domain.training_report import DataSummary, Decision, TrainingReport
+from intentml.domain.training_report import Baseline, DataSummary, Decision, TrainingReport
 from intentml.ml.datasets import DatasetError, read_dataset
 from intentml.ml.errors import TrainingFailed
-from intentml.ml.evaluation import evaluate_test, importance, primary_metric
+from intentml.ml.evaluation import (
+    baseline_warning,
+    compare_with_baseline,
+    evaluate_test,
+    importance,
+    primary_metric,
+)
 from intentml.ml.features import build_matrix, feature_names, plan_features, sample_input
 from intentml.ml.leakage import leaky_inputs
 from intentml.ml.outputs import plan as output_plan
@@ -38,6 +44,7 @@ from intentml.ml.search import DEFAULT_ITERATIONS, MAX_ITERATIONS, search, selec
 from intentml.ml.serving import META_FILE, MODEL_FILE, LoadedModel, ModelMeta, matrix_layout
 from intentml.ml.task import (
     Target,
+    check_class_rows,
     check_metric,
     check_task,
     choose_metric,
@@ -156,6 +163,9 @@ def train(
 
     target = encode_target(df[spec.target], spec.target, task_request, metric_request)
     report(20, describe_target(spec.target, target) + f" ({target.task_reason})")
+    warnings = check_class_rows(spec.target, target)
+    for warning in warnings:
+        report(20, f"warning: {warning}")
     try:
         output_plan(spec.output_fields, spec.target, target.task, map(str, df.columns))
     except ValueError as exc:
@@ -193,11 +203,12 @@ def train(
         25,
         f"holding out {len(test):,} rows for the test; choosing the configuration on {len(rest):,}",
     )
-    warnings = leaky_inputs(
+    leaks = leaky_inputs(
         matrix, y, rest, inputs, categorical, target.task, len(target.classes), spec.seed
     )
-    for warning in warnings:
+    for warning in leaks:
         report(25, f"warning: {warning}")
+    warnings += leaks
 
     selection = selection_for(target.task, metric.name)
     if selection.note:
@@ -225,7 +236,8 @@ def train(
 
     rounds = outcome.rounds_for(len(rest))
     selected = _fit(outcome.params, matrix, y, rest, names, categorical, rounds)
-    test_eval = evaluate_test(target, y[test], np.asarray(selected.predict(matrix[test])))
+    predicted = np.asarray(selected.predict(matrix[test]))
+    test_eval = evaluate_test(target, y[test], predicted)
     metric_name, metric_value, note = primary_metric(target.task, metric.name, test_eval.metrics)
     if note:
         report(90, note)
@@ -235,6 +247,12 @@ def train(
         f"({rounds} rounds: {outcome.rounds} chosen on {outcome.fit_rows:,}-row folds, "
         "scaled to the rows)",
     )
+    baseline = compare_with_baseline(target, metric_name, y[rest], y[test], predicted, spec.seed)
+    report(90, _baseline_line(baseline))
+    weak = baseline_warning(baseline, target, spec.target, len(test))
+    if weak is not None:
+        report(90, f"warning: {weak}")
+        warnings.append(weak)
 
     if len(y) <= REFIT_MAX_ROWS:
         # The test score describes this recipe; the served model also learns from the
@@ -284,6 +302,7 @@ def train(
         search=outcome.summary,
         test=test_eval,
         warnings=warnings,
+        baseline=baseline,
     )
     return TrainingResult(
         task=target.task,
@@ -299,6 +318,17 @@ def train(
         input_schema=served.input_schema(),
         output_schema=served.output_schema(),
         report=training_report,
+    )
+
+
+def _baseline_line(b: Baseline) -> str:
+    """The build-log line comparing the model with its trivial baseline."""
+    skill = "n/a" if b.skill is None else f"{b.skill:.0%}"
+    value = "n/a" if b.value is None else fmt(b.value)
+    return (
+        f"baseline ({b.strategy}): test {b.metric} {value} against the model's "
+        f"{fmt(b.model_value)}; skill {skill} of the way to a perfect score, not better in "
+        f"{b.chance_not_better:.0%} of bootstrap resamples"
     )
 
 
