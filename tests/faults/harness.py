@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -194,6 +195,8 @@ class Load:
     #: The longest any answered request took, in seconds.
     slowest: float = 0.0
     _acked: asyncio.Condition = field(default_factory=asyncio.Condition)
+    #: Prefixes this load's values: unique across the loads of one platform.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @property
     def acks(self) -> int:
@@ -219,7 +222,9 @@ class Load:
         small = to_csv(churn_rows(30, seed=writer))
         while not stop.is_set():
             n += 1
-            tag = f"w{writer}-{n}"
+            # Unique across the loads of one platform: a value written by an earlier
+            # test's load must not count as this one's, accepted twice.
+            tag = f"{self.run_id}-w{writer}-{n}"
             started = time.monotonic()
             try:
                 if n % 3:
