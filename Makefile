@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck check bench-train bench-inference bench-quality bench-replay clean
+.PHONY: run test lint typecheck check bench-train bench-inference bench-quality bench-replay bench-log clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -51,6 +51,10 @@ bench-quality: $(VENV)/.synced
 ## Rebuild of every projection from 1,000,000 events next to a raw COPY; export and verify.
 bench-replay: $(VENV)/.synced
 	$(BIN)/python benchmarks/replay.py $(ARGS)
+
+## The durable log against the in-memory one; time to serve again after a kill -9 of each process.
+bench-log: $(VENV)/.synced
+	$(BIN)/python benchmarks/log_durability.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -30,6 +30,13 @@ def _per_minute(raw: str) -> int | None:
     return n
 
 
+def _log_storage(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("s3", "memory"):
+        raise ValueError(f"INTENTML_LOG_STORAGE must be 's3' or 'memory', not {raw!r}")
+    return value
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Runtime configuration. Empty URLs mean "use the embedded services"."""
 
@@ -71,6 +78,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     body_min_bytes_per_s: int = 16384
     #: How long an `Idempotency-Key` is remembered (its first answer replayed).
     idempotency_ttl_s: float = 86400.0
+    #: Where the embedded broker keeps its log: "s3" (the embedded object store under
+    #: the data dir: survives a kill of any process) or "memory" (re-seeded from the
+    #: events archive on start; what the archive lacked is lost).
+    log_storage: str = "s3"
+    #: `intentml up` restarts a process that dies, and gives up (stopping everything)
+    #: when one dies this many times within `restart_window_s`.
+    restart_limit: int = 5
+    restart_window_s: float = 60.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -97,6 +112,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             body_timeout_s=float(e.get("INTENTML_BODY_TIMEOUT_S", "10")),
             body_min_bytes_per_s=int(e.get("INTENTML_BODY_MIN_BYTES_PER_S", "16384")),
             idempotency_ttl_s=float(e.get("INTENTML_IDEMPOTENCY_TTL_S", "86400")),
+            log_storage=_log_storage(e.get("INTENTML_LOG_STORAGE", "s3")),
+            restart_limit=int(e.get("INTENTML_RESTART_LIMIT", "5")),
+            restart_window_s=float(e.get("INTENTML_RESTART_WINDOW_S", "60")),
         )
 
     @property
@@ -116,6 +134,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def uploads_dir(self) -> Path:
         """Where uploaded datasets live."""
         return self.data_dir / "uploads"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where `intentml up` writes the output of each process it runs."""
+        return self.data_dir / "logs"
 
     @property
     def runtime_file(self) -> Path:

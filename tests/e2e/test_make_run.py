@@ -6,77 +6,12 @@ Then a restart with the same data dir: everything is still there.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from intentml.infra.embedded import free_port
 from tests.data import NEGATIVE, POSITIVE, churn_rows, to_csv
-
-
-class Platform:
-    def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self.proc: subprocess.Popen[str] | None = None
-        self.key = ""
-        self.output: list[str] = []
-
-    def start(self, timeout_s: float = 120.0) -> None:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "INTENTML_API_KEY")
-        }
-        env.update(INTENTML_DATA_DIR=str(self.data_dir), PORT=str(self.port), LOG_LEVEL="WARNING")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "intentml.cli.main", "up"],
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        for line in self.proc.stdout:  # blocks on the process's own output, no polling
-            self.output.append(line)
-            if line.startswith("API key"):
-                self.key = line.rsplit(" ", 1)[-1].strip()
-                return
-            if line.startswith("The bootstrap admin key"):  # revoked: no key to show
-                self.key = ""
-                return
-            assert time.monotonic() < deadline, "".join(self.output)
-        raise AssertionError("intentml up exited:\n" + "".join(self.output))
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(60)
-        return code
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=f"http://127.0.0.1:{self.port}",
-            timeout=30.0,
-            headers={"Authorization": f"Bearer {self.key}"},
-        )
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    p = Platform(tmp_path / "data", free_port())
-    yield p
-    if p.proc and p.proc.poll() is None:
-        p.proc.kill()
-        p.proc.wait()
+from tests.e2e.platform import Platform
 
 
 def wait_ready(client: httpx.Client, model: str, timeout_s: float = 90.0) -> dict[str, object]:
@@ -153,8 +88,8 @@ def test_upload_create_train_infer_then_restart(platform: Platform) -> None:
 
     platform.start()
     assert platform.key == ""
-    assert f"The bootstrap admin key {bootstrap_id} was revoked" in platform.output[-1]
-    assert "intentml keys create" in platform.output[-1]
+    assert f"The bootstrap admin key {bootstrap_id} was revoked" in platform.key_line
+    assert "intentml keys create" in platform.key_line
     with platform.client() as c:
         assert c.get("/models", headers=ops).status_code == 200
     assert platform.stop() == 0

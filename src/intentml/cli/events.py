@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,7 +287,11 @@ async def verify_archive(
 async def verify_log(
     settings: Settings, *, account: str | None = None, model: str | None = None
 ) -> Report:
-    """Verify the chains of the topic itself, from offset 0 to its end at the start."""
+    """Verify the chains of the topic itself, from offset 0 to its end at the start.
+
+    The end is found by reading, not from the reported end offsets, which lag what
+    the embedded broker's S3 log serves: each partition is read until a fetch brings
+    nothing more (1 s) or a record appended after the start."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
@@ -294,19 +299,19 @@ async def verify_log(
     )
     await consumer.start()
     verifier = ChainVerifier()
+    started_ms = int(time.time() * 1000)
     try:
         partitions = sorted(consumer.partitions_for_topic(settings.topic) or set())
-        tps = [TopicPartition(settings.topic, p) for p in partitions]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = {tp: off for tp, off in (await consumer.end_offsets(tps)).items() if off > 0}
-        # Kafka keys are `account/model`: filter without decoding.
-        while ends:
-            batch = await consumer.getmany(*ends, timeout_ms=1000)
+        reading = {TopicPartition(settings.topic, p) for p in partitions}
+        consumer.assign(list(reading))
+        await consumer.seek_to_beginning(*reading)
+        while reading and (batch := await consumer.getmany(*reading, timeout_ms=1000)):
             for tp, recs in batch.items():
                 for rec in recs:
-                    if rec.offset >= ends.get(tp, 0):
-                        continue
+                    if rec.timestamp > started_ms:
+                        reading.discard(tp)
+                        break
+                    # Kafka keys are `account/model`: filter without decoding.
                     acc, _, name = (rec.key or b"").decode().partition("/")
                     if (account is None or acc == account) and (model is None or name == model):
                         report = verifier.add(
@@ -314,8 +319,6 @@ async def verify_log(
                         )
                         if report is not None:
                             return report
-                if recs and recs[-1].offset + 1 >= ends.get(tp, 0):
-                    ends.pop(tp, None)
         return verifier.finish()
     finally:
         await consumer.stop()

@@ -2,8 +2,9 @@
 
 `up` is what `make run` calls: it starts the embedded services when no URLs
 are configured, prepares the log and the database, and supervises one process
-per role. Each role can also run on its own against external services, or
-against a running `up` found through the same `INTENTML_DATA_DIR`.
+per role (`intentml.cli.supervisor`). Each role can also run on its own against
+external services, or against a running `up` found through the same
+`INTENTML_DATA_DIR`.
 `accounts create` and `keys create` are the operator's commands; `audit` and
 `events export | verify` the auditor's (`intentml.cli.events`); `replay` rebuilds the
 read models (`intentml.cli.replay`).
@@ -17,31 +18,20 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from intentml.config import Settings
 from intentml.domain.keys import SCOPES
 from intentml.events.types import RateLimits
-from intentml.infra.embedded import (
-    EmbeddedBroker,
-    Runtime,
-    resolve_services,
-    save_runtime,
-    start_postgres,
-)
+from intentml.infra.embedded import resolve_services
 from intentml.infra.setup import prepare
 
 if TYPE_CHECKING:
     from consumers.worker import Handler, WorkerContext
 
 log = logging.getLogger("intentml")
-
-ROLES = ("projector", "trainer", "deployer", "api")
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -161,108 +151,10 @@ async def run_api(settings: Settings) -> None:
 
 
 async def run_up(settings: Settings) -> int:
-    """Start everything in the foreground; stop it all on Ctrl-C / SIGTERM."""
-    from intentml.cli.bootstrap import bootstrap_key_notice
-    from intentml.events.reseed import reseed_if_empty
-    from intentml.infra.db import create_pool
+    """Start everything in the foreground and keep it running (`intentml.cli.supervisor`)."""
+    from intentml.cli import supervisor
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    broker: EmbeddedBroker | None = None
-    if not settings.database_url:
-        print("starting embedded PostgreSQL ...", flush=True)
-        settings = msgspec.structs.replace(
-            settings, database_url=start_postgres(settings.data_dir / "pg")
-        )
-    if not settings.kafka_bootstrap_servers:
-        broker = EmbeddedBroker()
-        settings = msgspec.structs.replace(
-            settings, kafka_bootstrap_servers=broker.start(settings.data_dir / "broker.log")
-        )
-    save_runtime(
-        settings,
-        Runtime(
-            settings.database_url,
-            settings.kafka_bootstrap_servers,
-            broker.proc.pid if broker and broker.proc else 0,
-        ),
-    )
-    children: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        await prepare(settings)
-        pool = await create_pool(settings.database_url, max_size=2)
-        try:
-            reseeded = await reseed_if_empty(
-                pool, settings.kafka_bootstrap_servers, settings.topic, settings.partitions
-            )
-        finally:
-            await pool.close()
-        if reseeded:
-            print(f"re-seeded the broker with {reseeded} archived events", flush=True)
-        env = dict(
-            os.environ,
-            DATABASE_URL=settings.database_url,
-            KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
-            INTENTML_DATA_DIR=str(settings.data_dir),
-        )
-        for role in ROLES:
-            children[role] = subprocess.Popen(  # noqa: ASYNC220 - long-lived children, not awaited
-                [sys.executable, "-m", "intentml.cli.main", role],
-                env=env,
-                # Own session: Ctrl-C reaches only `up`, which stops the children in order.
-                start_new_session=True,
-            )
-        stop = asyncio.Event()
-        _stop_on_signals(stop)
-        if not await _wait_healthy(settings, children, stop):
-            return 1
-        print(
-            f"intentml is up: http://{settings.host}:{settings.port}  "
-            f"(docs: http://{settings.host}:{settings.port}/schema)",
-            flush=True,
-        )
-        print(await bootstrap_key_notice(settings), flush=True)
-        while not stop.is_set():
-            dead = [r for r, p in children.items() if p.poll() is not None]
-            if dead:
-                print(f"process {dead[0]} exited; stopping", file=sys.stderr, flush=True)
-                return 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
-        return 0
-    finally:
-        for p in children.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in children.values():
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if broker:
-            broker.stop()
-        print("intentml stopped", flush=True)
-
-
-async def _wait_healthy(
-    settings: Settings, children: dict[str, subprocess.Popen[bytes]], stop: asyncio.Event
-) -> bool:
-    """Wait until `/health` answers 200, a child dies, or we are told to stop."""
-    import httpx
-
-    url = f"http://{settings.host}:{settings.port}/health"
-    async with httpx.AsyncClient(timeout=1.0) as client:
-        for _ in range(1200):
-            if stop.is_set():
-                return False
-            if any(p.poll() is not None for p in children.values()):
-                print("a process failed to start; see the messages above", file=sys.stderr)
-                return False
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(url)).status_code == 200:
-                    return True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.1)
-    return False
+    return await supervisor.run(settings)
 
 
 async def run_accounts(settings: Settings, args: argparse.Namespace) -> int:

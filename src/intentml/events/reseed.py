@@ -1,9 +1,14 @@
 """Re-seed an empty broker from the events archive.
 
-The embedded broker keeps its log in memory only. The projector archives
-every envelope with its partition and offset, so on start an empty topic is
-refilled record for record, partition by partition, in offset order: the
-offsets come out identical, and every consumer's stored position stays valid.
+A broker that keeps its log in memory (`INTENTML_LOG_STORAGE=memory`, the test
+suite's), or a durable one whose store was lost, starts empty. The projector
+archives every envelope with its partition and offset, so on start an empty
+topic is refilled record for record, partition by partition, in offset order:
+the offsets come out identical, and every consumer's stored position stays valid.
+
+"Empty" is decided by fetching, not by end offsets alone: the bundled Tansu
+reports end offsets that lag what its S3 log serves, down to 0 for a partition
+that holds records, and re-seeding on top of a log would duplicate it.
 Records the projector quarantined are re-sent from the quarantine, where they are
 kept verbatim.
 """
@@ -19,6 +24,7 @@ from aiokafka.structs import RecordMetadata
 
 from intentml.events.envelope import cloudevents_headers, decode
 from intentml.events.log import new_producer
+from intentml.events.probe import holds_records
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,15 @@ SELECT partition, max(last) AS last FROM (
     SELECT partition, max("offset") FROM quarantine WHERE projection = 'main' GROUP BY partition
 ) AS both_tables GROUP BY partition
 """
+_FIRST_OFFSETS = """
+SELECT partition, min(first) AS first FROM (
+    SELECT partition, min("offset") AS first FROM events GROUP BY partition
+    UNION ALL
+    SELECT partition, min("offset") FROM quarantine WHERE projection = 'main' GROUP BY partition
+) AS both_tables GROUP BY partition
+"""
+#: How long a fetch from offset 0 may take to show that the log is not empty.
+EMPTY_PROBE_S = 3.0
 
 
 async def end_offsets(bootstrap_servers: str, topic: str, partitions: int) -> dict[int, int]:
@@ -58,15 +73,18 @@ async def reseed_if_empty(
     pool: asyncpg.Pool, bootstrap_servers: str, topic: str, partitions: int
 ) -> int:
     """Refill an empty topic from the archive; returns the number of events written."""
-    ends = await end_offsets(bootstrap_servers, topic, partitions)
     archived = {r["partition"]: r["last"] + 1 for r in await pool.fetch(_LAST_OFFSETS)}
-    if not archived or any(ends.values()):
+    if not archived or any((await end_offsets(bootstrap_servers, topic, partitions)).values()):
+        return 0
+    if await holds_records(bootstrap_servers, topic, partitions, EMPTY_PROBE_S):
+        log.warning("the log reports no records but serves some: not re-seeding it")
         return 0
     producer = new_producer(bootstrap_servers)
     await producer.start()
     written = 0
     try:
         async with pool.acquire() as conn, conn.transaction():
+            archived_first = {r["partition"]: r["first"] for r in await conn.fetch(_FIRST_OFFSETS)}
             for partition in sorted(archived):
                 pending: list[tuple[int, asyncio.Future[RecordMetadata]]] = []
                 async for row in conn.cursor(_ARCHIVE, partition, prefetch=2000):
@@ -81,7 +99,9 @@ async def reseed_if_empty(
                         else list(zip(names, values, strict=True)),
                     )
                     pending.append((row["offset"], future))
-                    if len(pending) >= 2000:
+                    # The first record alone: one landing elsewhere stops the re-seed
+                    # before it duplicates more than that record.
+                    if len(pending) >= 2000 or row["offset"] == archived_first[partition]:
                         written += await _check_offsets(partition, pending)
                 written += await _check_offsets(partition, pending)
     finally:
