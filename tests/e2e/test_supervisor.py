@@ -1,7 +1,7 @@
 """`intentml up` as a supervisor, with real processes and real signals.
 
-A child killed with SIGKILL comes back; the broker and the object store killed
-under load lose nothing that was acknowledged; a second `up` on the same data dir
+The object store killed under load loses nothing that was acknowledged (each role and
+the broker: tests/faults/test_platform_faults.py); a second `up` on the same data dir
 refuses; Ctrl-C stops everything in order; a SIGKILL of `up` leaves none of its
 processes, and the next `up` finds the earlier data; a process that keeps crashing
 makes `up` give up, saying which, how and where its log is.
@@ -115,23 +115,19 @@ def test_kills_under_load_then_ctrl_c_then_kill_up_and_restart(platform: Platfor
     assert second.exit_code(60) == 1
     assert f"another `intentml up` (pid {platform.proc.pid})" in second.text()  # type: ignore[union-attr]
 
-    # The log's processes killed under load: nothing acknowledged is lost.
+    # The object store killed under load: nothing acknowledged is lost. (Each role and the
+    # broker are killed under load in tests/faults/test_platform_faults.py.)
     with Uploader(platform) as load:
         load.wait_acked(5)
-        for name in ("broker", "object-store"):
-            old = platform.kill(name)
-            platform.wait_restarted(name, old)
-            assert re.search(rf"{name} \(pid {old}\) exited with signal SIGKILL", platform.text())
-            load.wait_acked(3)
-    assert len(load.acked) >= 11
-    print("answers other than 201 while the log's processes were killed:", load.other)
+        old = platform.kill("object-store")
+        platform.wait_restarted("object-store", old)
+        assert re.search(rf"object-store \(pid {old}\) exited with signal SIGKILL", platform.text())
+        load.wait_acked(3)
+    assert len(load.acked) >= 8
+    print("answers other than 201 while the object store was killed:", load.other)
     all_readable(platform, load.acked)
     verify_intact(platform)
 
-    # The roles killed: each comes back and the platform serves again.
-    for name in ("trainer", "projector", "api"):
-        old = platform.kill(name)
-        platform.wait_restarted(name, old)
     with platform.client() as c:
         r = c.post("/uploads", files={"file": ("after.csv", SMALL_CSV, "text/csv")})
         assert r.status_code == 201, r.text
