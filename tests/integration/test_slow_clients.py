@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-import pytest
 
 from intentml.config import Settings
 from tests.data import churn_rows, to_csv
@@ -92,54 +91,55 @@ async def test_stalled_bodies_are_cut_off_cost_nothing_and_others_are_served(
         assert types == ["AccountCreated", "ApiKeyIssued"], types
 
 
-@pytest.mark.parametrize(
-    ("sent", "answered"),
-    [
-        (b"", False),  # connected, nothing sent: nothing to answer, just closed
-        (b"\r\n", False),  # a stray line end, which begins no request
-        (b"POST /models/x HTTP/1.1\r\nHost: test\r\nX-Slow: ", True),  # half a header
-        (b"GET /models HTTP/1.1\r\n", True),  # a request line and no end of headers
-    ],
-)
-async def test_stalled_headers_are_cut_off(settings: Settings, sent: bytes, answered: bool) -> None:
+#: What a stalled client sent before it stopped, and whether there is a request to answer.
+STALLED_HEADERS = [
+    (b"", False),  # connected, nothing sent: nothing to answer, just closed
+    (b"\r\n", False),  # a stray line end, which begins no request
+    (b"POST /models/x HTTP/1.1\r\nHost: test\r\nX-Slow: ", True),  # half a header
+    (b"GET /models HTTP/1.1\r\n", True),  # a request line and no end of headers
+]
+
+
+async def test_stalled_headers_are_cut_off(settings: Settings) -> None:
     async with platform_stack(slow(settings), trainer=False, deployer=False) as stack:
-        reader, writer = await connect(stack)
-        if sent:  # after a first request, so the guard covers a kept-alive connection too
-            auth = stack.client.headers["authorization"]
-            first = f"GET /models HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n\r\n"
-            writer.write(first.encode())
-            assert (await reader.readline()).startswith(b"HTTP/1.1 200")
-            await reader.readuntil(b"\r\n\r\n")
-        writer.write(sent)
-        raw = await answer_then_eof(reader)
-        if answered:
-            assert_408(raw.partition(b"HTTP/1.1 408")[1] + raw.partition(b"HTTP/1.1 408")[2])
-        else:
-            assert b"408" not in raw
-        writer.close()
-        assert (await stack.client.get("/models")).status_code == 200
+        for sent, answered in STALLED_HEADERS:
+            reader, writer = await connect(stack)
+            if sent:  # after a first request, so the guard covers a kept-alive connection
+                auth = stack.client.headers["authorization"]
+                first = f"GET /models HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n\r\n"
+                writer.write(first.encode())
+                assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+                await reader.readuntil(b"\r\n\r\n")
+            writer.write(sent)
+            raw = await answer_then_eof(reader)
+            if answered:
+                assert_408(raw.partition(b"HTTP/1.1 408")[1] + raw.partition(b"HTTP/1.1 408")[2])
+            else:
+                assert b"408" not in raw, sent
+            writer.close()
+            assert (await stack.client.get("/models")).status_code == 200
 
 
-@pytest.mark.parametrize("phase", ["headers", "body"])
-async def test_a_trickle_is_cut_off(settings: Settings, phase: str) -> None:
+async def test_a_trickle_is_cut_off(settings: Settings) -> None:
     """Headers that never end, or a body that keeps coming a byte at a time, are held to
     the deadline (header bytes do not extend it; body bytes only at the floor rate)."""
     async with platform_stack(slow(settings), trainer=False, deployer=False) as stack:
         loop = asyncio.get_running_loop()
-        reader, writer = await connect(stack)
-        if phase == "body":
-            writer.write(head(stack, "POST", "/models/trickle", 1000))
-        else:
-            writer.write(b"GET /models HTTP/1.1\r\n")
-        started = loop.time()
-        reading = asyncio.ensure_future(answer_then_eof(reader))
-        while not reading.done():
-            # the client's pace, not synchronization
-            writer.write(b" " if phase == "body" else b"X-Slow: 1\r\n")
-            await asyncio.sleep(0.1)
-        assert_408(await reading)
-        assert loop.time() - started < TIMEOUT_S + MARGIN_S
-        writer.close()
+        for phase in ("headers", "body"):
+            reader, writer = await connect(stack)
+            if phase == "body":
+                writer.write(head(stack, "POST", "/models/trickle", 1000))
+            else:
+                writer.write(b"GET /models HTTP/1.1\r\n")
+            started = loop.time()
+            reading = asyncio.ensure_future(answer_then_eof(reader))
+            while not reading.done():
+                # the client's pace, not synchronization
+                writer.write(b" " if phase == "body" else b"X-Slow: 1\r\n")
+                await asyncio.sleep(0.1)
+            assert_408(await reading)
+            assert loop.time() - started < TIMEOUT_S + MARGIN_S
+            writer.close()
 
 
 async def test_a_slow_steady_upload_goes_through(settings: Settings) -> None:
