@@ -9,6 +9,7 @@ makes `up` give up, saying which, how and where its log is.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -22,6 +23,15 @@ from tests.data import churn_rows, to_csv
 from tests.e2e.platform import Platform, gone, listening, wait_for
 
 SMALL_CSV = to_csv(churn_rows(20))
+
+
+def children_of(pid: int) -> list[int]:
+    """The direct children of `pid` (PostgreSQL's backends of its postmaster)."""
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").glob("*")
+        for child in (task / "children").read_text().split()
+    ]
 
 
 class Uploader:
@@ -148,22 +158,29 @@ def test_kills_under_load_then_ctrl_c_then_kill_up_and_restart(platform: Platfor
     ], platform.text()
     assert all(gone(p) for p in pids.values())
 
-    # SIGKILL of `up` itself: none of its processes is left.
+    # SIGKILL of every process at once, under load: `up` itself (none of its processes is
+    # left) and PostgreSQL (its postmaster and backends, as a power cut of the processes).
     platform.start()
     pids = platform.runtime().processes
     killed_ports = set(platform.runtime().object_store_ports)
-    assert platform.proc is not None
-    platform.proc.kill()
-    platform.proc.wait()
-    wait_for("the killed `up`'s children to die", lambda: all(map(gone, pids.values())), 10)
-
-    # ... and the next `up` on the same data dir starts and has everything. The embedded
-    # PostgreSQL runs on its own (pg_ctl): it is reused, and stopped again at the end.
     postmaster = int((platform.data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+    assert platform.proc is not None
+    with Uploader(platform) as killed_load:
+        killed_load.wait_acked(5)
+        platform.proc.kill()
+        for pid in [postmaster, *children_of(postmaster)]:
+            os.kill(pid, signal.SIGKILL)
+        platform.proc.wait()
+    wait_for("the killed `up`'s children to die", lambda: all(map(gone, pids.values())), 10)
+    wait_for("PostgreSQL to die", lambda: gone(postmaster), 10)
+    load.acked.extend(killed_load.acked)
+
+    # ... and the next `up` on the same data dir starts (PostgreSQL recovers from its
+    # crash) and has every write acknowledged before the kill.
     platform.start()
     all_readable(platform, load.acked)
     verify_intact(platform)
-    assert not gone(postmaster)
+    postmaster = int((platform.data_dir / "pg" / "postmaster.pid").read_text().split()[0])
     # The killed store's sockets in /tmp were cleared (its ports are in no use now).
     stale = killed_ports - set(platform.runtime().object_store_ports)
     assert not [p for p in stale for _ in Path("/tmp").glob(f"seaweedfs-*-{p}.sock")]

