@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -45,20 +46,22 @@ class Uploader:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        # Bounded in time, not in requests: during an outage the refusals come back in a few
+        # milliseconds, and a count would run out before the platform recovers.
+        deadline = time.monotonic() + 180
         with self.platform.client() as c:
-            # Bounded: a few hundred requests at most, whatever happens.
-            for _ in range(400):
-                if self.done.is_set():
-                    return
+            while not self.done.is_set() and time.monotonic() < deadline:
                 try:
                     r = c.post("/uploads", files={"file": ("l.csv", SMALL_CSV, "text/csv")})
                 except httpx.HTTPError:
                     self.other.append(0)
+                    self.done.wait(0.05)  # a client's back-off, not a synchronisation
                     continue
                 if r.status_code == 201:
                     self.acked.append(r.json()["upload_id"])
                 else:
                     self.other.append(r.status_code)
+                    self.done.wait(0.05)
 
     def __enter__(self) -> Uploader:
         self.thread.start()
