@@ -4,6 +4,7 @@ of the object store, and re-seeding never writes on top of a log that holds reco
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import msgspec
@@ -16,6 +17,7 @@ from intentml.events.log import EventLog, ensure_topic, new_producer
 from intentml.events.probe import holds_records, wait_drained
 from intentml.events.reseed import reseed_if_empty
 from intentml.infra.db import create_pool
+from intentml.infra.embedded import free_port, kafka_answers
 from intentml.infra.setup import prepare
 from projections.projector import Projector
 from tests.conftest import DurableLog, running
@@ -146,3 +148,16 @@ async def test_wait_drained_waits_until_the_projector_applied_the_whole_log(
         await watcher.stop()
         await producer.stop()
         await pool.close()
+
+
+def test_a_broker_is_ready_when_it_answers_not_when_its_port_listens(
+    durable_log: DurableLog,
+) -> None:
+    assert durable_log.broker.ready()
+    # Something that accepts connections but never speaks Kafka (a port taken by
+    # another server) is not a ready broker; nor is a port nobody listens on.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        assert not kafka_answers("127.0.0.1", silent.getsockname()[1], timeout_s=0.3)
+    assert not kafka_answers("127.0.0.1", free_port())

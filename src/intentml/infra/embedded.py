@@ -21,6 +21,7 @@ import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -56,11 +57,44 @@ class Runtime(msgspec.Struct, frozen=True):
     processes: dict[str, int] = {}
 
 
+#: Ports `free_port` has handed out in this process: the object store's nine and the
+#: broker's are chosen before any of them binds, so the OS could offer one twice.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A TCP port nobody listens on right now, never one this process was given before."""
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+#: A Kafka Metadata v1 request for no topic: api key 3, version 1, correlation id 7, no
+#: client id, an empty topic array (the brokers only).
+_METADATA_REQUEST = struct.pack(">hhihi", 3, 1, 7, -1, 0)
+
+
+def kafka_answers(host: str, port: int, timeout_s: float = 2.0) -> bool:
+    """Whether a Kafka broker on `host:port` answers a metadata request. More than a
+    listening port: Tansu listens before its storage answers (a durable log's object
+    store still starting), and closes each connection that needs it until then."""
+    try:
+        with socket.create_connection((host, port), timeout_s) as s:
+            s.settimeout(timeout_s)
+            s.sendall(struct.pack(">i", len(_METADATA_REQUEST)) + _METADATA_REQUEST)
+            head = b""
+            while len(head) < 8:
+                chunk = s.recv(8 - len(head))
+                if not chunk:
+                    return False
+                head += chunk
+    except OSError:
+        return False
+    return struct.unpack(">ii", head)[1] == 7
 
 
 def port_open(host: str, port: int) -> bool:
@@ -451,14 +485,14 @@ class EmbeddedBroker:
         return self.proc
 
     def ready(self) -> bool:
-        """Whether the broker accepts connections."""
-        return port_open(self.host, self.port)
+        """Whether the broker answers requests that need its storage."""
+        return kafka_answers(self.host, self.port)
 
     def start(self, log_file: Path | None = None) -> str:
-        """Start the broker and wait until it listens."""
+        """Start the broker and wait until it answers."""
         proc = self.spawn(log_file)
         try:
-            wait_until(self.ready, 15.0, proc, "the broker")
+            wait_until(self.ready, 30.0, proc, "the broker")
         except BaseException:
             terminate(proc, 5.0)
             raise
