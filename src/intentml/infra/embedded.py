@@ -94,7 +94,8 @@ def kafka_answers(host: str, port: int, timeout_s: float = 2.0) -> bool:
                 head += chunk
     except OSError:
         return False
-    return struct.unpack(">ii", head)[1] == 7
+    correlation_id: int = struct.unpack(">ii", head)[1]
+    return correlation_id == 7
 
 
 def port_open(host: str, port: int) -> bool:
