@@ -283,16 +283,7 @@ class InputValidator:
     def validate(
         self, row: Mapping[str, Any], path_prefix: str = "", strict: bool = False
     ) -> tuple[list[InputError], list[str]]:
-        """Check one request row: (errors, warnings).
-
-        Errors: a required field absent, a value of the wrong JSON type (numbers as
-        strings, booleans as numbers, ...), an unknown field. Warnings: fields the
-        model ignores (dropped training columns, the target itself) and category
-        values never seen in training (treated as missing; with `strict` such a value
-        is an error instead). A field present with null is always allowed. Error
-        fields are `path_prefix` + name, with a dot inserted unless the prefix ends in
-        one ("[3]" → "[3].usage_minutes").
-        """
+        """Check one request row: (errors, warnings); see `LoadedModel.validate`."""
         if not isinstance(row, Mapping):
             where = path_prefix or "$"
             return [InputError(where, "expected a JSON object of input fields", "object")], []
