@@ -52,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from intentml.ml.serving import LoadedModel, output_plan, typed_label
+from intentml.ml.serving import LoadedModel, served_outputs, typed_label
 from intentml.ml.train import TrainingSpec, train
 
 SEED = 7
@@ -221,7 +221,7 @@ def run_intentml(
     if errors or predictions is None:
         raise RuntimeError(f"{dataset.name}: serving rejected held-out rows: {errors[:3]}")
 
-    kinds = {kind: name for name, kind in output_plan(model.meta)}
+    kinds = {kind: name for name, kind in served_outputs(model.meta)}
     meta = model.meta
     if dataset.task == "regression":
         return np.array([p[kinds["value"]] for p in predictions], dtype=np.float64), seconds

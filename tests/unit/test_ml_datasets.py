@@ -350,7 +350,7 @@ def test_inspect_dataset_fails_as_reading_it_whole(
 def test_inspect_dataset_names_lines_beyond_the_first_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(datasets, "_INSPECT_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(datasets.base, "INSPECT_BLOCK_BYTES", 4096)
     csv_path = _write(tmp_path, "bad.csv", "a,b,c\n" + "1,2,3\n" * 20_000 + "1,2\n")
     with pytest.raises(DatasetError, match=r"CSV line 20002: expected 3 columns.*found 2"):
         inspect_dataset(csv_path, "csv")
@@ -398,7 +398,7 @@ def test_column_turning_decimal_then_text_after_the_first_block(
 ) -> None:
     # Small batches, so the integers fill several of them before the first decimal,
     # as they would fill pyarrow's first block in a big file.
-    monkeypatch.setattr(datasets, "_INSPECT_BLOCK_BYTES", 16 * 1024)
+    monkeypatch.setattr(datasets.base, "INSPECT_BLOCK_BYTES", 16 * 1024)
     ints = "".join(f"{i},{i % 7},2024-01-{i % 28 + 1:02d},\n" for i in range(12_000))
     decimals = "".join(f"{i},{i}.5,2024-01-05 10:00,\n" for i in range(12_000, 12_100))
     body = "id,x,when,empty\n" + ints + decimals

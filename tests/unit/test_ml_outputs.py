@@ -8,7 +8,7 @@ from intentml.ml.outputs import (
     Unfillable,
     default_plan,
     field_kind,
-    plan,
+    plan_outputs,
     possible_tasks,
     unfillable_everywhere,
 )
@@ -68,19 +68,19 @@ def test_default_plans() -> None:
         ("probabilities", "probabilities"),
     ]
     assert default_plan("price", "regression") == [("price", "value")]
-    assert plan([], "price", "regression") == [("price", "value")]
+    assert plan_outputs([], "price", "regression") == [("price", "value")]
 
 
 def test_plan_names_every_unfillable_field() -> None:
     with pytest.raises(ValueError) as info:
-        plan(["price", "price_probability", "risk_level"], "price", "regression", COLUMNS)
+        plan_outputs(["price", "price_probability", "risk_level"], "price", "regression", COLUMNS)
     message = str(info.value)
     assert "'price_probability': a regression predicts a number" in message
     assert "'risk_level': a risk level is derived" in message
 
 
 def test_plan_in_order() -> None:
-    assert plan(["risk_level", "churned", "churn_score"], "churned", "binary") == [
+    assert plan_outputs(["risk_level", "churned", "churn_score"], "churned", "binary") == [
         ("risk_level", "risk_level"),
         ("churned", "label"),
         ("churn_score", "probability"),

@@ -18,7 +18,7 @@ from intentml.ml.serving import (
     LoadedModel,
     date_features,
     datetime_features,
-    output_plan,
+    served_outputs,
 )
 from intentml.ml.train import TrainingSpec, train
 
@@ -314,7 +314,7 @@ def test_requested_output_fields(model: LoadedModel) -> None:
 )
 def test_output_field_mapping(model: LoadedModel, fields: list[str], kinds: list[str]) -> None:
     meta = msgspec.structs.replace(model.meta, output_fields=fields)
-    assert [kind for _, kind in output_plan(meta)] == kinds
+    assert [kind for _, kind in served_outputs(meta)] == kinds
 
 
 # -------------------------------------------------------------------------- errors

@@ -219,7 +219,7 @@ def test_batch_matrix_equals_row_vectors(
         (regression, _segment_row),
     ]:
         rows = _rows(make, model, 300, seed=5)
-        expected = np.array([model._vector(r) for r in rows], dtype=np.float64)
+        expected = np.array([model.codec.vector(r) for r in rows], dtype=np.float64)
         np.testing.assert_array_equal(model.matrix(rows), expected)
 
 

@@ -126,10 +126,12 @@ def is_risk_field(field: str) -> bool:
     return lowered in RISK_NAMES or lowered.endswith(tuple("_" + r for r in RISK_NAMES))
 
 
-def plan(
+def plan_outputs(
     fields: list[str], target: str, task: str, inputs: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
-    """(field, kind) for every output field; raises `ValueError` naming unfillable ones."""
+    """(field, kind) for every output field a new build fills; raises `ValueError`
+    naming unfillable ones. (A stored artifact's fields, which older builds may not
+    have checked: `intentml.ml.serving.outputs.served_outputs`.)"""
     if not fields:
         return default_plan(target, task)
     columns = list(inputs)

@@ -39,7 +39,7 @@ from intentml.ml.evaluation import (
 )
 from intentml.ml.features import build_matrix, feature_names, plan_features, sample_input
 from intentml.ml.leakage import leaky_inputs
-from intentml.ml.outputs import plan as output_plan
+from intentml.ml.outputs import plan_outputs
 from intentml.ml.search import DEFAULT_ITERATIONS, MAX_ITERATIONS, search, selection_for
 from intentml.ml.serving import META_FILE, MODEL_FILE, LoadedModel, ModelMeta, matrix_layout
 from intentml.ml.task import (
@@ -167,7 +167,7 @@ def train(
     for warning in warnings:
         report(20, f"warning: {warning}")
     try:
-        output_plan(spec.output_fields, spec.target, target.task, map(str, df.columns))
+        plan_outputs(spec.output_fields, spec.target, target.task, map(str, df.columns))
     except ValueError as exc:
         raise TrainingFailed(
             "output_unfillable",

@@ -16,16 +16,19 @@ What is where:
 - `meta`: `FeatureSpec`, `ModelMeta`, the artifact constants, the matrix layout,
   date and date-time parts, typed class labels.
 - `validation`: `InputError`, `InvalidInput`, per-value type checks, warning texts,
-  the batch report, single-row checks (`ValidationMixin`).
-- `batch`: the column-wise batch path and feature matrices (`BatchMixin`), and the
-  per-model row Struct JSON decoding (`RowBatch`).
-- `explain`: per-input contributions (`ExplainMixin`).
-- `outputs`: the output plan, prediction formatting (`OutputMixin`), output schema.
+  the batch report, the single-row checks (`InputValidator`), the input schema.
+- `codec`: rows into feature vectors and matrices (`InputCodec`), and the per-model
+  row Struct JSON decoding (`RowCodec`, `RowBatch`).
+- `batch`: the column-wise batch checks that fill the matrix on the way
+  (`BatchValidator`).
+- `explain`: per-input contributions (`Explainer`).
+- `outputs`: the fields an artifact serves (`served_outputs`), prediction formatting
+  (`OutputFormatter`), the output schema.
 - `single_row`: `SingleRowPredictor`, LightGBM's fast single-row C API via ctypes.
-- `model`: `LoadedModel`, which ties them together, and loading from disk.
+- `model`: `LoadedModel`, the one front that composes the parts, and loading from disk.
 """
 
-from intentml.ml.serving.batch import RowBatch
+from intentml.ml.serving.codec import RowBatch
 from intentml.ml.serving.meta import (
     DATE_PARTS,
     DATETIME_PARTS,
@@ -44,7 +47,7 @@ from intentml.ml.serving.meta import (
     typed_label,
 )
 from intentml.ml.serving.model import LoadedModel
-from intentml.ml.serving.outputs import output_plan
+from intentml.ml.serving.outputs import served_outputs
 from intentml.ml.serving.single_row import SingleRowPredictor
 from intentml.ml.serving.validation import MAX_BATCH_ERRORS, InputError, InvalidInput
 
@@ -68,7 +71,7 @@ __all__ = [
     "datetime_features",
     "expanded_columns",
     "matrix_layout",
-    "output_plan",
     "parse_when",
+    "served_outputs",
     "typed_label",
 ]

@@ -1,171 +1,50 @@
-"""`LoadedModel`: a trained artifact loaded from disk, tying validation, batch
-conversion, prediction, explanation and output formatting together.
+"""`LoadedModel`: a trained artifact loaded from disk, the one front of the serving parts.
+
+It is built from four parts, each holding only the state it needs and made once at
+load time: the `InputCodec` (rows into the feature matrix), the validators
+(`InputValidator` for one row, `BatchValidator` for a batch, column by column), the
+`OutputFormatter` (raw predictions into output fields) and the `Explainer`
+(per-input contributions). `LoadedModel` runs the booster and composes them.
 """
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
-from intentml.ml.serving.batch import RowBatch, RowCodec
-from intentml.ml.serving.explain import DEFAULT_SCALES, SCALES, ExplainMixin
-from intentml.ml.serving.meta import (
-    FORMAT_VERSION,
-    META_FILE,
-    MODEL_FILE,
-    NAN,
-    FeatureSpec,
-    ModelMeta,
-    date_features,
-    datetime_features,
-    expanded_columns,
-    matrix_layout,
-    typed_label,
-)
-from intentml.ml.serving.outputs import (
-    ExplainedItem,
-    Item,
-    OutputMixin,
-    output_plan,
-    prediction_struct,
-    records,
-)
+from intentml.ml.serving.batch import BatchValidator
+from intentml.ml.serving.codec import InputCodec, RowBatch
+from intentml.ml.serving.explain import Explainer
+from intentml.ml.serving.meta import FORMAT_VERSION, META_FILE, MODEL_FILE, ModelMeta
+from intentml.ml.serving.outputs import ExplainedItem, Item, OutputFormatter
 from intentml.ml.serving.single_row import SingleRowPredictor
-from intentml.ml.serving.validation import InputError, known_values
-
-_JSON_TYPES = {
-    "number": "number",
-    "integer": "integer",
-    "boolean": "boolean",
-    "category": "string",
-    "date": "string",
-    "datetime": "string",
-}
-
-
-def _number(value: Any) -> float:
-    kind = type(value)
-    if kind is float or kind is int:
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError("not a number")
-    return float(value)
-
-
-def _boolean(value: Any) -> float:
-    if value is True:
-        return 1.0
-    if value is False:
-        return 0.0
-    if isinstance(value, np.bool_):
-        return 1.0 if value else 0.0
-    raise TypeError("not a boolean")
-
-
-def _category_converter(categories: list[str]) -> Callable[[Any], float]:
-    codes = {value: float(code) for code, value in enumerate(categories)}
-    lookup = codes.get
-
-    def convert(value: Any) -> float:
-        if type(value) is str:
-            return lookup(value, NAN)
-        raise TypeError("not a string")
-
-    return convert
-
+from intentml.ml.serving.validation import InputError, InputValidator, input_schema, sample_input
 
 _ENCODER = msgspec.json.Encoder()
 
 
-def _placeholder(spec: FeatureSpec) -> Any:
-    if spec.kind == "category":
-        return spec.categories[0] if spec.categories else None
-    return {
-        "number": 0.0,
-        "integer": 0,
-        "boolean": False,
-        "date": "2000-01-01",
-        "datetime": "2000-01-01T00:00:00Z",
-    }.get(spec.kind)
-
-
-class LoadedModel(ExplainMixin, OutputMixin):
+class LoadedModel:
     """A trained model ready to validate requests and predict."""
 
     def __init__(self, meta: ModelMeta, booster: lgb.Booster) -> None:
         self.meta = meta
         self.booster = booster
-        columns, _ = matrix_layout(meta.inputs)
-        self._width = len(columns)
-        self._blank = [NAN] * self._width
-        self._scalars: list[tuple[str, int, Callable[[Any], float]]] = []
-        self._dates: list[tuple[str, int, int, Callable[[Any], list[float]]]] = []
-        #: Every input with its matrix offset and width, for the column-wise batch path.
-        self._columns: list[tuple[FeatureSpec, int, int]] = []
-        self._codes: dict[str, dict[str, float]] = {}
-        offset = 0
-        for spec in meta.inputs:
-            width = len(expanded_columns(spec))
-            if spec.kind in ("number", "integer"):
-                self._scalars.append((spec.name, offset, _number))
-            elif spec.kind == "boolean":
-                self._scalars.append((spec.name, offset, _boolean))
-            elif spec.kind == "category":
-                self._scalars.append((spec.name, offset, _category_converter(spec.categories)))
-                self._codes[spec.name] = {v: float(code) for code, v in enumerate(spec.categories)}
-            elif spec.kind == "date":
-                self._dates.append((spec.name, offset, width, date_features))
-            elif spec.kind == "datetime":
-                self._dates.append((spec.name, offset, width, datetime_features))
-            else:
-                raise ValueError(f"input '{spec.name}' has unknown kind '{spec.kind}'")
-            self._columns.append((spec, offset, width))
-            offset += width
-        self._inputs = {spec.name: spec for spec in meta.inputs}
-        self._category_sets = {
-            spec.name: frozenset(spec.categories) for spec in meta.inputs if spec.kind == "category"
-        }
-        self._known_values = {
-            spec.name: known_values(spec.categories)
-            for spec in meta.inputs
-            if spec.kind == "category"
-        }
-        self._ignored = frozenset(meta.ignored_columns)
-        #: Keys a row may carry besides the inputs (warnings, not errors), in check order.
-        self._extra_keys: list[tuple[str, str]] = [
-            (name, "ignored") for name in dict.fromkeys(meta.ignored_columns)
-        ]
-        if meta.target not in self._ignored:
-            self._extra_keys.append((meta.target, "target"))
-        self._extra_keys = [(k, code) for k, code in self._extra_keys if k not in self._inputs]
-        self._allowed_keys = frozenset(self._inputs) | {k for k, _ in self._extra_keys}
-        self._codec = RowCodec(meta.inputs, [k for k, _ in self._extra_keys])
-        self._labels = [typed_label(c, meta.target_type) for c in meta.classes]
-        self._label_array = np.empty(len(self._labels), dtype=object)
-        self._label_array[:] = self._labels
-        self._outputs = output_plan(meta)
-        self._output_names = [field for field, _ in self._outputs]
-        self._prediction_type = prediction_struct(self._output_names)
-        self._input_names = [spec.name for spec in meta.inputs]
-        #: Sums the contribution columns LightGBM gives (one per matrix column, then the
-        #: bias) into one per input, then the bias.
-        groups = np.zeros((self._width + 1, len(meta.inputs) + 1), dtype=np.float64)
-        for position, (_, offset, width) in enumerate(self._columns):
-            groups[offset : offset + width, position] = 1.0
-        groups[self._width, len(meta.inputs)] = 1.0
-        self._contribution_groups = groups
-        self._explained_classes = list(meta.classes) if meta.task == "multiclass" else []
-        objective = str(booster.params.get("objective", "")).split()[0:1]
-        self._scale = SCALES.get(objective[0] if objective else "", DEFAULT_SCALES[meta.task])
-        low, high = [*meta.risk_thresholds, 0.33, 0.66][:2]
-        self._risk_low, self._risk_high = low, high
-        self._single_row = SingleRowPredictor.create(booster, self._width)
+        self.validator = InputValidator(meta)
+        self.codec = InputCodec(
+            meta.inputs, [key for key, _ in self.validator.extra_keys], self.validator.invalid
+        )
+        self.batches = BatchValidator(self.validator, self.codec)
+        self.outputs = OutputFormatter(meta)
+        self.explainer = Explainer(
+            meta, booster, self.codec.columns, self.codec.width, self.outputs.labels
+        )
+        self._single_row = SingleRowPredictor.create(booster, self.codec.width)
 
     @classmethod
     def load(cls, artifact_dir: Path) -> LoadedModel:
@@ -194,12 +73,56 @@ class LoadedModel(ExplainMixin, OutputMixin):
         except lgb.basic.LightGBMError as exc:
             raise ValueError(f"{model_path} is not a valid LightGBM model: {exc}") from exc
         model = cls(meta, booster)
-        if booster.num_feature() != model._width:
+        if booster.num_feature() != model.codec.width:
             raise ValueError(
                 f"the booster expects {booster.num_feature()} features but the metadata "
-                f"describes {model._width}"
+                f"describes {model.codec.width}"
             )
         return model
+
+    # ------------------------------------------------------------------ validation
+
+    def validate(
+        self, row: Mapping[str, Any], path_prefix: str = "", strict: bool = False
+    ) -> tuple[list[InputError], list[str]]:
+        """Check one request row: (errors, warnings).
+
+        Errors: a required field absent, a value of the wrong JSON type (numbers as
+        strings, booleans as numbers, ...), an unknown field. Warnings: fields the
+        model ignores (dropped training columns, the target itself) and category
+        values never seen in training (treated as missing; with `strict` such a value
+        is an error instead). A field present with null is always allowed. Error
+        fields are `path_prefix` + name, with a dot inserted unless the prefix ends in
+        one ("[3]" → "[3].usage_minutes").
+        """
+        return self.validator.validate(row, path_prefix, strict)
+
+    def validate_rows(
+        self, rows: Sequence[Any] | RowBatch, strict: bool = False
+    ) -> tuple[list[InputError], list[str]]:
+        """Check every row of a batch: (errors, warnings), as `validate` judges one row.
+
+        Error fields are paths like `[3].usage_minutes` (a row that is not an object:
+        `[3]`), in row order; at most `MAX_BATCH_ERRORS` are listed, then one entry
+        with field `$` says how many more there were. Warnings that differ only in the
+        row are reported once, naming the first rows and the count ("field
+        'customer_id' is not used by the model and was ignored (rows [0], [1], [2], …
+        10,000 rows)"); a warning of a single row reads as `validate` puts it.
+        """
+        return self.batches.validate_rows(rows, strict)
+
+    def decode_batch(self, body: bytes) -> RowBatch | None:
+        """A JSON array of row objects decoded straight into this model's row Struct.
+
+        About twice as fast as decoding dicts, and the decoder checks each value's JSON
+        type on the way. Returns None for anything it refuses (malformed JSON, an
+        element that is not an object, an unknown field, a value of the wrong type):
+        decoded as plain JSON instead, such a body gets the exact errors of the dict
+        path from `validate_and_predict_rows`.
+        """
+        return self.codec.decode_batch(body)
+
+    # ------------------------------------------------------------------ prediction
 
     def validate_and_predict_rows(
         self, rows: Sequence[Any] | RowBatch, strict: bool = False
@@ -211,12 +134,12 @@ class LoadedModel(ExplainMixin, OutputMixin):
         gathers for validation are converted into the feature matrix right away.
         `rows` may be a `RowBatch` from `decode_batch`: the same results again.
         """
-        errors, warnings, matrix = self._validated_matrix(rows, strict)
+        errors, warnings, matrix = self.batches.validated_matrix(rows, strict)
         if matrix is None:
             return errors, warnings, None
         if not len(matrix):
             return errors, warnings, []
-        return errors, warnings, self._format_many(np.asarray(self.booster.predict(matrix)))
+        return errors, warnings, self.outputs.format_many(self._predict(matrix))
 
     def validate_and_predict_json(
         self, rows: Sequence[Any] | RowBatch, strict: bool = False, explain: bool = False
@@ -228,20 +151,15 @@ class LoadedModel(ExplainMixin, OutputMixin):
         (see `explain_rows`) when `explain`. Encoded from per-model Structs: about half
         the time of building and encoding dicts.
         """
-        errors, warnings, matrix = self._validated_matrix(rows, strict)
+        errors, warnings, matrix = self.batches.validated_matrix(rows, strict)
         if matrix is None:
             return errors, warnings, None
         if not len(matrix):
             return errors, warnings, b"[]"
-        columns = self._output_columns(np.asarray(self.booster.predict(matrix)))
-        predictions: Sequence[Any]
-        if self._prediction_type is None:
-            predictions = records(self._output_names, columns, len(matrix))
-        else:
-            predictions = list(map(self._prediction_type, *columns))
+        predictions = self.outputs.predictions(self._predict(matrix))
         items: list[Any]
         if explain:
-            items = list(map(ExplainedItem, predictions, self._explain_matrix(matrix)))
+            items = list(map(ExplainedItem, predictions, self.explainer.explain(matrix)))
         else:
             items = list(map(Item, predictions))
         return errors, warnings, _ENCODER.encode(items)
@@ -252,14 +170,11 @@ class LoadedModel(ExplainMixin, OutputMixin):
         The row should have passed `validate`; a value that cannot be converted
         raises `InvalidInput`. Absent fields and nulls are treated as missing.
         """
-        try:
-            vector = self._vector(row)
-        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
-            raise self._invalid(row, "") from exc
+        vector = self.codec.checked_vector(row)
         if self._single_row is not None:
-            return self._format(self._single_row.predict(vector))
+            return self.outputs.format(self._single_row.predict(vector))
         raw = self.booster.predict(np.array([vector], dtype=np.float64), num_threads=1)
-        return self._format(np.asarray(raw)[0])
+        return self.outputs.format(np.asarray(raw)[0])
 
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Predict many rows with one call to LightGBM; same output as `predict_one`.
@@ -269,16 +184,53 @@ class LoadedModel(ExplainMixin, OutputMixin):
         """
         if not rows:
             return []
-        raw = np.asarray(self.booster.predict(self._predict_matrix(rows)))
-        return self._format_many(raw)
+        return self.outputs.format_many(self._predict(self.codec.feature_matrix(rows)))
+
+    def _predict(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(self.booster.predict(matrix))
+
+    # ----------------------------------------------------------------- explanation
+
+    def explain_one(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The explanation of one row's prediction (see `explain_rows`).
+
+        The row should have passed `validate`; a value that cannot be converted
+        raises `InvalidInput`.
+        """
+        vector = self.codec.checked_vector(row)
+        return self.explainer.explain(np.array([vector], dtype=np.float64), threads=1)[0]
+
+    def explain_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Why the model predicts what it does for each row: LightGBM's own contributions.
+
+        Each explanation splits the model's raw score for the row into a `base_value`
+        (the same for every row: the average raw score over the training data) plus one
+        contribution per input field (`contributions`, in input order; a date's parts
+        are summed into its field); `raw_score` is their sum. These are LightGBM's
+        `pred_contrib` values (TreeSHAP). `scale` says what the raw score is:
+
+        - `log_odds` (binary): of `positive_class`; the probability is
+          1 / (1 + exp(-raw_score));
+        - `value` (regression): the predicted value itself;
+        - `logit` (multiclass): `classes` holds one such split per class (keyed by the
+          class label); the probabilities are the softmax of the classes' raw scores.
+
+        (`log` would be a regression whose prediction is exp(raw_score).) The rows
+        should have passed `validate_rows`, as for `predict_rows`.
+        """
+        if not rows:
+            return []
+        return self.explainer.explain(self.codec.feature_matrix(rows))
+
+    # --------------------------------------------------------------- description
+
+    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
+        """The feature matrix LightGBM sees for `rows` (for checks and debugging)."""
+        return self.codec.matrix(rows)
 
     def sample_input(self) -> dict[str, Any]:
         """A typical valid request row: the training medians and most frequent values."""
-        sample = dict(self.meta.sample_input)
-        for spec in self.meta.inputs:
-            if spec.name not in sample:
-                sample[spec.name] = _placeholder(spec)
-        return {spec.name: sample[spec.name] for spec in self.meta.inputs}
+        return sample_input(self.meta)
 
     def input_schema(self) -> dict[str, Any]:
         """JSON Schema of one request row.
@@ -287,24 +239,8 @@ class LoadedModel(ExplainMixin, OutputMixin):
         unseen value is accepted (with a warning). Fields the model ignores are listed
         without a type so clients that send whole records stay valid.
         """
-        properties: dict[str, Any] = {}
-        for spec in self.meta.inputs:
-            prop: dict[str, Any] = {"type": [_JSON_TYPES[spec.kind], "null"]}
-            if spec.kind == "date":
-                prop["format"] = "date"
-            elif spec.kind == "datetime":
-                prop["format"] = "date-time"
-            elif spec.kind == "category" and spec.categories:
-                prop["examples"] = spec.categories[:10]
-            properties[spec.name] = prop
-        for name in self.meta.ignored_columns:
-            properties.setdefault(name, {"description": "not used by the model; ignored"})
-        properties.setdefault(
-            self.meta.target, {"description": "the value the model predicts; ignored as input"}
-        )
-        return {
-            "type": "object",
-            "properties": properties,
-            "required": [s.name for s in self.meta.inputs if s.required],
-            "additionalProperties": False,
-        }
+        return input_schema(self.meta)
+
+    def output_schema(self) -> dict[str, Any]:
+        """JSON Schema of one prediction."""
+        return self.outputs.schema()

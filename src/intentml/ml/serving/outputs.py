@@ -1,5 +1,6 @@
-"""What a prediction carries: the output plan, formatting raw predictions into
-output fields (`OutputMixin`), the output schema and the answer Structs.
+"""What a prediction carries: the output fields an artifact serves
+(`served_outputs`), formatting raw predictions into them (`OutputFormatter`, one of
+the parts of `LoadedModel`), the output schema and the answer Structs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from intentml.ml.outputs import default_plan, field_kind, is_risk_field
-from intentml.ml.serving.meta import RISK_LEVELS, ModelMeta
+from intentml.ml.serving.meta import RISK_LEVELS, ModelMeta, typed_label
 
 _LABEL_JSON_TYPES = {"boolean": "boolean", "integer": "integer", "number": "number"}
 
@@ -62,8 +63,9 @@ def records(keys: Sequence[str], columns: Sequence[list[Any]], n: int) -> list[d
     return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
-def output_plan(meta: ModelMeta) -> list[tuple[str, str]]:
-    """Each output field and what it carries (rules and kinds: `intentml.ml.outputs`).
+def served_outputs(meta: ModelMeta) -> list[tuple[str, str]]:
+    """Each output field a stored artifact serves and what it carries (rules and kinds:
+    `intentml.ml.outputs`; a build checks its fields with `outputs.plan_outputs`).
 
     Kinds: "label" (the predicted class, typed like the target), "value" (a
     regression's prediction), "probability" (of the positive class), "confidence"
@@ -86,18 +88,46 @@ def output_plan(meta: ModelMeta) -> list[tuple[str, str]]:
     return plan
 
 
-class OutputMixin:
-    """Prediction formatting of `LoadedModel` (attributes set by its `__init__`)."""
+class OutputFormatter:
+    """Raw LightGBM predictions as a model's output fields, one row or many at a time."""
 
-    meta: ModelMeta
-    _outputs: list[tuple[str, str]]
-    _output_names: list[str]
-    _labels: list[Any]
-    _label_array: npt.NDArray[Any]
-    _risk_low: float
-    _risk_high: float
+    __slots__ = (
+        "_label_array",
+        "_labels",
+        "_outputs",
+        "_prediction_type",
+        "_risk_high",
+        "_risk_low",
+        "meta",
+        "output_names",
+    )
 
-    def _format(self, raw: Any) -> dict[str, Any]:
+    def __init__(self, meta: ModelMeta) -> None:
+        self.meta = meta
+        self._outputs = served_outputs(meta)
+        self.output_names = [field for field, _ in self._outputs]
+        self._prediction_type = prediction_struct(self.output_names)
+        self._labels = [typed_label(c, meta.target_type) for c in meta.classes]
+        self._label_array = np.empty(len(self._labels), dtype=object)
+        self._label_array[:] = self._labels
+        low, high = [*meta.risk_thresholds, 0.33, 0.66][:2]
+        self._risk_low, self._risk_high = low, high
+
+    @property
+    def labels(self) -> list[Any]:
+        """The class labels in code order, typed like the target."""
+        return self._labels
+
+    def predictions(self, raw: npt.NDArray[np.float64]) -> Sequence[Any]:
+        """The predictions of a prediction array as objects that encode as the answer's
+        `prediction`s: per-model Structs, or dicts when output names repeat."""
+        columns = self._output_columns(raw)
+        if self._prediction_type is None:
+            return records(self.output_names, columns, len(raw))
+        return list(map(self._prediction_type, *columns))
+
+    def format(self, raw: Any) -> dict[str, Any]:
+        """One row's raw prediction as its output fields."""
         task = self.meta.task
         out: dict[str, Any] = {}
         if task == "regression":
@@ -129,9 +159,9 @@ class OutputMixin:
                 out[field] = self._risk(p) if task == "binary" else None
         return out
 
-    def _format_many(self, raw: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
-        """`_format` of every row of a prediction array, column by column."""
-        return records(self._output_names, self._output_columns(raw), len(raw))
+    def format_many(self, raw: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
+        """`format` of every row of a prediction array, column by column."""
+        return records(self.output_names, self._output_columns(raw), len(raw))
 
     def _output_columns(self, raw: npt.NDArray[np.float64]) -> list[list[Any]]:
         """The values of each output field (in `_outputs` order) for a prediction array."""
@@ -183,7 +213,7 @@ class OutputMixin:
             return RISK_LEVELS[1]
         return RISK_LEVELS[2]
 
-    def output_schema(self) -> dict[str, Any]:
+    def schema(self) -> dict[str, Any]:
         """JSON Schema of one prediction."""
         meta = self.meta
         label_schema: dict[str, Any] = {

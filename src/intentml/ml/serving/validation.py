@@ -1,6 +1,6 @@
 """Checking request rows: `InputError`, `InvalidInput`, the per-value type checks,
-the warning texts, the batch error/warning report, and `ValidationMixin` (the
-single-row checks of `LoadedModel`).
+the warning texts, the batch error/warning report, and `InputValidator` (the
+single-row checks, one of the parts of `LoadedModel`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,16 @@ _EXPECTED = {
     "category": "string",
     "date": "date (YYYY-MM-DD)",
     "datetime": "date-time (ISO 8601, e.g. 2024-05-01T13:45:00Z)",
+}
+
+
+_JSON_TYPES = {
+    "number": "number",
+    "integer": "integer",
+    "boolean": "boolean",
+    "category": "string",
+    "date": "string",
+    "datetime": "string",
 }
 
 
@@ -152,7 +162,18 @@ def _batch_note_text(code: str, field: str, note: _Note) -> str:
     return f"{text} (rows {where})"
 
 
+def extra_keys(meta: ModelMeta) -> list[tuple[str, str]]:
+    """The keys a row may carry besides the inputs, in check order, with their warning
+    code: the columns the model ignores ("ignored"), then its target ("target")."""
+    inputs = {spec.name for spec in meta.inputs}
+    keys = [(name, "ignored") for name in dict.fromkeys(meta.ignored_columns)]
+    if meta.target not in frozenset(meta.ignored_columns):
+        keys.append((meta.target, "target"))
+    return [(key, code) for key, code in keys if key not in inputs]
+
+
 def known_values(categories: list[str]) -> str:
+    """The first categories seen in training, as an error message lists them."""
     shown = ", ".join(categories[:_KNOWN_VALUES_SHOWN])
     if len(categories) > _KNOWN_VALUES_SHOWN:
         shown += f", … ({len(categories):,} in all)"
@@ -222,38 +243,57 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "...'"
 
 
-class ValidationMixin:
-    """The single-row checks of `LoadedModel` (attributes set by its `__init__`)."""
+class InputValidator:
+    """The single-row checks of a model's request rows, and the rules they follow.
 
-    meta: ModelMeta
-    _inputs: dict[str, FeatureSpec]
-    _ignored: frozenset[str]
-    _category_sets: dict[str, frozenset[str]]
-    _known_values: dict[str, str]
+    Built once per loaded model from its `ModelMeta`: the inputs by name, the
+    categories seen in training, and the keys a row may carry besides the inputs
+    (columns the model ignores, the target), which are warnings, not errors.
+    """
+
+    __slots__ = (
+        "_ignored",
+        "_inputs",
+        "_known_values",
+        "allowed_keys",
+        "category_sets",
+        "extra_keys",
+        "meta",
+    )
+
+    def __init__(self, meta: ModelMeta) -> None:
+        self.meta = meta
+        self._inputs = {spec.name: spec for spec in meta.inputs}
+        self._ignored = frozenset(meta.ignored_columns)
+        #: The categories seen in training, per category input.
+        self.category_sets = {
+            spec.name: frozenset(spec.categories) for spec in meta.inputs if spec.kind == "category"
+        }
+        self._known_values = {
+            spec.name: known_values(spec.categories)
+            for spec in meta.inputs
+            if spec.kind == "category"
+        }
+        #: Keys a row may carry besides the inputs (warnings, not errors), in check order,
+        #: with their warning code ("ignored" or "target").
+        self.extra_keys = extra_keys(meta)
+        #: Every key a row may carry.
+        self.allowed_keys = frozenset(self._inputs) | {k for k, _ in self.extra_keys}
 
     def validate(
         self, row: Mapping[str, Any], path_prefix: str = "", strict: bool = False
     ) -> tuple[list[InputError], list[str]]:
-        """Check one request row: (errors, warnings).
-
-        Errors: a required field absent, a value of the wrong JSON type (numbers as
-        strings, booleans as numbers, ...), an unknown field. Warnings: fields the
-        model ignores (dropped training columns, the target itself) and category
-        values never seen in training (treated as missing; with `strict` such a value
-        is an error instead). A field present with null is always allowed. Error
-        fields are `path_prefix` + name, with a dot inserted unless the prefix ends in
-        one ("[3]" → "[3].usage_minutes").
-        """
+        """Check one request row: (errors, warnings); see `LoadedModel.validate`."""
         if not isinstance(row, Mapping):
             where = path_prefix or "$"
             return [InputError(where, "expected a JSON object of input fields", "object")], []
         prefix = path_prefix if not path_prefix or path_prefix.endswith(".") else path_prefix + "."
-        errors, notes = self._row_issues(row, strict)
+        errors, notes = self.row_issues(row, strict)
         if prefix:
             errors = [InputError(prefix + e.field, e.message, e.expected) for e in errors]
         return errors, [_note_text(code, prefix + field, value) for code, field, value in notes]
 
-    def _row_issues(
+    def row_issues(
         self, row: Mapping[str, Any], strict: bool
     ) -> tuple[list[InputError], list[tuple[str, str, Any]]]:
         """Errors (fields without a prefix) and warnings as (code, field, value)."""
@@ -272,7 +312,7 @@ class ValidationMixin:
             problem = type_problem(spec.kind, value)
             if problem is not None:
                 errors.append(InputError(spec.name, problem, _EXPECTED[spec.kind]))
-            elif spec.kind == "category" and value not in self._category_sets[spec.name]:
+            elif spec.kind == "category" and value not in self.category_sets[spec.name]:
                 if strict:
                     known = self._known_values[spec.name]
                     errors.append(
@@ -309,8 +349,56 @@ class ValidationMixin:
         shown = ", ".join(names[:20]) + (", …" if len(names) > 20 else "")
         return f"unknown field{hint}; the model's inputs are: {shown}"
 
-    def _invalid(self, row: Any, prefix: str) -> InvalidInput:
+    def invalid(self, row: Any, prefix: str) -> InvalidInput:
+        """The `InvalidInput` of a row that could not be converted, with `validate`'s errors."""
         errors, _ = self.validate(row, prefix)
         if not errors:
             errors = [InputError(prefix or "$", "the row could not be converted", "object")]
         return InvalidInput(errors)
+
+
+def input_schema(meta: ModelMeta) -> dict[str, Any]:
+    """JSON Schema of one request row of a model (see `LoadedModel.input_schema`)."""
+    properties: dict[str, Any] = {}
+    for spec in meta.inputs:
+        prop: dict[str, Any] = {"type": [_JSON_TYPES[spec.kind], "null"]}
+        if spec.kind == "date":
+            prop["format"] = "date"
+        elif spec.kind == "datetime":
+            prop["format"] = "date-time"
+        elif spec.kind == "category" and spec.categories:
+            prop["examples"] = spec.categories[:10]
+        properties[spec.name] = prop
+    for name in meta.ignored_columns:
+        properties.setdefault(name, {"description": "not used by the model; ignored"})
+    properties.setdefault(
+        meta.target, {"description": "the value the model predicts; ignored as input"}
+    )
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [s.name for s in meta.inputs if s.required],
+        "additionalProperties": False,
+    }
+
+
+def sample_input(meta: ModelMeta) -> dict[str, Any]:
+    """A typical valid request row: the training medians and most frequent values, and a
+    placeholder of the input's kind for an input the artifact has no sample of."""
+    sample = dict(meta.sample_input)
+    for spec in meta.inputs:
+        if spec.name not in sample:
+            sample[spec.name] = _placeholder(spec)
+    return {spec.name: sample[spec.name] for spec in meta.inputs}
+
+
+def _placeholder(spec: FeatureSpec) -> Any:
+    if spec.kind == "category":
+        return spec.categories[0] if spec.categories else None
+    return {
+        "number": 0.0,
+        "integer": 0,
+        "boolean": False,
+        "date": "2000-01-01",
+        "datetime": "2000-01-01T00:00:00Z",
+    }.get(spec.kind)
