@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from intentml.domain.training_options import TrainingOptions
 from intentml.ml.datasets import read_dataset
 from intentml.ml.evaluation import baseline_warning, compare_with_baseline
 from intentml.ml.serving import LoadedModel
@@ -61,8 +62,10 @@ ChurnRun = tuple[Path, Path, TrainingResult, list[tuple[int, str]]]
 
 
 def quick(**fields: Any) -> TrainingSpec:
-    """A spec whose search tries two candidates: for tests about something else."""
-    return TrainingSpec(**{"max_iterations": 2, **fields})
+    """A spec whose search tries two candidates: for tests about something else.
+    `fields` are those of `TrainingSpec` and of its `TrainingOptions`."""
+    options = {k: fields.pop(k) for k in list(fields) if k in TrainingOptions.__struct_fields__}
+    return TrainingSpec(**fields, options=TrainingOptions(**{"max_iterations": 2, **options}))
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -432,7 +435,9 @@ def test_max_iterations_and_time_budget(tmp_path: Path) -> None:
     result = train(
         data,
         "csv",
-        TrainingSpec(target="churned", max_iterations=4, time_budget_s=1e-6),
+        TrainingSpec(
+            target="churned", options=TrainingOptions(max_iterations=4, time_budget_s=1e-6)
+        ),
         tmp_path / "art",
         progress=lambda _, line: lines.append(line),
     )
