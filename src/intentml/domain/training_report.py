@@ -114,8 +114,10 @@ class TrainingReport(msgspec.Struct, frozen=True, kw_only=True):
     warnings: list[str] = msgspec.field(default_factory=list)
     #: The trivial baseline on the test rows (None in reports from before it existed).
     baseline: Baseline | None = None
-    #: The options the build ran with (None in reports from before they were recorded).
-    options: TrainingOptions | None = None
+    #: The options the build ran with. UNSET in reports from before they were recorded,
+    #: and then left out when encoded, so their stored JSON (and a replayed read model)
+    #: stays byte for byte what it was.
+    options: TrainingOptions | msgspec.UnsetType = msgspec.UNSET
 
 
 class TrainingResult(msgspec.Struct, frozen=True, kw_only=True):
