@@ -41,22 +41,22 @@ class TrainingAsk(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def resolve_training(
-    platform: Platform, account_id: str, choice: TrainingAsk
+    platform: Platform, account_id: str, ask: TrainingAsk
 ) -> TrainingRequest:
     """Check the command against the read model and resolve its target; 4xx if it can't run."""
-    if not choice.intent.strip():
+    if not ask.intent.strip():
         raise ApiError(
             422,
             "'intent' must say what to predict, e.g. 'Predict churn'",
             [{"field": "intent", "message": "must not be empty"}],
         )
-    if not choice.upload_id:
+    if not ask.upload_id:
         raise ApiError(
             422,
             "give the training data as 'upload_id' or 'dataset_id'",
             [{"field": "dataset_id", "message": "required"}],
         )
-    metric = choice.options.metric
+    metric = ask.options.metric
     if metric is not None and metric.strip() and canonical_metric(metric) is None:
         known = [*CLASSIFICATION_METRICS, *REGRESSION_METRICS]
         raise ApiError(
@@ -66,55 +66,53 @@ async def resolve_training(
             [{"field": "metric", "message": "unknown metric", "expected": known}],
         )
     try:
-        task = check_task(choice.options.task)
+        task = check_task(ask.options.task)
     except TrainingFailed as exc:
         raise ApiError(
             422,
             exc.message,
             [{"field": "task", "message": "unknown task", "expected": TASKS}],
         ) from exc
-    upload = await platform.fetchrow(q.UPLOAD, account_id, choice.upload_id)
+    upload = await platform.fetchrow(q.UPLOAD, account_id, ask.upload_id)
     if upload is None:
-        raise ApiError(
-            404, f"upload '{choice.upload_id}' not found; upload a file with POST /uploads"
-        )
+        raise ApiError(404, f"upload '{ask.upload_id}' not found; upload a file with POST /uploads")
     columns = [c["name"] for c in upload["columns"]]
-    if choice.target is None and choice.previous_target in columns:
-        target = choice.previous_target
-        reason = f"the target of v{choice.previous_version}, still a column of the dataset"
+    if ask.target is None and ask.previous_target in columns:
+        target = ask.previous_target
+        reason = f"the target of v{ask.previous_version}, still a column of the dataset"
     else:
         try:
-            resolved = resolve_target(columns, choice.intent, choice.target, choice.output_schema)
+            resolved = resolve_target(columns, ask.intent, ask.target, ask.output_schema)
         except TargetResolutionError as exc:
             raise ApiError(
                 422, str(exc), {"candidates": exc.candidates, "columns": columns}
             ) from exc
         target, reason = resolved.column, resolved.reason
     assert target is not None
-    _check_outputs(choice, upload["columns"], target, task)
+    _check_outputs(ask, upload["columns"], target, task)
     return TrainingRequest(
         job_id="job_" + new_id(),
-        version=choice.version,
+        version=ask.version,
         version_id="ver_" + new_id(),
-        upload_id=choice.upload_id,
+        upload_id=ask.upload_id,
         dataset_format=upload["format"],
-        intent=choice.intent,
+        intent=ask.intent,
         target=target,
         target_reason=reason,
-        output_fields=field_names(choice.output_schema),
-        options=choice.options,
+        output_fields=field_names(ask.output_schema),
+        options=ask.options,
     )
 
 
 def _check_outputs(
-    choice: TrainingAsk, columns: list[dict[str, str]], target: str, task: str | None
+    ask: TrainingAsk, columns: list[dict[str, str]], target: str, task: str | None
 ) -> None:
     """422 for output fields no model of this target could fill (rules: `ml.outputs`)."""
-    fields = field_names(choice.output_schema)
+    fields = field_names(ask.output_schema)
     if not fields:
         return
     column_type = next(c["type"] for c in columns if c["name"] == target)
-    asked = choice.options.metric
+    asked = ask.options.metric
     metric = canonical_metric(asked) if asked and asked.strip() else None
     tasks = possible_tasks(
         column_type, task, None if metric is None else metric in REGRESSION_METRICS

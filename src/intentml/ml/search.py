@@ -135,15 +135,7 @@ def search(
     has_categories = bool(categorical)
     study = _study(selection, seed)
     study.enqueue_trial(_default_candidate(n, has_categories, selection))
-    dataset_params = {k: base_params[k] for k in ("verbose", "feature_pre_filter")}
-    train_set = lgb.Dataset(
-        matrix[rows],
-        label=y[rows],
-        feature_name=feature_names,
-        categorical_feature=categorical,
-        params=dataset_params,
-        free_raw_data=False,
-    )
+    train_set = _selection_set(matrix, y, rows, base_params, feature_names, categorical)
     candidates: list[Candidate] = []
     stopped = ""
     best_index = 0
@@ -183,6 +175,25 @@ def search(
             best=best_index,
             stopped=stopped,
         ),
+    )
+
+
+def _selection_set(
+    matrix: FloatMatrix,
+    y: npt.NDArray[np.float64],
+    rows: Indices,
+    base_params: dict[str, Any],
+    feature_names: list[str],
+    categorical: list[int],
+) -> lgb.Dataset:
+    """The selection rows as the LightGBM Dataset every candidate is cross-validated on."""
+    return lgb.Dataset(
+        matrix[rows],
+        label=y[rows],
+        feature_name=feature_names,
+        categorical_feature=categorical,
+        params={k: base_params[k] for k in ("verbose", "feature_pre_filter")},
+        free_raw_data=False,
     )
 
 
