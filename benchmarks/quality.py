@@ -5,7 +5,9 @@ seed); on every fold, each contender fits on the other folds and is scored on
 the held-out one with the same scikit-learn metric:
 
 - intentml: the outer-training rows are written to a Parquet file and passed to
-  `intentml.ml.train.train` in this process, exactly as a build does; the
+  `intentml.ml.train.train` in this process, exactly as a build does (the same
+  stages, `prepare` → `select` → `fit_and_score` → `package`, with the same
+  `TrainingSpec` and `TrainingOptions` the trainer passes); the
   artifact is loaded with `LoadedModel.load` and the held-out rows go through
   `validate_and_predict_rows` as JSON-decoded rows, exactly as `/predictions`
   serves them;
@@ -52,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from intentml.domain.training_options import TrainingOptions
 from intentml.ml.serving import LoadedModel, served_outputs, typed_label
 from intentml.ml.train import TrainingSpec, train
 
@@ -185,12 +188,11 @@ def _aligned(proba: Array, classes: Array | Sequence[Any], labels: list[Any], ta
 
 
 def spec_for(dataset: Dataset, metric: str, max_iterations: int) -> TrainingSpec:
-    """The TrainingSpec of a build for `dataset`; `max_iterations` is passed only when
-    this version of the training code has the field (the search adds it)."""
-    extra: dict[str, Any] = {}
-    if "max_iterations" in TrainingSpec.__struct_fields__:
-        extra["max_iterations"] = max_iterations
-    return TrainingSpec(target=dataset.target, task=dataset.task, metric=metric, seed=SEED, **extra)
+    """The TrainingSpec of a build for `dataset`, as the trainer makes it from a request."""
+    options = TrainingOptions(
+        task=dataset.task, metric=metric, max_iterations=max_iterations, seed=SEED
+    )
+    return TrainingSpec(target=dataset.target, options=options)
 
 
 def run_intentml(
@@ -404,8 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-iterations",
         type=int,
         default=10,
-        help="candidate configurations intentml's search tries, when the training code "
-        "has a search (10)",
+        help="candidate configurations intentml's search tries (10)",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-fold lines")
     args = parser.parse_args(argv)
@@ -431,14 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quiet:
             print(line, flush=True)
 
-    has_search = "max_iterations" in TrainingSpec.__struct_fields__
     print(
-        f"{args.folds}-fold CV, seed {SEED}; intentml "
-        + (
-            f"max_iterations={args.max_iterations}"
-            if has_search
-            else "without a search (TrainingSpec has no max_iterations: one fixed configuration)"
-        ),
+        f"{args.folds}-fold CV, seed {SEED}; intentml max_iterations={args.max_iterations}",
         flush=True,
     )
     cores = os.cpu_count() or 1

@@ -37,6 +37,8 @@ import msgspec
 
 from intentml.domain.fold import StreamState, judge
 from intentml.domain.keys import hash_key, key_id_for
+from intentml.domain.training_options import TrainingOptions
+from intentml.domain.training_report import TrainingResult
 from intentml.events.envelope import Envelope, encode, event_hash, make_event
 from intentml.events.types import (
     AccountCreated,
@@ -83,7 +85,7 @@ def _training(i: int, version: int, upload: str, model_id: str = "") -> Training
         intent="Predict customer churn based on usage patterns",
         target="churned",
         target_reason="the intent names the column 'churned'",
-        metric="roc_auc",
+        options=TrainingOptions(metric="roc_auc"),
     )
 
 
@@ -103,16 +105,18 @@ def _build(i: int, version: int, rng: random.Random, fail: bool) -> list[EventDa
             job_id=job,
             version=version,
             artifact=f"artifacts/{job}.txt",
-            task="binary",
-            metric_name="roc_auc",
-            metric_value=0.8 + rng.random() / 10,
-            metrics={"roc_auc": 0.85, "accuracy": 0.8},
-            feature_importance={"usage_minutes": 0.7, "plan_type": 0.3},
-            features=["usage_minutes", "plan_type"],
-            rows_used=600,
-            training_seconds=0.4,
-            input_schema={"usage_minutes": "number", "plan_type": "category"},
-            output_schema={"churned_probability": "number", "churned": "integer"},
+            result=TrainingResult(
+                task="binary",
+                metric_name="roc_auc",
+                metric_value=0.8 + rng.random() / 10,
+                metrics={"roc_auc": 0.85, "accuracy": 0.8},
+                feature_importance={"usage_minutes": 0.7, "plan_type": 0.3},
+                features=["usage_minutes", "plan_type"],
+                rows_used=600,
+                training_seconds=0.4,
+                input_schema={"usage_minutes": "number", "plan_type": "category"},
+                output_schema={"churned_probability": "number", "churned": "integer"},
+            ),
         )
     )
     events.append(VersionReady(job_id=job, version=version, sample_output={"churned": 1}))

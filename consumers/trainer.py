@@ -26,14 +26,13 @@ from intentml.events.types import (
     VersionTrained,
 )
 from intentml.infra.storage import UnsafePath, artifact_ref, upload_path
-from intentml.ml.search import DEFAULT_ITERATIONS
 from intentml.ml.train import TrainingFailed, TrainingResult, TrainingSpec, train
 from projections import queries as q
 
 log = logging.getLogger(__name__)
 
 
-def training_request(env: Envelope) -> tuple[str, TrainingRequest] | None:
+def requested_training(env: Envelope) -> tuple[str, TrainingRequest] | None:
     """The model id and training request an event carries, if it is one."""
     if isinstance(env.data, ModelCreated | VersionRequested):
         return env.data.model_id, env.data.training
@@ -51,7 +50,7 @@ class TrainerHandler:
 
     async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
         """Build the version `env` requests, unless rejected or already built."""
-        found = training_request(env)
+        found = requested_training(env)
         if found is None or not await ctx.accepted(env, partition, offset):
             return
         model_id, req = found
@@ -83,27 +82,8 @@ class TrainerHandler:
         req: TrainingRequest,
         attempt: str,
     ) -> VersionTrained | BuildFailed:
-        loop = asyncio.get_running_loop()
-        progress: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
-
-        def on_progress(percent: int, message: str) -> None:
-            loop.call_soon_threadsafe(progress.put_nowait, (percent, message))
-
-        async def publish_progress() -> None:
-            while (item := await progress.get()) is not None:
-                # build_progress 5..90 while training; the serving check takes it to 100
-                pct = 5 + int(item[0] * 0.85)
-                await ctx.emit(
-                    env,
-                    BuildProgressed(
-                        job_id=req.job_id,
-                        version=req.version,
-                        progress=pct,
-                        lines=[item[1]],
-                        attempt_id=attempt,
-                    ),
-                )
-
+        """Run the build in the thread pool, publishing its progress as it goes; the
+        outcome is the event that ends the build."""
         try:
             artifact = artifact_ref(env.account_id, model_id, req.version)
             dataset = upload_path(self.data_dir, env.account_id, req.upload_id, req.dataset_format)
@@ -113,17 +93,15 @@ class TrainerHandler:
             return BuildFailed(
                 job_id=req.job_id, version=req.version, code="invalid_request", message=str(exc)
             )
-        publisher = asyncio.create_task(publish_progress())
         spec = TrainingSpec(
             target=req.target,
             intent=req.intent,
-            metric=req.metric,
-            task=req.task,
-            output_fields=req.output_fields,
             target_reason=req.target_reason,
-            max_iterations=req.max_iterations or DEFAULT_ITERATIONS,
-            time_budget_s=req.time_budget_s,
+            output_fields=req.output_fields,
+            options=req.options,
         )
+        loop = asyncio.get_running_loop()
+        progress = _ProgressPublisher(ctx, env, req, attempt)
         try:
             result: TrainingResult = await loop.run_in_executor(
                 self.executor,
@@ -132,7 +110,7 @@ class TrainerHandler:
                 req.dataset_format,
                 spec,
                 self.data_dir / artifact,
-                on_progress,
+                progress.from_thread,
             )
         except TrainingFailed as exc:
             return BuildFailed(
@@ -147,22 +125,45 @@ class TrainerHandler:
                 message=f"training failed unexpectedly: {exc}",
             )
         finally:
-            progress.put_nowait(None)
-            await publisher
+            await progress.close()
         return VersionTrained(
-            job_id=req.job_id,
-            version=req.version,
-            artifact=artifact,
-            task=result.task,
-            metric_name=result.metric_name,
-            metric_value=result.metric_value,
-            metrics=result.metrics,
-            feature_importance=result.feature_importance,
-            features=result.features,
-            dropped_columns=result.dropped_columns,
-            rows_used=result.rows_used,
-            training_seconds=result.training_seconds,
-            input_schema=result.input_schema,
-            output_schema=result.output_schema,
-            report=result.report,
+            job_id=req.job_id, version=req.version, artifact=artifact, result=result
         )
+
+
+class _ProgressPublisher:
+    """Turns a build's progress lines (reported from its thread) into `BuildProgressed`
+    events, in order, from the event loop."""
+
+    def __init__(
+        self, ctx: WorkerContext, env: Envelope, req: TrainingRequest, attempt: str
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
+        self.task = asyncio.create_task(self._publish(ctx, env, req, attempt))
+
+    def from_thread(self, percent: int, message: str) -> None:
+        """The build's `progress` callback: safe to call from the training thread."""
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (percent, message))
+
+    async def close(self) -> None:
+        """Publish what is queued, then stop."""
+        self.queue.put_nowait(None)
+        await self.task
+
+    async def _publish(
+        self, ctx: WorkerContext, env: Envelope, req: TrainingRequest, attempt: str
+    ) -> None:
+        while (item := await self.queue.get()) is not None:
+            # build_progress 5..90 while training; the serving check takes it to 100
+            pct = 5 + int(item[0] * 0.85)
+            await ctx.emit(
+                env,
+                BuildProgressed(
+                    job_id=req.job_id,
+                    version=req.version,
+                    progress=pct,
+                    lines=[item[1]],
+                    attempt_id=attempt,
+                ),
+            )

@@ -207,8 +207,8 @@ def _version_row(env: Envelope, model_id: str, t: TrainingRequest, source: str) 
         "intent": t.intent,
         "target": t.target,
         "target_reason": t.target_reason,
-        "requested_metric": t.metric,
-        "task": t.task,
+        "requested_metric": t.options.metric,
+        "task": t.options.task,
         "metric_name": None,
         "metric_value": None,
         "metrics": None,
@@ -225,10 +225,10 @@ def _version_row(env: Envelope, model_id: str, t: TrainingRequest, source: str) 
         "created_at": env.occurred_at,
         "updated_at": env.occurred_at,
         "source": source,
-        "max_iterations": t.max_iterations,
+        "max_iterations": t.options.max_iterations,
         "created_by": env.actor,
         "report": None,
-        "time_budget_s": t.time_budget_s,
+        "time_budget_s": t.options.time_budget_s,
         "build_attempts": 0,
     }
 
@@ -488,27 +488,28 @@ def _build_progressed(tables: Tables, env: Envelope, d: BuildProgressed, here: P
 
 def _version_trained(tables: Tables, env: Envelope, d: VersionTrained, here: Position) -> None:
     row = tables.version_of_job(d.job_id, d.version)
+    r = d.result
     if row is not None:
         row.update(
             build_progress=max(row["build_progress"], 95),
-            task=d.task,
-            metric_name=d.metric_name,
-            metric_value=d.metric_value,
-            metrics=d.metrics,
-            feature_importance=d.feature_importance,
-            features=d.features,
-            dropped_columns=d.dropped_columns,
-            rows_used=d.rows_used,
-            training_seconds=d.training_seconds,
+            task=r.task,
+            metric_name=r.metric_name,
+            metric_value=r.metric_value,
+            metrics=r.metrics,
+            feature_importance=r.feature_importance,
+            features=r.features,
+            dropped_columns=r.dropped_columns,
+            rows_used=r.rows_used,
+            training_seconds=r.training_seconds,
             artifact=d.artifact,
-            input_schema=d.input_schema,
-            output_schema=d.output_schema,
+            input_schema=r.input_schema,
+            output_schema=r.output_schema,
             updated_at=env.occurred_at,
-            report=None if d.report is None else msgspec.to_builtins(d.report),
+            report=None if r.report is None else msgspec.to_builtins(r.report),
         )
         tables.mark("versions", (row["model_id"], d.version))
     line = (
-        f"trained: {d.metric_name} = {d.metric_value:.4f} on held-out rows; "
+        f"trained: {r.metric_name} = {r.metric_value:.4f} on held-out rows; "
         "checking the serving path"
     )
     _log(tables, env, here, d.job_id, d.version, [line])

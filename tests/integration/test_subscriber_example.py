@@ -104,7 +104,8 @@ async def test_the_webhook_subscriber(settings: Settings) -> None:
 
         trained, activated = receiver.received
         assert trained["model_name"] == "churn" and trained["model_version"] == "v1"
-        assert trained["account_id"] == "default" and "metric_value" in trained["data"]
+        # VersionTrained v2 keeps the build's outcome in `result` (v1: loose in `data`)
+        assert trained["account_id"] == "default" and "metric_value" in trained["data"]["result"]
         assert activated["data"]["deployment_id"] == r.json()["deployment_id"]
         assert len(set(receiver.keys)) == 2  # the idempotency keys: the event ids
 

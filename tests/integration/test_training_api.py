@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -229,3 +230,60 @@ async def test_odd_data_gets_honest_results(settings: Settings) -> None:
         assert status["status"] == "ERROR"
         assert status["error"]["code"] == "target_class_too_rare"
         assert "'y' has 299 rows of '0' and 1 row of '1'" in status["error"]["message"]
+
+
+async def test_the_same_request_with_the_same_seed_builds_the_same_bytes(
+    settings: Settings,
+) -> None:
+    """`seed` end to end: request body → event → trainer → artifact and report. The same
+    request twice (two models, and a retrain) gives byte-identical artifacts."""
+    async with platform_stack(settings) as stack:
+        c = stack.client
+        upload = await stack.upload(churn_rows(300))
+        body = {"intent": CHURN_INTENT, "upload_id": upload, "max_iterations": 3, "seed": 4242}
+        for name, seed in (("first", 4242), ("second", 4242), ("other", 99)):
+            r = await c.post(f"/models/{name}", json={**body, "seed": seed})
+            assert r.status_code == 202, r.text
+            assert (await stack.wait_status(name))["status"] == "READY"
+        r = await c.post("/models/first/retrain", json={"seed": 4242, "max_iterations": 3})
+        assert r.status_code == 202, r.text
+        assert (await stack.wait_status("first", "v2"))["status"] == "READY"
+
+        async def artifact(model: str, version: int = 1) -> dict[str, bytes]:
+            ref = await stack.pool.fetchval(
+                "SELECT artifact FROM versions WHERE model_name = $1 AND version = $2",
+                model,
+                version,
+            )
+            files = sorted((settings.data_dir / ref).iterdir())
+            return {p.name: p.read_bytes() for p in files}
+
+        first = await artifact("first")
+        assert set(first) == {"model.txt", "meta.json"}
+        assert await artifact("second") == first
+        assert await artifact("first", 2) == first
+        assert b"[seed: 4242]" in first["model.txt"]
+        assert b"[seed: 99]" in (await artifact("other"))["model.txt"]
+
+        # the event carries the options whole, and the report records them
+        stored = await stack.pool.fetchval(
+            "SELECT value FROM events WHERE model_name = 'other' AND type = 'ModelCreated'"
+        )
+        options = json.loads(stored)["data"]["training"]["options"]
+        assert options == {
+            "metric": None,
+            "task": None,
+            "max_iterations": 3,
+            "time_budget_s": None,
+            "seed": 99,
+        }
+        report = await stack.pool.fetchval(
+            "SELECT report FROM versions WHERE model_name = 'other' AND version = 1"
+        )
+        report = report if isinstance(report, dict) else json.loads(report)
+        assert report["options"] == options
+
+        for bad in ({"seed": -1}, {"seed": 2**31}, {"seed": "x"}):
+            r = await c.post("/models/m", json={**body, **bad})
+            assert r.status_code == 400, (bad, r.text)
+            assert "seed" in r.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from intentml.domain.audit import audit_entry, summarize, timeline_line
+from intentml.domain.training_report import TrainingResult
 from intentml.events.envelope import make_event
 from intentml.events.types import BuildFailed, DeploymentRequested, ModelUpdated, VersionTrained
 
@@ -13,10 +14,9 @@ def test_summaries_say_what_happened_in_the_platforms_terms() -> None:
             job_id="j",
             version=2,
             artifact="a",
-            task="binary",
-            metric_name="roc_auc",
-            metric_value=0.91234,
-            rows_used=240,
+            result=TrainingResult(
+                task="binary", metric_name="roc_auc", metric_value=0.91234, rows_used=240
+            ),
         ),
         account_id="a",
         model_name="churn",

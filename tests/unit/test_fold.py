@@ -26,6 +26,7 @@ from intentml.domain.fold import (
     judge,
 )
 from intentml.domain.keys import key_id_for
+from intentml.domain.training_report import TrainingResult
 from intentml.events.envelope import Envelope, encode, event_hash, make_event
 from intentml.events.types import (
     ApiKeyIssued,
@@ -73,7 +74,10 @@ def created(model_id: str = "m1", job: str = "j1") -> ModelCreated:
 
 def trained(job: str = "j1") -> VersionTrained:
     return VersionTrained(
-        job_id=job, version=1, artifact="a", task="binary", metric_name="roc_auc", metric_value=0.9
+        job_id=job,
+        version=1,
+        artifact="a",
+        result=TrainingResult(task="binary", metric_name="roc_auc", metric_value=0.9),
     )
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from intentml.api.errors import ApiError
 from intentml.api.inference import answer_batch, predict_batch
+from intentml.domain.training_options import TrainingOptions
 from intentml.ml.serving import FeatureSpec, LoadedModel, RowBatch, matrix_layout
 from intentml.ml.train import TrainingSpec, train
 from tests.unit.test_ml_serving import NEGATIVE, POSITIVE, churn_frame
@@ -36,7 +37,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("segments.csv", "segment", "multiclass"),
         ("segments.csv", "spend", "regression"),
     ):
-        spec = TrainingSpec(target=target, max_iterations=2)
+        spec = TrainingSpec(target=target, options=TrainingOptions(max_iterations=2))
         train(root / data, "csv", spec, root / name)
     return root
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from intentml.domain.training_options import TrainingOptions
 from intentml.ml.datasets import read_dataset
 from intentml.ml.evaluation import baseline_warning, compare_with_baseline
 from intentml.ml.serving import LoadedModel
@@ -22,6 +24,10 @@ from intentml.ml.train import (
     TrainingResult,
     TrainingSpec,
     build_matrix,
+    fit_and_score,
+    package,
+    prepare,
+    select,
     train,
 )
 
@@ -61,8 +67,10 @@ ChurnRun = tuple[Path, Path, TrainingResult, list[tuple[int, str]]]
 
 
 def quick(**fields: Any) -> TrainingSpec:
-    """A spec whose search tries two candidates: for tests about something else."""
-    return TrainingSpec(**{"max_iterations": 2, **fields})
+    """A spec whose search tries two candidates: for tests about something else.
+    `fields` are those of `TrainingSpec` and of its `TrainingOptions`."""
+    options = {k: fields.pop(k) for k in list(fields) if k in TrainingOptions.__struct_fields__}
+    return TrainingSpec(**fields, options=TrainingOptions(**{"max_iterations": 2, **options}))
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -432,7 +440,9 @@ def test_max_iterations_and_time_budget(tmp_path: Path) -> None:
     result = train(
         data,
         "csv",
-        TrainingSpec(target="churned", max_iterations=4, time_budget_s=1e-6),
+        TrainingSpec(
+            target="churned", options=TrainingOptions(max_iterations=4, time_budget_s=1e-6)
+        ),
         tmp_path / "art",
         progress=lambda _, line: lines.append(line),
     )
@@ -648,3 +658,56 @@ def test_a_small_gain_is_not_clearly_better_however_sure() -> None:
     assert warning is not None
     assert "it closes only 4.0% of the gap to a perfect score" in warning
     assert "(a clearly better model closes at least 5%)" in warning
+
+
+def _artifact_bytes(artifact: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(artifact.iterdir())}
+
+
+def test_the_same_seed_gives_the_same_artifact_bytes(tmp_path: Path) -> None:
+    """`TrainingOptions.seed` makes a build reproducible: same data and seed, same bytes."""
+    data = write_csv(churn_frame(400, seed=13), tmp_path / "c.csv")
+    first = train(data, "csv", quick(target="churned", seed=12345), tmp_path / "a")
+    second = train(data, "csv", quick(target="churned", seed=12345), tmp_path / "b")
+    assert _artifact_bytes(tmp_path / "a") == _artifact_bytes(tmp_path / "b")
+    assert set(_artifact_bytes(tmp_path / "a")) == {"model.txt", "meta.json"}
+    assert first.report is not None and second.report is not None
+    assert first.report.options == TrainingOptions(max_iterations=2, seed=12345)
+    # another seed is another split and search (its bytes may differ); it is recorded
+    other = train(data, "csv", quick(target="churned", seed=1), tmp_path / "c")
+    assert other.report is not None and other.report.options == TrainingOptions(
+        max_iterations=2, seed=1
+    )
+    assert "[seed: 1]\n" in (tmp_path / "c" / "model.txt").read_text()  # LightGBM's own
+
+
+def test_the_stages_run_by_hand_build_what_train_builds(tmp_path: Path) -> None:
+    """prepare → select → fit_and_score → package is `train`: the same artifact bytes."""
+    data = write_csv(churn_frame(300, seed=14), tmp_path / "c.csv")
+    spec = quick(target="churned", intent="Predict churn")
+    lines: list[str] = []
+
+    def report(_: int, line: str) -> None:
+        lines.append(line)
+
+    prepared = prepare(data, "csv", spec, report)
+    assert prepared.summary.rows_used == 300 == len(prepared.rest) + len(prepared.test)
+    assert not set(prepared.rest.tolist()) & set(prepared.test.tolist())
+    assert prepared.summary.test_rows == len(prepared.test) == 60
+    assert prepared.matrix.shape[0] == 300 and prepared.target.task == "binary"
+    selected = select(prepared, spec.options, report)
+    assert len(selected.outcome.summary.candidates) == 2
+    fitted = fit_and_score(prepared, selected, spec, report)
+    assert fitted.test.rows == 60 and fitted.metric_name == "roc_auc"
+    by_hand = package(prepared, selected, fitted, spec, tmp_path / "a", report, started=0.0)
+    whole = train(data, "csv", spec, tmp_path / "b")
+    assert _artifact_bytes(tmp_path / "a") == _artifact_bytes(tmp_path / "b")
+    # the same result, but for the seconds things took
+    assert by_hand.report is not None and whole.report is not None
+    untimed = {"training_seconds": 0.0, "report": None}
+    assert msgspec.structs.replace(by_hand, **untimed) == msgspec.structs.replace(whole, **untimed)
+    assert msgspec.structs.replace(by_hand.report, search=whole.report.search) == whole.report
+    assert [c.params for c in by_hand.report.search.candidates] == [
+        c.params for c in whole.report.search.candidates
+    ]
+    assert lines[-1].startswith("saved model:")

@@ -36,6 +36,8 @@ from intentml.domain.fold import (
     STOPPED,
     UNDEPLOYING,
 )
+from intentml.domain.training_options import TrainingOptions
+from intentml.domain.training_report import TrainingResult
 from intentml.events.envelope import Envelope, make_event
 from intentml.events.types import (
     AccountCreated,
@@ -113,10 +115,9 @@ def training(
         intent=intent,
         target="churned",
         target_reason="the intent names it",
-        metric="roc_auc",
-        task="binary",
-        max_iterations=8,
-        time_budget_s=30.0,
+        options=TrainingOptions(
+            metric="roc_auc", task="binary", max_iterations=8, time_budget_s=30.0
+        ),
     )
 
 
@@ -138,17 +139,19 @@ def trained(job: str = "j1", version: int = 1) -> VersionTrained:
         job_id=job,
         version=version,
         artifact=f"artifacts/{job}.txt",
-        task="binary",
-        metric_name="roc_auc",
-        metric_value=0.875,
-        metrics={"roc_auc": 0.875, "accuracy": 0.8},
-        feature_importance={"usage": 1.0},
-        features=["usage"],
-        dropped_columns={"id": "an identifier"},
-        rows_used=600,
-        training_seconds=0.5,
-        input_schema={"usage": "number"},
-        output_schema={"churned": "integer"},
+        result=TrainingResult(
+            task="binary",
+            metric_name="roc_auc",
+            metric_value=0.875,
+            metrics={"roc_auc": 0.875, "accuracy": 0.8},
+            feature_importance={"usage": 1.0},
+            features=["usage"],
+            dropped_columns={"id": "an identifier"},
+            rows_used=600,
+            training_seconds=0.5,
+            input_schema={"usage": "number"},
+            output_schema={"churned": "integer"},
+        ),
     )
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from intentml.domain.training_options import DEFAULT_SEED, TrainingOptions
+from intentml.domain.training_report import TrainingResult
 from intentml.events.envelope import Envelope, decode, encode, make_event
 from intentml.events.schema import (
     SCHEMA_VERSIONS,
@@ -16,7 +18,17 @@ from intentml.events.schema import (
     current_version,
     upcast,
 )
-from intentml.events.types import ApiKeyIssued, ApiKeyRevoked, EventData, ModelDeleted
+from intentml.events.types import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
+    EventData,
+    ModelCreated,
+    ModelDeleted,
+    TrainingRequest,
+    VersionRequested,
+    VersionTrained,
+)
+from projections.rows import Tables, project
 
 
 def _v1_key_issued(issued_by: str = "") -> bytes:
@@ -95,3 +107,149 @@ def test_the_envelope_fields_decode_without_a_version() -> None:
     del raw["schema_version"]
     assert decode(msgspec.json.encode(raw)).schema_version == 1
     assert isinstance(decode(msgspec.json.encode(raw)), Envelope)
+
+
+# --- v1 → v2 of the training events: options and result nested ----------------
+
+_V1_TRAINING = {
+    "job_id": "job_1",
+    "version": 1,
+    "version_id": "ver_1",
+    "upload_id": "upl_1",
+    "dataset_format": "csv",
+    "intent": "Predict churn",
+    "target": "churned",
+    "target_reason": "the intent names it",
+    "metric": "roc_auc",
+    "task": "binary",
+    "output_fields": ["churned"],
+    "max_iterations": 8,
+    "time_budget_s": 30.0,
+}
+_V1_TRAINED = {
+    "job_id": "job_1",
+    "version": 1,
+    "artifact": "artifacts/acme/m1/v1",
+    "task": "binary",
+    "metric_name": "roc_auc",
+    "metric_value": 0.875,
+    "metrics": {"roc_auc": 0.875},
+    "feature_importance": {"usage": 1.0},
+    "features": ["usage"],
+    "dropped_columns": {"id": "an identifier"},
+    "rows_used": 600,
+    "training_seconds": 0.5,
+    "input_schema": {"usage": "number"},
+    "output_schema": {"churned": "integer"},
+    "report": None,
+}
+
+
+def _v1(type_name: str, data: dict[str, Any], model_name: str = "churn") -> bytes:
+    """An envelope as version 1 of `type_name` wrote it (the fields loose)."""
+    env = make_event(ModelDeleted(model_id="m1"), account_id="acme", model_name=model_name)
+    raw = msgspec.json.decode(encode(env))
+    raw.update(type=type_name, schema_version=1, data={"type": type_name, **data})
+    return msgspec.json.encode(raw)
+
+
+def _v2_training() -> TrainingRequest:
+    return TrainingRequest(
+        job_id="job_1",
+        version=1,
+        version_id="ver_1",
+        upload_id="upl_1",
+        dataset_format="csv",
+        intent="Predict churn",
+        target="churned",
+        target_reason="the intent names it",
+        output_fields=["churned"],
+        options=TrainingOptions(
+            metric="roc_auc", task="binary", max_iterations=8, time_budget_s=30.0
+        ),
+    )
+
+
+def test_v1_training_requests_decode_with_their_options_nested() -> None:
+    created = decode(
+        _v1(
+            "ModelCreated",
+            {"model_id": "m1", "name": "churn", "intent": "x", "training": _V1_TRAINING},
+        )
+    )
+    requested = decode(
+        _v1("VersionRequested", {"model_id": "m1", "training": _V1_TRAINING, "reason": "retrain"})
+    )
+    assert created.schema_version == requested.schema_version == 2
+    assert isinstance(created.data, ModelCreated) and isinstance(requested.data, VersionRequested)
+    # v1 had no seed: those builds ran with the default one, which is what they decode to
+    assert created.data.training == requested.data.training == _v2_training()
+    assert created.data.training.options.seed == DEFAULT_SEED
+
+
+def _v2_trained() -> VersionTrained:
+    return VersionTrained(
+        job_id="job_1",
+        version=1,
+        artifact="artifacts/acme/m1/v1",
+        result=TrainingResult(
+            task="binary",
+            metric_name="roc_auc",
+            metric_value=0.875,
+            metrics={"roc_auc": 0.875},
+            feature_importance={"usage": 1.0},
+            features=["usage"],
+            dropped_columns={"id": "an identifier"},
+            rows_used=600,
+            training_seconds=0.5,
+            input_schema={"usage": "number"},
+            output_schema={"churned": "integer"},
+        ),
+    )
+
+
+def test_a_v1_version_trained_decodes_with_its_result_nested() -> None:
+    env = decode(_v1("VersionTrained", _V1_TRAINED))
+    assert env.schema_version == 2
+    assert env.data == _v2_trained()
+
+
+def test_v1_training_events_project_exactly_like_v2() -> None:
+    """The read model a v1 log builds is the one the same events at v2 build."""
+    v1_log = [
+        _v1(
+            "ModelCreated",
+            {"model_id": "m1", "name": "churn", "intent": "x", "training": _V1_TRAINING},
+        ),
+        _v1("VersionTrained", _V1_TRAINED),
+        _v1(
+            "VersionRequested",
+            {"model_id": "m1", "training": {**_V1_TRAINING, "version": 2, "job_id": "job_2"}},
+        ),
+    ]
+    v2_data: list[EventData] = [
+        ModelCreated(model_id="m1", name="churn", intent="x", training=_v2_training()),
+        _v2_trained(),
+        VersionRequested(
+            model_id="m1",
+            training=msgspec.structs.replace(_v2_training(), version=2, job_id="job_2"),
+        ),
+    ]
+    tables: dict[str, Tables] = {}
+    for name, envelopes in (
+        ("v1", [decode(raw) for raw in v1_log]),
+        (
+            "v2",
+            [
+                msgspec.structs.replace(decode(raw), data=d)
+                for raw, d in zip(v1_log, v2_data, strict=True)
+            ],
+        ),
+    ):
+        tables[name] = Tables()
+        for offset, env in enumerate(envelopes):
+            project(tables[name], env, 0, offset)
+    for table in ("models", "versions", "build_logs"):
+        assert getattr(tables["v1"], table) == getattr(tables["v2"], table), table
+    versions = list(tables["v1"].versions.values())
+    assert versions[0]["metric_name"] == "roc_auc" and versions[0]["max_iterations"] == 8

@@ -33,10 +33,11 @@ from intentml.api.schemas import (
     UpdateModelIn,
     metrics_out,
 )
-from intentml.api.training import TrainingChoice, training_request
+from intentml.api.training import TrainingAsk, resolve_training
 from intentml.domain.fold import PENDING
 from intentml.domain.names import version_label
 from intentml.domain.schemas import simple_schema
+from intentml.domain.training_options import options_of
 from intentml.events.envelope import make_event, new_id, utcnow
 from intentml.events.types import ModelCreated, ModelDeleted, ModelUpdated
 from projections import queries as q
@@ -172,19 +173,16 @@ class ModelController(Controller):
             raise ApiError(
                 409, f"a model named '{model_name}' already exists; pick another name or retrain it"
             )
-        training = await training_request(
+        training = await resolve_training(
             platform,
             principal.account_id,
-            TrainingChoice(
+            TrainingAsk(
                 version=1,
                 upload_id=upload_id,
                 intent=data.intent,
                 target=data.target,
-                metric=data.metric,
-                task=data.task,
                 output_schema=data.output_schema,
-                max_iterations=data.max_iterations,
-                time_budget_s=data.time_budget_s,
+                options=options_of(data),
             ),
         )
         model_id = "model_" + new_id()

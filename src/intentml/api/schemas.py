@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from intentml.domain.training_report import Baseline, ClassScores, DataSummary, Decision
+from intentml.domain.training_options import TrainingOptions
+from intentml.domain.training_report import Baseline, Choice, ClassScores, DataSummary
 
 #: Free text a user names things with: display names, goals, descriptions.
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -15,18 +16,6 @@ LongText = Annotated[str, msgspec.Meta(max_length=5000)]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=50)]
 Environment = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
-MaxIterations = Annotated[
-    int,
-    msgspec.Meta(ge=1, le=50, description="Configurations the search may try (default 10)."),
-]
-TimeBudget = Annotated[
-    float,
-    msgspec.Meta(
-        gt=0,
-        le=86400,
-        description="Seconds after which the search tries no further configurations.",
-    ),
-]
 
 
 class ColumnOut(msgspec.Struct, frozen=True):
@@ -46,22 +35,23 @@ class UploadOut(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-class CreateModelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+# The bodies that request a build extend `TrainingOptions`: its fields (metric, task,
+# max_iterations, time_budget_s, seed, ...) are fields of the body, checked by its
+# constraints, and `options_of(body)` is what the event carries.
+
+
+class CreateModelIn(TrainingOptions, frozen=True, forbid_unknown_fields=True):
     """Body of `POST /models/{model_name}`: give `upload_id` or `dataset_id`."""
 
     intent: LongText
     upload_id: str | None = None
     dataset_id: str | None = None
-    metric: str | None = None
     name: ShortText | None = None
     description: LongText | None = None
     input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
     tags: Tags | None = None
     target: str | None = None
-    task: str | None = None
-    max_iterations: MaxIterations | None = None
-    time_budget_s: TimeBudget | None = None
 
 
 class UpdateModelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -72,20 +62,17 @@ class UpdateModelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tags: Tags | None = None
 
 
-class RetrainIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Body of `POST /models/{model_name}/retrain`; everything defaults to the latest version's."""
+class RetrainIn(TrainingOptions, frozen=True, forbid_unknown_fields=True):
+    """Body of `POST /models/{model_name}/retrain`; dataset, goal and metric default to
+    the latest version's."""
 
     upload_id: str | None = None
     dataset_id: str | None = None
     goal: LongText | None = None
-    metric: str | None = None
-    max_iterations: MaxIterations | None = None
-    time_budget_s: TimeBudget | None = None
     target: str | None = None
-    task: str | None = None
 
 
-class CreateVersionIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class CreateVersionIn(TrainingOptions, frozen=True, forbid_unknown_fields=True):
     """Body of `POST /models/{model_name}/versions`: a new version on another dataset."""
 
     dataset_id: str | None = None
@@ -93,11 +80,7 @@ class CreateVersionIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     intent: LongText | None = None
     input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
-    metric: str | None = None
-    max_iterations: MaxIterations | None = None
-    time_budget_s: TimeBudget | None = None
     target: str | None = None
-    task: str | None = None
 
 
 class DeployIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -313,9 +296,9 @@ class TrainingInfo(msgspec.Struct, frozen=True):
 class Choices(msgspec.Struct, frozen=True):
     """What the platform decided for this version, each with its reason."""
 
-    target: Decision
-    task: Decision
-    metric: Decision
+    target: Choice
+    task: Choice
+    metric: Choice
 
 
 class ConfusionMatrixOut(msgspec.Struct, frozen=True):

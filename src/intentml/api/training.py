@@ -1,4 +1,4 @@
-"""Turning a create, retrain or new-version command into a `TrainingRequest`.
+"""Resolving a create, retrain or new-version command into a `TrainingRequest`.
 
 The checks a user can act on at once happen here, before anything is appended:
 the dataset exists, the intent says something, the target column resolves.
@@ -13,6 +13,7 @@ import msgspec
 from intentml.api.errors import ApiError
 from intentml.api.platform import Platform
 from intentml.domain.schemas import field_names
+from intentml.domain.training_options import TrainingOptions
 from intentml.events.envelope import new_id
 from intentml.events.types import TrainingRequest
 from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
@@ -24,104 +25,95 @@ from projections import queries as q
 TASKS = ["binary", "multiclass", "regression"]
 
 
-class TrainingChoice(msgspec.Struct, frozen=True, kw_only=True):
-    """What the user asked for (None: not given)."""
+class TrainingAsk(msgspec.Struct, frozen=True, kw_only=True):
+    """What the user asked a build for, before it is resolved (None: not given)."""
 
     version: int
     upload_id: str | None
     intent: str
     target: str | None = None
-    metric: str | None = None
-    task: str | None = None
     output_schema: dict[str, Any] | None = None
-    max_iterations: int | None = None
-    time_budget_s: float | None = None
+    #: Passed on whole into the request; only checked here.
+    options: TrainingOptions = msgspec.field(default_factory=TrainingOptions)
     #: A target to keep when the user names none and the dataset still has it.
     previous_target: str | None = None
     previous_version: int | None = None
 
 
-async def training_request(
-    platform: Platform, account_id: str, choice: TrainingChoice
+async def resolve_training(
+    platform: Platform, account_id: str, ask: TrainingAsk
 ) -> TrainingRequest:
     """Check the command against the read model and resolve its target; 4xx if it can't run."""
-    if not choice.intent.strip():
+    if not ask.intent.strip():
         raise ApiError(
             422,
             "'intent' must say what to predict, e.g. 'Predict churn'",
             [{"field": "intent", "message": "must not be empty"}],
         )
-    if not choice.upload_id:
+    if not ask.upload_id:
         raise ApiError(
             422,
             "give the training data as 'upload_id' or 'dataset_id'",
             [{"field": "dataset_id", "message": "required"}],
         )
-    if (
-        choice.metric is not None
-        and choice.metric.strip()
-        and canonical_metric(choice.metric) is None
-    ):
+    metric = ask.options.metric
+    if metric is not None and metric.strip() and canonical_metric(metric) is None:
         known = [*CLASSIFICATION_METRICS, *REGRESSION_METRICS]
         raise ApiError(
             422,
-            f"unknown metric '{choice.metric}'; use one of {', '.join(known)}, "
+            f"unknown metric '{metric}'; use one of {', '.join(known)}, "
             "or leave it out for the task's default",
             [{"field": "metric", "message": "unknown metric", "expected": known}],
         )
     try:
-        task = check_task(choice.task)
+        task = check_task(ask.options.task)
     except TrainingFailed as exc:
         raise ApiError(
             422,
             exc.message,
             [{"field": "task", "message": "unknown task", "expected": TASKS}],
         ) from exc
-    upload = await platform.fetchrow(q.UPLOAD, account_id, choice.upload_id)
+    upload = await platform.fetchrow(q.UPLOAD, account_id, ask.upload_id)
     if upload is None:
-        raise ApiError(
-            404, f"upload '{choice.upload_id}' not found; upload a file with POST /uploads"
-        )
+        raise ApiError(404, f"upload '{ask.upload_id}' not found; upload a file with POST /uploads")
     columns = [c["name"] for c in upload["columns"]]
-    if choice.target is None and choice.previous_target in columns:
-        target = choice.previous_target
-        reason = f"the target of v{choice.previous_version}, still a column of the dataset"
+    if ask.target is None and ask.previous_target in columns:
+        target = ask.previous_target
+        reason = f"the target of v{ask.previous_version}, still a column of the dataset"
     else:
         try:
-            resolved = resolve_target(columns, choice.intent, choice.target, choice.output_schema)
+            resolved = resolve_target(columns, ask.intent, ask.target, ask.output_schema)
         except TargetResolutionError as exc:
             raise ApiError(
                 422, str(exc), {"candidates": exc.candidates, "columns": columns}
             ) from exc
         target, reason = resolved.column, resolved.reason
     assert target is not None
-    _check_outputs(choice, upload["columns"], target, task)
+    _check_outputs(ask, upload["columns"], target, task)
     return TrainingRequest(
         job_id="job_" + new_id(),
-        version=choice.version,
+        version=ask.version,
         version_id="ver_" + new_id(),
-        upload_id=choice.upload_id,
+        upload_id=ask.upload_id,
         dataset_format=upload["format"],
-        intent=choice.intent,
+        intent=ask.intent,
         target=target,
         target_reason=reason,
-        metric=choice.metric,
-        task=choice.task,
-        output_fields=field_names(choice.output_schema),
-        max_iterations=choice.max_iterations,
-        time_budget_s=choice.time_budget_s,
+        output_fields=field_names(ask.output_schema),
+        options=ask.options,
     )
 
 
 def _check_outputs(
-    choice: TrainingChoice, columns: list[dict[str, str]], target: str, task: str | None
+    ask: TrainingAsk, columns: list[dict[str, str]], target: str, task: str | None
 ) -> None:
     """422 for output fields no model of this target could fill (rules: `ml.outputs`)."""
-    fields = field_names(choice.output_schema)
+    fields = field_names(ask.output_schema)
     if not fields:
         return
     column_type = next(c["type"] for c in columns if c["name"] == target)
-    metric = canonical_metric(choice.metric) if choice.metric and choice.metric.strip() else None
+    asked = ask.options.metric
+    metric = canonical_metric(asked) if asked and asked.strip() else None
     tasks = possible_tasks(
         column_type, task, None if metric is None else metric in REGRESSION_METRICS
     )

@@ -31,10 +31,11 @@ from intentml.api.schemas import (
     VersionSummary,
     metrics_out,
 )
-from intentml.api.training import TrainingChoice, training_request
+from intentml.api.training import TrainingAsk, resolve_training
 from intentml.domain.fold import PENDING, READY
 from intentml.domain.names import version_label
 from intentml.domain.schemas import simple_schema
+from intentml.domain.training_options import TrainingOptions, options_of
 from intentml.domain.training_report import TrainingReport
 from intentml.events.envelope import Envelope, make_event
 from intentml.events.types import TrainingRequest, VersionRequested
@@ -220,11 +221,9 @@ class VersionAsk(msgspec.Struct, frozen=True, kw_only=True):
     intent: str | None = None
     input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
-    metric: str | None = None
     target: str | None = None
-    task: str | None = None
-    max_iterations: int | None = None
-    time_budget_s: float | None = None
+    #: The metric left None is the latest version's requested one.
+    options: TrainingOptions = msgspec.field(default_factory=TrainingOptions)
 
 
 async def request_version(
@@ -241,19 +240,19 @@ async def request_version(
     )
     assert latest is not None  # a live model always has its latest version
     keep_target = ask.intent is None and ask.output_schema is None
-    training = await training_request(
+    options = ask.options
+    if not options.metric:
+        options = msgspec.structs.replace(options, metric=latest["requested_metric"])
+    training = await resolve_training(
         platform,
         principal.account_id,
-        TrainingChoice(
+        TrainingAsk(
             version=model["latest_version"] + 1,
             upload_id=ask.upload_id or latest["upload_id"],
             intent=ask.intent or latest["intent"],
             target=ask.target,
-            metric=ask.metric or latest["requested_metric"],
-            task=ask.task,
             output_schema=ask.output_schema or model["output_schema"],
-            max_iterations=ask.max_iterations,
-            time_budget_s=ask.time_budget_s,
+            options=options,
             previous_target=latest["target"] if keep_target else None,
             previous_version=latest["version"],
         ),
@@ -339,11 +338,8 @@ class VersionController(Controller):
                 intent=data.intent,
                 input_schema=data.input_schema,
                 output_schema=data.output_schema,
-                metric=data.metric,
                 target=data.target,
-                task=data.task,
-                max_iterations=data.max_iterations,
-                time_budget_s=data.time_budget_s,
+                options=options_of(data),
             ),
         )
         return requested(model_name, training, event, outcome)
@@ -366,11 +362,8 @@ class VersionController(Controller):
                 reason="retrain",
                 upload_id=data.upload_id or data.dataset_id,
                 intent=data.goal,
-                metric=data.metric,
                 target=data.target,
-                task=data.task,
-                max_iterations=data.max_iterations,
-                time_budget_s=data.time_budget_s,
+                options=options_of(data),
             ),
         )
         return requested(model_name, training, event, outcome)

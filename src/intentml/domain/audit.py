@@ -113,8 +113,8 @@ def summarize(envelope: Envelope) -> str:
         return f"build of {version_label(d.version)} at {d.progress}%{last}"
     if isinstance(d, VersionTrained):
         return (
-            f"{version_label(d.version)} trained ({d.task}): {d.metric_name} = "
-            f"{d.metric_value:.4f} on held-out rows, {d.rows_used} rows used"
+            f"{version_label(d.version)} trained ({d.result.task}): {d.result.metric_name} = "
+            f"{d.result.metric_value:.4f} on held-out rows, {d.result.rows_used} rows used"
         )
     if isinstance(d, VersionReady):
         return f"{version_label(d.version)} is READY: a sample prediction was served"

@@ -11,8 +11,10 @@ from typing import Any
 
 import msgspec
 
+from intentml.domain.training_options import TrainingOptions
 
-class Decision(msgspec.Struct, frozen=True):
+
+class Choice(msgspec.Struct, frozen=True):
     """One choice the platform made (target, task, metric) and why."""
 
     value: str
@@ -102,9 +104,9 @@ class Baseline(msgspec.Struct, frozen=True, kw_only=True):
 class TrainingReport(msgspec.Struct, frozen=True, kw_only=True):
     """Everything `describe` shows about how a version was built."""
 
-    target: Decision
-    task: Decision
-    metric: Decision
+    target: Choice
+    task: Choice
+    metric: Choice
     data: DataSummary
     search: SearchSummary
     test: TestEvaluation
@@ -112,3 +114,29 @@ class TrainingReport(msgspec.Struct, frozen=True, kw_only=True):
     warnings: list[str] = msgspec.field(default_factory=list)
     #: The trivial baseline on the test rows (None in reports from before it existed).
     baseline: Baseline | None = None
+    #: The options the build ran with. UNSET in reports from before they were recorded,
+    #: and then left out when encoded, so their stored JSON (and a replayed read model)
+    #: stays byte for byte what it was.
+    options: TrainingOptions | msgspec.UnsetType = msgspec.UNSET
+
+
+class TrainingResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of a successful build (its artifact is already written): what
+    `VersionTrained` carries, whole."""
+
+    task: str
+    metric_name: str
+    metric_value: float
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    #: Share of the total split gain per input column (sums to 1 unless no splits).
+    feature_importance: dict[str, float] = msgspec.field(default_factory=dict)
+    features: list[str] = msgspec.field(default_factory=list)
+    dropped_columns: dict[str, str] = msgspec.field(default_factory=dict)
+    rows_used: int = 0
+    training_seconds: float = 0.0
+    #: Boosting rounds of the served model (0 in events from before it was recorded).
+    best_iteration: int = 0
+    input_schema: dict[str, Any] = msgspec.field(default_factory=dict)
+    output_schema: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: How the build chose and judged the model (absent in events from before the search).
+    report: TrainingReport | None = None

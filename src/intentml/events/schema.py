@@ -36,11 +36,57 @@ def _author_named(field: str) -> Upcaster:
     return upcast
 
 
+#: The fields of v1's `training` (ModelCreated, VersionRequested) that v2 keeps in
+#: `training.options`.
+V1_TRAINING_OPTIONS = ("metric", "task", "max_iterations", "time_budget_s")
+#: The fields of a v1 `VersionTrained` that v2 keeps in `result`.
+V1_TRAINING_RESULT = (
+    "task",
+    "metric_name",
+    "metric_value",
+    "metrics",
+    "feature_importance",
+    "features",
+    "dropped_columns",
+    "rows_used",
+    "training_seconds",
+    "input_schema",
+    "output_schema",
+    "report",
+)
+
+
+def _moved_into(field: str, names: tuple[str, ...]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """An object with those of `names` it has moved into a nested object `field`."""
+
+    def move(obj: dict[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in obj.items() if k not in names}
+        return {**kept, field: {k: obj[k] for k in names if k in obj}}
+
+    return move
+
+
+def _options_nested(envelope: dict[str, Any]) -> dict[str, Any]:
+    """v1 → v2 of ModelCreated and VersionRequested: the training request's loose
+    options became one `TrainingOptions` (`training.options`)."""
+    data = dict(envelope["data"])
+    data["training"] = _moved_into("options", V1_TRAINING_OPTIONS)(data["training"])
+    return {**envelope, "data": data}
+
+
+def _result_nested(envelope: dict[str, Any]) -> dict[str, Any]:
+    """v1 → v2 of VersionTrained: the loose result fields became one `TrainingResult`."""
+    return {**envelope, "data": _moved_into("result", V1_TRAINING_RESULT)(envelope["data"])}
+
+
 #: The current version of each event type; a type not named here is at version 1.
 SCHEMA_VERSIONS: Mapping[str, int] = {
     "AccountCreated": 2,
     "ApiKeyIssued": 2,
     "ApiKeyRevoked": 2,
+    "ModelCreated": 2,
+    "VersionRequested": 2,
+    "VersionTrained": 2,
 }
 
 #: (type, version) → the upcaster from that version to the next.
@@ -48,6 +94,9 @@ UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("AccountCreated", 1): _author_named("created_by"),
     ("ApiKeyIssued", 1): _author_named("issued_by"),
     ("ApiKeyRevoked", 1): _author_named("revoked_by"),
+    ("ModelCreated", 1): _options_nested,
+    ("VersionRequested", 1): _options_nested,
+    ("VersionTrained", 1): _result_nested,
 }
 
 

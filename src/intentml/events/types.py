@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 
-from intentml.domain.training_report import TrainingReport
+from intentml.domain.training_options import TrainingOptions
+from intentml.domain.training_report import TrainingResult
 
 
 class Column(msgspec.Struct, frozen=True):
@@ -22,7 +23,11 @@ class Column(msgspec.Struct, frozen=True):
 
 
 class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything a trainer needs to build one version, resolved at command time."""
+    """Everything a trainer needs to build one version, resolved at command time.
+
+    Schema v2 of the events that carry it (`ModelCreated`, `VersionRequested`) moved
+    the loose `metric`, `task`, `max_iterations` and `time_budget_s` into `options`.
+    """
 
     job_id: str
     version: int
@@ -32,13 +37,9 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True):
     intent: str
     target: str
     target_reason: str
-    metric: str | None = None
-    task: str | None = None
     output_fields: list[str] = msgspec.field(default_factory=list)
-    #: Upper bound on the configurations a build may try (None: the trainer's default).
-    max_iterations: int | None = None
-    #: Seconds after which the search starts no new configuration (None: no limit).
-    time_budget_s: float | None = None
+    #: How to train, as the user asked (carried whole to the trainer and the report).
+    options: TrainingOptions = msgspec.field(default_factory=TrainingOptions)
 
 
 class RateLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -201,24 +202,16 @@ class BuildProgressed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
 
 
 class VersionTrained(msgspec.Struct, frozen=True, tag=True, kw_only=True):
-    """Training finished; the artifact is in the store, not yet checked by serving."""
+    """Training finished; the artifact is in the store, not yet checked by serving.
+
+    Schema v2 moved v1's loose result fields (task, metrics, schemas, report, ...)
+    into `result`.
+    """
 
     job_id: str
     version: int
     artifact: str
-    task: str
-    metric_name: str
-    metric_value: float
-    metrics: dict[str, float] = msgspec.field(default_factory=dict)
-    feature_importance: dict[str, float] = msgspec.field(default_factory=dict)
-    features: list[str] = msgspec.field(default_factory=list)
-    dropped_columns: dict[str, str] = msgspec.field(default_factory=dict)
-    rows_used: int = 0
-    training_seconds: float = 0.0
-    input_schema: dict[str, Any] = msgspec.field(default_factory=dict)
-    output_schema: dict[str, Any] = msgspec.field(default_factory=dict)
-    #: How the build chose and judged the model (absent in events from before the search).
-    report: TrainingReport | None = None
+    result: TrainingResult
 
 
 class VersionReady(msgspec.Struct, frozen=True, tag=True, kw_only=True):

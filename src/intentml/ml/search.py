@@ -25,7 +25,8 @@ from intentml.domain.training_report import Candidate, SearchSummary
 from intentml.ml.errors import TrainingFailed
 from intentml.ml.text import fmt
 
-Progress = Callable[[int, str], None]
+#: Receives build-log lines: `(percent of the build done, line)`.
+ReportProgress = Callable[[int, str], None]
 FloatMatrix = npt.NDArray[np.float64]
 Indices = npt.NDArray[np.int64]
 
@@ -121,7 +122,7 @@ def search(
     max_iterations: int,
     time_budget_s: float | None,
     seed: int,
-    report: Progress,
+    report: ReportProgress,
 ) -> SearchOutcome:
     """Try up to `max_iterations` configurations on `rows` and return the best.
 
@@ -131,32 +132,10 @@ def search(
     started = time.perf_counter()
     n = len(rows)
     folds = _folds(y[rows], stratify, seed)
-    evaluation = (
-        f"{len(folds)}-fold {'stratified ' if stratify else ''}cross-validation on {n:,} rows"
-        if len(folds) > 1
-        else f"one validation split ({len(folds[0][1]):,} of {n:,} rows)"
-    ) + f", early stopping after {EARLY_STOPPING_ROUNDS} rounds without improvement"
     has_categories = bool(categorical)
-    direction = (
-        optuna.study.StudyDirection.MAXIMIZE
-        if selection.higher_is_better
-        else optuna.study.StudyDirection.MINIMIZE
-    )
-    sampler = optuna.samplers.TPESampler(
-        seed=seed, n_startup_trials=1 + RANDOM_STARTS, multivariate=True
-    )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=direction, sampler=sampler)
+    study = _study(selection, seed)
     study.enqueue_trial(_default_candidate(n, has_categories, selection))
-    dataset_params = {k: base_params[k] for k in ("verbose", "feature_pre_filter")}
-    train_set = lgb.Dataset(
-        matrix[rows],
-        label=y[rows],
-        feature_name=feature_names,
-        categorical_feature=categorical,
-        params=dataset_params,
-        free_raw_data=False,
-    )
+    train_set = _selection_set(matrix, y, rows, base_params, feature_names, categorical)
     candidates: list[Candidate] = []
     stopped = ""
     best_index = 0
@@ -170,51 +149,105 @@ def search(
             break
         trial = study.ask()
         searched = _suggest(trial, n, has_categories, selection)
-        t0 = time.perf_counter()
-        score, rounds = _cross_validate(
-            {**base_params, **_lightgbm_params(searched)},
-            train_set,
-            folds,
-            selection,
-        )
-        seconds = time.perf_counter() - t0
-        study.tell(trial, score)
-        candidates.append(
-            Candidate(
-                iteration=i + 1,
-                params=searched,
-                score=score,
-                rounds=rounds,
-                seconds=round(seconds, 3),
-            )
-        )
-        if _better(score, candidates[best_index].score, selection.higher_is_better):
+        candidate = _score_candidate(i + 1, searched, base_params, train_set, folds, selection)
+        study.tell(trial, candidate.score)
+        candidates.append(candidate)
+        if _better(candidate.score, candidates[best_index].score, selection.higher_is_better):
             best_index = i
-        best = best_index == i
         report(
             PROGRESS_FROM + (PROGRESS_TO - PROGRESS_FROM) * (i + 1) // max_iterations,
-            f"candidate {i + 1}/{max_iterations}: {_describe(searched)} → "
-            f"{selection.label} {fmt(score)} at {rounds} rounds ({seconds:.1f} s)"
-            + (" — best so far" if best else ""),
+            _candidate_line(candidate, max_iterations, selection, best=best_index == i),
         )
     winner = candidates[best_index]
-    summary = SearchSummary(
-        strategy=(
-            "Optuna multivariate TPE: a default candidate first, "
-            f"{RANDOM_STARTS} random ones, then candidates proposed from the scores so far"
-        ),
-        evaluation=evaluation,
-        selection_metric=selection.label,
-        higher_is_better=selection.higher_is_better,
-        candidates=candidates,
-        best=best_index,
-        stopped=stopped,
-    )
     return SearchOutcome(
         params={**base_params, **_lightgbm_params(winner.params)},
         rounds=winner.rounds,
         fit_rows=round(float(np.mean([len(fit) for fit, _ in folds]))),
-        summary=summary,
+        summary=SearchSummary(
+            strategy=(
+                "Optuna multivariate TPE: a default candidate first, "
+                f"{RANDOM_STARTS} random ones, then candidates proposed from the scores so far"
+            ),
+            evaluation=_evaluation(folds, n, stratify),
+            selection_metric=selection.label,
+            higher_is_better=selection.higher_is_better,
+            candidates=candidates,
+            best=best_index,
+            stopped=stopped,
+        ),
+    )
+
+
+def _selection_set(
+    matrix: FloatMatrix,
+    y: npt.NDArray[np.float64],
+    rows: Indices,
+    base_params: dict[str, Any],
+    feature_names: list[str],
+    categorical: list[int],
+) -> lgb.Dataset:
+    """The selection rows as the LightGBM Dataset every candidate is cross-validated on."""
+    return lgb.Dataset(
+        matrix[rows],
+        label=y[rows],
+        feature_name=feature_names,
+        categorical_feature=categorical,
+        params={k: base_params[k] for k in ("verbose", "feature_pre_filter")},
+        free_raw_data=False,
+    )
+
+
+def _study(selection: Selection, seed: int) -> optuna.Study:
+    """An Optuna study in the selection metric's direction, seeded: the same seed
+    proposes the same candidates."""
+    direction = (
+        optuna.study.StudyDirection.MAXIMIZE
+        if selection.higher_is_better
+        else optuna.study.StudyDirection.MINIMIZE
+    )
+    sampler = optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=1 + RANDOM_STARTS, multivariate=True
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(direction=direction, sampler=sampler)
+
+
+def _evaluation(folds: list[tuple[Indices, Indices]], n: int, stratify: bool) -> str:
+    """How each candidate is scored, in words, for the report."""
+    return (
+        f"{len(folds)}-fold {'stratified ' if stratify else ''}cross-validation on {n:,} rows"
+        if len(folds) > 1
+        else f"one validation split ({len(folds[0][1]):,} of {n:,} rows)"
+    ) + f", early stopping after {EARLY_STOPPING_ROUNDS} rounds without improvement"
+
+
+def _score_candidate(
+    iteration: int,
+    searched: dict[str, Any],
+    base_params: dict[str, Any],
+    train_set: lgb.Dataset,
+    folds: list[tuple[Indices, Indices]],
+    selection: Selection,
+) -> Candidate:
+    """One candidate, cross-validated, with its score, rounds and time."""
+    t0 = time.perf_counter()
+    score, rounds = _cross_validate(
+        {**base_params, **_lightgbm_params(searched)}, train_set, folds, selection
+    )
+    seconds = time.perf_counter() - t0
+    return Candidate(
+        iteration=iteration, params=searched, score=score, rounds=rounds, seconds=round(seconds, 3)
+    )
+
+
+def _candidate_line(
+    candidate: Candidate, max_iterations: int, selection: Selection, *, best: bool
+) -> str:
+    """The build-log line of one tried candidate."""
+    return (
+        f"candidate {candidate.iteration}/{max_iterations}: {_describe(candidate.params)} → "
+        f"{selection.label} {fmt(candidate.score)} at {candidate.rounds} rounds "
+        f"({candidate.seconds:.1f} s)" + (" — best so far" if best else "")
     )
 
 

@@ -1,12 +1,16 @@
 """Training: dataset file + target → a searched, evaluated LightGBM model artifact.
 
-The recipe, deterministic for a given seed:
-1. read the data, drop rows without a target, decide the task and the metric (with reasons);
-2. drop unusable columns and encode every input as float64 the way serving will;
-3. hold out 20 % of the rows as a test set the search never sees;
-4. search configurations on the rest (`intentml.ml.search`: TPE, cross-validated);
-5. fit the winner on the rest and score it on the test rows: the reported metrics;
-6. refit on all rows with the same number of rounds: the served model.
+The recipe, deterministic for a given seed (`TrainingOptions.seed`), in four stages,
+each a function returning a Struct, which `train` runs in order:
+1. `prepare`: read the data, drop rows without a target, decide the task and the
+   metric (with reasons), drop unusable columns and encode every input as float64
+   the way serving will, and hold out 20 % of the rows as a test set the search never
+   sees;
+2. `select`: search configurations on the rest (`intentml.ml.search`: TPE,
+   cross-validated);
+3. `fit_and_score`: fit the winner on the rest and score it on the test rows (the
+   reported metrics), then refit on all rows with the rounds scaled: the served model;
+4. `package`: write the artifact and the report.
 
 The artifact is written to a temporary sibling directory and renamed into place, so a
 reader never sees half of it.
@@ -18,7 +22,6 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,17 @@ import lightgbm as lgb
 import msgspec
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
-from intentml.domain.training_report import Baseline, DataSummary, Decision, TrainingReport
+from intentml.domain.training_options import TrainingOptions
+from intentml.domain.training_report import (
+    Baseline,
+    Choice,
+    DataSummary,
+    TestEvaluation,
+    TrainingReport,
+    TrainingResult,
+)
 from intentml.ml.datasets import DatasetError, read_dataset
 from intentml.ml.errors import TrainingFailed
 from intentml.ml.evaluation import (
@@ -40,9 +52,25 @@ from intentml.ml.evaluation import (
 from intentml.ml.features import build_matrix, feature_names, plan_features, sample_input
 from intentml.ml.leakage import leaky_inputs
 from intentml.ml.outputs import plan_outputs
-from intentml.ml.search import DEFAULT_ITERATIONS, MAX_ITERATIONS, search, selection_for
-from intentml.ml.serving import META_FILE, MODEL_FILE, LoadedModel, ModelMeta, matrix_layout
+from intentml.ml.search import (
+    DEFAULT_ITERATIONS,
+    MAX_ITERATIONS,
+    ReportProgress,
+    SearchOutcome,
+    Selection,
+    search,
+    selection_for,
+)
+from intentml.ml.serving import (
+    META_FILE,
+    MODEL_FILE,
+    FeatureSpec,
+    LoadedModel,
+    ModelMeta,
+    matrix_layout,
+)
 from intentml.ml.task import (
+    MetricChoice,
     Target,
     check_class_rows,
     check_metric,
@@ -59,11 +87,15 @@ __all__ = [
     "TrainingSpec",
     "build_matrix",
     "check_task",
+    "fit_and_score",
+    "package",
+    "prepare",
+    "select",
     "train",
 ]
 
-Progress = Callable[[int, str], None]
 FloatMatrix = npt.NDArray[np.float64]
+Indices = npt.NDArray[np.int64]
 
 MIN_ROWS = 20
 TEST_FRACTION = 0.2
@@ -74,37 +106,57 @@ REFIT_MAX_ROWS = 2_000_000
 
 
 class TrainingSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """What to train: the target column, the user's intent and optional overrides."""
+    """What to train: the resolved target and the user's options, as requested."""
 
     target: str
     intent: str = ""
     #: Why this column is the target (shown by describe), from resolution at create time.
     target_reason: str = ""
-    metric: str | None = None
-    task: str | None = None
     output_fields: list[str] = msgspec.field(default_factory=list)
-    max_iterations: int = DEFAULT_ITERATIONS
-    time_budget_s: float | None = None
-    seed: int = 7
+    options: TrainingOptions = msgspec.field(default_factory=TrainingOptions)
 
 
-class TrainingResult(msgspec.Struct, frozen=True, kw_only=True):
-    """The outcome of a successful training run (the artifact is already written)."""
+class Prepared(msgspec.Struct, frozen=True, kw_only=True):
+    """`prepare`'s outcome: the data as the later stages train on it, and the split."""
 
-    task: str
+    #: The rows that have a target (a sample input for serving comes from them).
+    frame: pd.DataFrame
+    target: Target
+    metric: MetricChoice
+    inputs: list[FeatureSpec]
+    #: Columns not used as inputs, with the reason.
+    dropped: dict[str, str]
+    matrix: FloatMatrix
+    matrix_columns: list[str]
+    categorical: list[int]
+    feature_names: list[str]
+    #: Rows the search and the scored model train on, and the held-out test rows.
+    rest: Indices
+    test: Indices
+    warnings: list[str]
+    summary: DataSummary
+
+
+class Selected(msgspec.Struct, frozen=True, kw_only=True):
+    """`select`'s outcome: how candidates were compared and the search's winner."""
+
+    selection: Selection
+    outcome: SearchOutcome
+
+
+class Fitted(msgspec.Struct, frozen=True, kw_only=True):
+    """`fit_and_score`'s outcome: the model to serve and how its recipe scored."""
+
+    booster: lgb.Booster
+    rounds: int
+    test: TestEvaluation
     metric_name: str
     metric_value: float
-    metrics: dict[str, float]
-    #: Share of the total split gain per input column (sums to 1 unless no splits).
-    feature_importance: dict[str, float]
-    features: list[str]
-    dropped_columns: dict[str, str]
-    rows_used: int
-    training_seconds: float
-    best_iteration: int = 0
-    input_schema: dict[str, Any] = msgspec.field(default_factory=dict)
-    output_schema: dict[str, Any] = msgspec.field(default_factory=dict)
-    report: TrainingReport | None = None
+    #: Why the reported metric differs from the chosen one, when it does.
+    metric_note: str
+    baseline: Baseline
+    #: `Prepared.warnings` and those the test score adds.
+    warnings: list[str]
 
 
 def train(
@@ -112,7 +164,7 @@ def train(
     fmt_name: str,
     spec: TrainingSpec,
     artifact_dir: Path,
-    progress: Progress | None = None,
+    progress: ReportProgress | None = None,
 ) -> TrainingResult:
     """Train a model for `spec` on the dataset and write its artifact to `artifact_dir`.
 
@@ -126,21 +178,95 @@ def train(
         if progress is not None:
             progress(percent, line)
 
-    metric_request = check_metric(spec.metric)
-    task_request = check_task(spec.task)
-    if not 1 <= spec.max_iterations <= MAX_ITERATIONS:
+    prepared = prepare(dataset_path, fmt_name, spec, report)
+    selected = select(prepared, spec.options, report)
+    fitted = fit_and_score(prepared, selected, spec, report)
+    return package(prepared, selected, fitted, spec, artifact_dir, report, started=started)
+
+
+def prepare(
+    dataset_path: Path, fmt_name: str, spec: TrainingSpec, report: ReportProgress
+) -> Prepared:
+    """Stage 1: read the data, encode target and inputs, and split off the test rows."""
+    metric_request, task_request = _checked_options(spec.options)
+    df, rows_total, missing = _read(dataset_path, fmt_name, spec, report)
+    target, metric, warnings = _target(df, spec, metric_request, task_request, report)
+    inputs, dropped = _inputs(df, spec.target, report)
+    matrix = build_matrix(df, inputs)
+    columns, categorical = matrix_layout(inputs)
+    report(
+        20,
+        f"using {len(inputs)} input fields ({len(columns)} features): "
+        + preview([s.name for s in inputs]),
+    )
+    seed = spec.options.seed
+    y = target.values
+    stratify = target.task != "regression"
+    rng = np.random.default_rng(seed)
+    rest, test = _split(len(y), TEST_FRACTION, y.astype(np.int64) if stratify else None, rng)
+    report(
+        25,
+        f"holding out {len(test):,} rows for the test; choosing the configuration on {len(rest):,}",
+    )
+    leaks = leaky_inputs(
+        matrix, y, rest, inputs, categorical, target.task, len(target.classes), seed
+    )
+    for warning in leaks:
+        report(25, f"warning: {warning}")
+    return Prepared(
+        frame=df,
+        target=target,
+        metric=metric,
+        inputs=inputs,
+        dropped=dropped,
+        matrix=matrix,
+        matrix_columns=columns,
+        categorical=categorical,
+        feature_names=feature_names(columns),
+        rest=rest,
+        test=test,
+        warnings=warnings + leaks,
+        summary=DataSummary(
+            rows_total=rows_total,
+            rows_used=len(y),
+            rows_missing_target=missing,
+            columns_total=len(df.columns),
+            inputs=[s.name for s in inputs],
+            dropped_columns=dropped,
+            selection_rows=len(rest),
+            test_rows=len(test),
+        ),
+    )
+
+
+def _checked_options(options: TrainingOptions) -> tuple[str | None, str | None]:
+    """The requested metric and task in canonical form; `TrainingFailed` for options no
+    build can run with (checked before the data is read)."""
+    metric_request = check_metric(options.metric)
+    task_request = check_task(options.task)
+    iterations = _iterations(options)
+    if not 1 <= iterations <= MAX_ITERATIONS:
         raise TrainingFailed(
             "invalid_max_iterations",
-            f"max_iterations must be between 1 and {MAX_ITERATIONS}, not {spec.max_iterations}",
+            f"max_iterations must be between 1 and {MAX_ITERATIONS}, not {iterations}",
         )
+    return metric_request, task_request
 
+
+def _iterations(options: TrainingOptions) -> int:
+    return DEFAULT_ITERATIONS if options.max_iterations is None else options.max_iterations
+
+
+def _read(
+    dataset_path: Path, fmt_name: str, spec: TrainingSpec, report: ReportProgress
+) -> tuple[pd.DataFrame, int, int]:
+    """The rows that have a target; with the rows read and those dropped for no target."""
     try:
         df = read_dataset(dataset_path, fmt_name)
     except DatasetError as exc:
         raise TrainingFailed("dataset_invalid", f"the dataset cannot be read: {exc}") from exc
-    rows_total, columns_total = len(df), len(df.columns)
-    report(10, f"loaded {rows_total:,} rows × {columns_total} columns")  # noqa: RUF001
-
+    rows_total = len(df)
+    report(10, f"loaded {rows_total:,} rows × {len(df.columns)} columns")  # noqa: RUF001
     if spec.target not in df.columns:
         raise TrainingFailed(
             "target_missing",
@@ -160,7 +286,17 @@ def train(
             f"only {len(df)} rows have a value for '{spec.target}'; at least {MIN_ROWS} are "
             "needed (and a few hundred for a useful model): upload more data",
         )
+    return df, rows_total, missing
 
+
+def _target(
+    df: pd.DataFrame,
+    spec: TrainingSpec,
+    metric_request: str | None,
+    task_request: str | None,
+    report: ReportProgress,
+) -> tuple[Target, MetricChoice, list[str]]:
+    """The encoded target with its task, the metric, and warnings about the classes."""
     target = encode_target(df[spec.target], spec.target, task_request, metric_request)
     report(20, describe_target(spec.target, target) + f" ({target.task_reason})")
     warnings = check_class_rows(spec.target, target)
@@ -176,8 +312,14 @@ def train(
         ) from exc
     metric = choose_metric(target, metric_request)
     report(20, f"metric: {metric.name} ({metric.reason})")
+    return target, metric, warnings
 
-    inputs, dropped = plan_features(df, spec.target)
+
+def _inputs(
+    df: pd.DataFrame, target: str, report: ReportProgress
+) -> tuple[list[FeatureSpec], dict[str, str]]:
+    """The usable input columns and the dropped ones with reasons; fails with none left."""
+    inputs, dropped = plan_features(df, target)
     for column, why in dropped.items():
         report(20, f"dropped column '{column}': {why}")
     if not inputs:
@@ -186,45 +328,27 @@ def train(
             "no column besides the target can be used as an input (see the dropped columns); "
             "upload data with at least one informative column",
         )
-    matrix = build_matrix(df, inputs)
-    columns, categorical = matrix_layout(inputs)
-    names = feature_names(columns)
-    report(
-        20,
-        f"using {len(inputs)} input fields ({len(columns)} features): "
-        + preview([s.name for s in inputs]),
-    )
+    return inputs, dropped
 
-    y = target.values
-    rng = np.random.default_rng(spec.seed)
-    stratify = target.task != "regression"
-    rest, test = _split(len(y), TEST_FRACTION, y.astype(np.int64) if stratify else None, rng)
-    report(
-        25,
-        f"holding out {len(test):,} rows for the test; choosing the configuration on {len(rest):,}",
-    )
-    leaks = leaky_inputs(
-        matrix, y, rest, inputs, categorical, target.task, len(target.classes), spec.seed
-    )
-    for warning in leaks:
-        report(25, f"warning: {warning}")
-    warnings += leaks
 
+def select(prepared: Prepared, options: TrainingOptions, report: ReportProgress) -> Selected:
+    """Stage 2: search configurations on the selection rows (never the test rows)."""
+    target, metric = prepared.target, prepared.metric
     selection = selection_for(target.task, metric.name)
     if selection.note:
         report(30, f"comparing candidates by {selection.label}: {selection.note}")
     outcome = search(
-        matrix,
-        y,
-        rest,
-        _base_params(target, spec.seed, matrix.size),
+        prepared.matrix,
+        target.values,
+        prepared.rest,
+        _base_params(target, options.seed, prepared.matrix.size),
         selection,
-        feature_names=names,
-        categorical=categorical,
-        stratify=stratify,
-        max_iterations=spec.max_iterations,
-        time_budget_s=spec.time_budget_s,
-        seed=spec.seed,
+        feature_names=prepared.feature_names,
+        categorical=prepared.categorical,
+        stratify=target.task != "regression",
+        max_iterations=_iterations(options),
+        time_budget_s=options.time_budget_s,
+        seed=options.seed,
         report=report,
     )
     best = outcome.summary.candidates[outcome.summary.best]
@@ -233,12 +357,23 @@ def train(
         f"chose candidate {best.iteration}: {selection.label} {fmt(best.score)} "
         f"({outcome.summary.evaluation})",
     )
+    return Selected(selection=selection, outcome=outcome)
 
+
+def fit_and_score(
+    prepared: Prepared, selected: Selected, spec: TrainingSpec, report: ReportProgress
+) -> Fitted:
+    """Stage 3: fit the winner on the selection rows and score it on the test rows; then
+    refit on all rows (below REFIT_MAX_ROWS) for the model to serve."""
+    p, outcome = prepared, selected.outcome
+    y, rest, test, seed = p.target.values, p.rest, p.test, spec.options.seed
     rounds = outcome.rounds_for(len(rest))
-    selected = _fit(outcome.params, matrix, y, rest, names, categorical, rounds)
-    predicted = np.asarray(selected.predict(matrix[test]))
-    test_eval = evaluate_test(target, y[test], predicted)
-    metric_name, metric_value, note = primary_metric(target.task, metric.name, test_eval.metrics)
+    scored = _fit(outcome.params, p.matrix, y, rest, p.feature_names, p.categorical, rounds)
+    predicted = np.asarray(scored.predict(p.matrix[test]))
+    test_eval = evaluate_test(p.target, y[test], predicted)
+    metric_name, metric_value, note = primary_metric(
+        p.target.task, p.metric.name, test_eval.metrics
+    )
     if note:
         report(90, note)
     report(
@@ -247,77 +382,102 @@ def train(
         f"({rounds} rounds: {outcome.rounds} chosen on {outcome.fit_rows:,}-row folds, "
         "scaled to the rows)",
     )
-    baseline = compare_with_baseline(target, metric_name, y[rest], y[test], predicted, spec.seed)
+    baseline = compare_with_baseline(p.target, metric_name, y[rest], y[test], predicted, seed)
     report(90, _baseline_line(baseline))
-    weak = baseline_warning(baseline, target, spec.target, len(test))
+    warnings = list(p.warnings)
+    weak = baseline_warning(baseline, p.target, spec.target, len(test))
     if weak is not None:
         report(90, f"warning: {weak}")
         warnings.append(weak)
-
+    final = scored
     if len(y) <= REFIT_MAX_ROWS:
         # The test score describes this recipe; the served model also learns from the
         # test rows, with the rounds scaled the same way.
         rounds = outcome.rounds_for(len(y))
-        final = _fit(outcome.params, matrix, y, np.arange(len(y)), names, categorical, rounds)
+        every_row = np.arange(len(y))
+        final = _fit(outcome.params, p.matrix, y, every_row, p.feature_names, p.categorical, rounds)
         report(95, f"refit on all {len(y):,} rows with {rounds} rounds")
-    else:
-        final = selected
-
-    meta = ModelMeta(
-        task=target.task,
-        target=spec.target,
-        target_type=target.target_type,
-        classes=target.classes,
-        positive_class=target.positive_class,
-        inputs=inputs,
-        ignored_columns=list(dropped),
-        output_fields=list(spec.output_fields),
+    return Fitted(
+        booster=final,
+        rounds=rounds,
+        test=test_eval,
         metric_name=metric_name,
         metric_value=metric_value,
-        metrics=test_eval.metrics,
-        matrix_columns=columns,
-        best_iteration=rounds,
-        rows_used=len(y),
+        metric_note=note,
+        baseline=baseline,
+        warnings=warnings,
+    )
+
+
+def package(
+    prepared: Prepared,
+    selected: Selected,
+    fitted: Fitted,
+    spec: TrainingSpec,
+    artifact_dir: Path,
+    report: ReportProgress,
+    *,
+    started: float,
+) -> TrainingResult:
+    """Stage 4: write the artifact (model and meta) and describe the build.
+
+    `started` is the `time.perf_counter()` at the start of the build.
+    """
+    p, f = prepared, fitted
+    meta = ModelMeta(
+        task=p.target.task,
+        target=spec.target,
+        target_type=p.target.target_type,
+        classes=p.target.classes,
+        positive_class=p.target.positive_class,
+        inputs=p.inputs,
+        ignored_columns=list(p.dropped),
+        output_fields=list(spec.output_fields),
+        metric_name=f.metric_name,
+        metric_value=f.metric_value,
+        metrics=f.test.metrics,
+        matrix_columns=p.matrix_columns,
+        best_iteration=f.rounds,
+        rows_used=p.summary.rows_used,
         intent=spec.intent,
         lightgbm_version=lgb.__version__,
-        sample_input=sample_input(df, inputs),
+        sample_input=sample_input(p.frame, p.inputs),
     )
-    _write_artifact(artifact_dir, final, meta, None)
-    served = LoadedModel(meta, final)
-    report(100, f"saved model: {rounds} boosting rounds on {len(inputs)} input fields")
-    training_report = TrainingReport(
-        target=Decision(spec.target, spec.target_reason or "set by the request's `target`"),
-        task=Decision(target.task, target.task_reason),
-        metric=Decision(metric_name, metric.reason if metric_name == metric.name else note),
-        data=DataSummary(
-            rows_total=rows_total,
-            rows_used=len(y),
-            rows_missing_target=missing,
-            columns_total=columns_total,
-            inputs=[s.name for s in inputs],
-            dropped_columns=dropped,
-            selection_rows=len(rest),
-            test_rows=len(test),
-        ),
-        search=outcome.summary,
-        test=test_eval,
-        warnings=warnings,
-        baseline=baseline,
-    )
+    _write_artifact(artifact_dir, f.booster, meta, None)
+    served = LoadedModel(meta, f.booster)
+    report(100, f"saved model: {f.rounds} boosting rounds on {len(p.inputs)} input fields")
     return TrainingResult(
-        task=target.task,
-        metric_name=metric_name,
-        metric_value=metric_value,
-        metrics=test_eval.metrics,
-        feature_importance=importance(final, inputs, None),
-        features=[s.name for s in inputs],
-        dropped_columns=dropped,
-        rows_used=len(y),
+        task=p.target.task,
+        metric_name=f.metric_name,
+        metric_value=f.metric_value,
+        metrics=f.test.metrics,
+        feature_importance=importance(f.booster, p.inputs, None),
+        features=[s.name for s in p.inputs],
+        dropped_columns=p.dropped,
+        rows_used=p.summary.rows_used,
         training_seconds=round(time.perf_counter() - started, 3),
-        best_iteration=rounds,
+        best_iteration=f.rounds,
         input_schema=served.input_schema(),
         output_schema=served.output_schema(),
-        report=training_report,
+        report=_report(p, selected, f, spec),
+    )
+
+
+def _report(p: Prepared, selected: Selected, f: Fitted, spec: TrainingSpec) -> TrainingReport:
+    """The build's report: each choice with its reason, the data, search and test."""
+    metric = p.metric
+    return TrainingReport(
+        target=Choice(spec.target, spec.target_reason or "set by the request's `target`"),
+        task=Choice(p.target.task, p.target.task_reason),
+        metric=Choice(
+            f.metric_name, metric.reason if f.metric_name == metric.name else f.metric_note
+        ),
+        data=p.summary,
+        search=selected.outcome.summary,
+        test=f.test,
+        warnings=f.warnings,
+        baseline=f.baseline,
+        options=spec.options,
     )
 
 
