@@ -162,16 +162,13 @@ class ModelController(Controller):
         model_name: FromPath[str],
         data: JSONBody[CreateModelIn],
     ) -> Response[CreateModelOut]:
-        """Validate against the read model, append `ModelCreated`, and wait for the verdict."""
+        """Validate the request, submit `ModelCreated` (the fold's pre-check refuses a name in
+        use: 409), and wait for the verdict."""
         principal = request.user
         check_name(model_name)
         if model_name in RESERVED_NAMES:
             raise reserved_name(model_name)
         upload_id = data.upload_id or data.dataset_id
-        if await platform.fetchrow(q.MODEL_BY_NAME, principal.account_id, model_name):
-            raise ApiError(
-                409, f"a model named '{model_name}' already exists; pick another name or retrain it"
-            )
         training = await training_request(
             platform,
             principal.account_id,
@@ -204,7 +201,7 @@ class ModelController(Controller):
             actor=principal.key_id,
         )
         outcome = await platform.submit(event)
-        check_verdict(outcome, "pick another name or retrain it")
+        check_verdict(outcome, "another request created it at the same time")
         body = CreateModelOut(
             job_id=training.job_id,
             status=PENDING,
