@@ -72,6 +72,19 @@ async def submit(
         raise Refused(verdict.reason or "refused", verdict.kind or CONFLICT)
     if before_append is not None:
         await before_append()
+    return await append_and_wait(log, watcher, pool, envelope, wait_s, on_appended)
+
+
+async def append_and_wait(
+    log: EventLog,
+    watcher: CheckpointWatcher,
+    pool: asyncpg.Pool,
+    envelope: Envelope,
+    wait_s: float,
+    on_appended: Callable[[Appended], Awaitable[None]] | None = None,
+) -> Outcome:
+    """The second half of `submit`, for a command that passed its pre-check: append it and
+    wait up to `wait_s` for the fold's verdict (a racing command may still win)."""
     appended = await log.append(envelope)
     if on_appended is not None:
         await on_appended(appended)
