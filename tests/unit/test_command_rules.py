@@ -12,7 +12,7 @@ from intentml.api.platform import REFUSAL_STATUS
 from intentml.cli import accounts
 from intentml.cli.main import build_parser
 from intentml.cli.registry import command_of
-from intentml.domain.fold import CONFLICT, INVALID, StreamState, decide
+from intentml.domain.fold import CONFLICT, INVALID, StreamState, decide, name_in_use
 from intentml.domain.keys import hash_key, key_id_for, new_key
 from intentml.domain.ratelimit import (
     BAD_LIMITS,
@@ -76,6 +76,18 @@ def test_rejections_say_which_kind_of_rule_was_broken() -> None:
         verdict = decide(StreamState(), make_event(bad, account_id="acme", actor="a"))
         assert not verdict.accepted and verdict.kind == INVALID, verdict
     assert REFUSAL_STATUS == {CONFLICT: 409, INVALID: 422}
+
+
+def test_the_name_rule_the_api_asks_early_is_the_folds_own() -> None:
+    assert name_in_use(StreamState(), "churn") is None
+    model = decide(StreamState(), ev(created()))
+    taken = name_in_use(model.state, "churn")
+    again = decide(model.state, ev(created("m2", "j2")))
+    assert taken is not None and (taken.accepted, taken.reason, taken.kind) == (
+        again.accepted,
+        again.reason,
+        again.kind,
+    )
 
 
 def test_every_subcommand_registers_its_own_handler() -> None:

@@ -21,7 +21,7 @@ from intentml.api.lookups import (
     reserved_name,
 )
 from intentml.api.pagination import fetch_page, page_params
-from intentml.api.platform import Platform, PlatformDep
+from intentml.api.platform import Platform, PlatformDep, refuse_if_rejected
 from intentml.api.schemas import (
     CreateModelIn,
     CreateModelOut,
@@ -34,7 +34,7 @@ from intentml.api.schemas import (
     metrics_out,
 )
 from intentml.api.training import TrainingChoice, training_request
-from intentml.domain.fold import PENDING
+from intentml.domain.fold import PENDING, name_in_use
 from intentml.domain.names import version_label
 from intentml.domain.schemas import simple_schema
 from intentml.events.envelope import make_event, new_id, utcnow
@@ -169,6 +169,10 @@ class ModelController(Controller):
         if model_name in RESERVED_NAMES:
             raise reserved_name(model_name)
         upload_id = data.upload_id or data.dataset_id
+        # The fold's rule, before the training request is resolved: a name in use is a 409
+        # before any question about the request (`submit` pre-checks the event again).
+        state = await platform.stream_state(principal.account_id, model_name)
+        refuse_if_rejected(name_in_use(state, model_name))
         training = await training_request(
             platform,
             principal.account_id,

@@ -18,9 +18,9 @@ from intentml.api.ratelimit import FailedAuthLimiter, RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.api.storable import refuse
 from intentml.config import Settings
-from intentml.domain.fold import CONFLICT, INVALID, RejectionKind
+from intentml.domain.fold import CONFLICT, INVALID, Decision, RejectionKind, StreamState
 from intentml.domain.text import unstorable_in
-from intentml.events.commands import Outcome, ReadModelReset, Refused, submit
+from intentml.events.commands import Outcome, ReadModelReset, Refused, stream_state, submit
 from intentml.events.envelope import Envelope
 from intentml.infra.connect import Connections, connected
 
@@ -30,6 +30,17 @@ __all__ = ["Outcome", "Platform", "PlatformDep", "open_platform"]
 #: The API's answer to a command the fold refused at the pre-check, by the kind of rule
 #: it broke (`intentml.domain.fold.RejectionKind`): the one place the kinds become statuses.
 REFUSAL_STATUS: dict[RejectionKind, int] = {CONFLICT: 409, INVALID: 422}
+
+
+def refusal(reason: str, kind: RejectionKind) -> ApiError:
+    """The API's answer to a command the fold refused at a pre-check."""
+    return ApiError(REFUSAL_STATUS[kind], reason)
+
+
+def refuse_if_rejected(verdict: Decision | None) -> None:
+    """Raise the API's answer if a pre-check's `verdict` is a rejection."""
+    if verdict is not None and not verdict.accepted:
+        raise refusal(verdict.reason or "refused", verdict.kind or CONFLICT)
 
 
 class Platform:
@@ -82,9 +93,15 @@ class Platform:
                 before_append=None if hooks is None else hooks.before_append,
             )
         except Refused as exc:
-            raise ApiError(REFUSAL_STATUS[exc.kind], exc.reason) from exc
+            raise refusal(exc.reason, exc.kind) from exc
         except ReadModelReset as exc:
             raise ApiError(503, "the read model is being rebuilt; retry in a moment") from exc
+
+    async def stream_state(self, account_id: str, model_name: str = "") -> StreamState:
+        """The fold state of a model's stream (of the account's own with no model name), as
+        the projector last stored it: for a pre-check a command needs before its event can
+        be built (`intentml.domain.fold.name_in_use`)."""
+        return await stream_state(self.pool, f"{account_id}/{model_name}")
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         """One row from the read models."""

@@ -211,8 +211,8 @@ def _judge(state: StreamState, event: Envelope) -> Decision:
             True, msgspec.structs.replace(state, upload_ids=state.upload_ids | {data.upload_id})
         )
     if isinstance(data, ModelCreated):
-        if state.model_id is not None:
-            return _reject(state, _MODEL_EXISTS.format(event.model_name))
+        if (taken := name_in_use(state, event.model_name)) is not None:
+            return taken
         t = data.training
         if t.version != 1:
             return _reject(state, "a new model starts at version v1", INVALID)
@@ -246,6 +246,15 @@ def _judge(state: StreamState, event: Envelope) -> Decision:
     ):
         return _deployment_event(state, data)
     return _reject(state, f"unknown event type {event.type}", INVALID)
+
+
+def name_in_use(state: StreamState, model_name: str) -> Decision | None:
+    """The rejection of a `ModelCreated` under a name in use, or None while it is free.
+    The API asks it before it resolves the training request too: a name in use is a 409
+    before any question about the request."""
+    if state.model_id is None:
+        return None
+    return _reject(state, _MODEL_EXISTS.format(model_name))
 
 
 def judge(state: StreamState, event: Envelope, digest: str) -> Decision:

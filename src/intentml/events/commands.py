@@ -17,7 +17,14 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import msgspec
 
-from intentml.domain.fold import CONFLICT, Decision, RejectionKind, decide, decode_state
+from intentml.domain.fold import (
+    CONFLICT,
+    Decision,
+    RejectionKind,
+    StreamState,
+    decide,
+    decode_state,
+)
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.envelope import Envelope
 from intentml.events.log import Appended, EventLog
@@ -47,11 +54,16 @@ class Refused(Exception):
         self.kind = kind
 
 
+async def stream_state(pool: asyncpg.Pool, stream: str) -> StreamState:
+    """A stream's fold state as the projector last stored it (`account_id/model_name`)."""
+    rows = await pool.fetch(q.LOAD_STATES, [stream])
+    return decode_state(rows[0]["state"] if rows else None)
+
+
 async def precheck(pool: asyncpg.Pool, envelope: Envelope) -> Decision:
     """The fold's verdict on `envelope` if it were the next event of its stream now: its
     stream's stored fold state (as of the projector's last batch) run through `decide`."""
-    rows = await pool.fetch(q.LOAD_STATES, [envelope.stream])
-    return decide(decode_state(rows[0]["state"] if rows else None), envelope)
+    return decide(await stream_state(pool, envelope.stream), envelope)
 
 
 async def submit(
