@@ -18,7 +18,7 @@ from typing import Protocol
 
 import asyncpg
 import msgspec
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import OffsetAndMetadata
 
@@ -27,6 +27,7 @@ from intentml.events.envelope import Envelope, decode, make_event
 from intentml.events.log import Appended, EventLog, LogUnavailable
 from intentml.events.schema import UnknownSchemaVersion
 from intentml.events.types import EventData
+from intentml.infra.connect import new_consumer
 from projections import queries as q
 
 log = logging.getLogger(__name__)
@@ -126,13 +127,7 @@ class Worker:
         self.halt_retry_s = halt_retry_s
         self.handler = handler
         self.topic = topic
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=20,
-        )
+        self.consumer = new_consumer(bootstrap_servers, group_id)
         #: the running handler task of each paused partition, with its first offset
         self.tasks: dict[TopicPartition, tuple[asyncio.Task[None], int]] = {}
 

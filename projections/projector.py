@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from asyncpg.pool import PoolConnectionProxy
 
@@ -24,6 +24,7 @@ from intentml.domain.fold import Decision, StreamState, decode_state, encode_sta
 from intentml.domain.text import storable, unstorable
 from intentml.events.envelope import Envelope, decode, event_hash
 from intentml.events.schema import UnknownSchemaVersion
+from intentml.infra.connect import new_consumer
 from projections import quarantine as qq
 from projections import queries as q
 from projections.liveness import HOLD
@@ -256,14 +257,7 @@ class Projector:
         self.projection = projection
         self.applied = 0
         self.batch_lock = asyncio.Lock()
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=20,
-            max_poll_records=max_poll_records,
-        )
+        self.consumer = new_consumer(bootstrap_servers, group_id, max_poll_records)
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         """Position each assigned partition at the offset stored with the read models."""

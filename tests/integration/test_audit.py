@@ -16,7 +16,7 @@ from intentml.cli.events import export, verify_archive, verify_log
 from intentml.cli.main import main as cli_main
 from intentml.config import Settings
 from intentml.domain.keys import hash_key, key_id_for
-from intentml.events.commands import submit
+from intentml.events.commands import append_and_wait
 from intentml.events.contract import asyncapi
 from intentml.events.envelope import decode, encode, event_hash, make_event, new_id
 from intentml.events.export import export_line, read_export
@@ -60,7 +60,7 @@ async def _rejected_create(stack: Stack, actor: str, upload_id: str) -> str:
         model_name="churn",
         actor=actor,
     )
-    outcome = await submit(stack.log, stack.watcher, stack.pool, dup, 10.0)
+    outcome = await append_and_wait(stack.log, stack.watcher, stack.pool, dup, 10.0)
     assert outcome.applied and not outcome.accepted and outcome.reason
     return outcome.reason
 

@@ -327,7 +327,10 @@ def test_failed_builds_cannot_be_deployed() -> None:
             deploy("d1"),
         ]
     )
-    assert verdicts[2] == (False, "version v1 is ERROR, not READY")
+    assert verdicts[2] == (
+        False,
+        "version v1 is ERROR, not READY; only READY versions can be deployed",
+    )
 
 
 def test_activation_replaces_the_active_deployment_of_the_same_environment() -> None:

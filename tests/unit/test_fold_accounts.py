@@ -54,7 +54,7 @@ def test_a_key_is_issued_once_with_a_known_scope_and_its_derived_id() -> None:
     )
     assert [a for a, _ in verdicts] == [True, False, False, False]
     assert verdicts[1][1] == "this key is already registered"
-    assert verdicts[2][1] == "unknown scope 'owner'"
+    assert verdicts[2][1] == "unknown scope 'owner'; one of: read_only, read_write, admin"
     assert verdicts[3][1] == "a key id must be derived from the key's hash"
     assert state.key_hashes == {key.key_hash}
 
@@ -149,4 +149,4 @@ def test_limits_change_only_for_a_live_key_of_the_stream_and_must_be_positive() 
     bad = "a rate limit is at least 1 request per minute, or none"
     assert verdicts[3][1] == verdicts[7][1] == bad
     assert verdicts[4][1] == f"the account has no key '{other.key_id}'"
-    assert verdicts[6][1] == f"key '{key.key_id}' is already revoked"
+    assert verdicts[6][1] == f"key '{key.key_id}' is revoked; its limits no longer matter"

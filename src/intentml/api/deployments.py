@@ -17,7 +17,7 @@ from intentml.api.lookups import (
 )
 from intentml.api.platform import Platform, PlatformDep
 from intentml.api.schemas import DeployIn, DeploymentList, DeploymentOut, UndeployOut
-from intentml.domain.fold import DEPLOYING, READY, UNDEPLOYING
+from intentml.domain.fold import DEPLOYING, UNDEPLOYING
 from intentml.domain.names import version_label
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import DeploymentRequested, UndeployRequested
@@ -76,19 +76,14 @@ class DeploymentController(Controller):
         data: JSONBody[DeployIn | None] = None,
     ) -> Response[DeploymentOut]:
         """DEPLOYING, then ACTIVE once the deployer served a sample through it; it replaces
-        the ACTIVE deployment of the same environment. A version that is not READY → 409.
+        the ACTIVE deployment of the same environment. A version that is not READY → 409
+        (the fold's pre-check).
         Every field has a default, so the body is optional."""
         data = data or DeployIn()
         principal = request.user
         version = await find_version(
             platform, principal.account_id, model_name, data.model_version or "latest"
         )
-        if version["status"] != READY:
-            raise ApiError(
-                409,
-                f"{model_name} {version_label(version['version'])} is {version['status']}, "
-                "not READY; only READY versions can be deployed",
-            )
         deployment_id = "dep_" + new_id()
         event = make_event(
             DeploymentRequested(
@@ -173,8 +168,6 @@ class DeploymentController(Controller):
         row = await find_deployment(
             platform, principal.account_id, model_name, deployment_id, live=True
         )
-        if row["status"] == UNDEPLOYING:
-            raise ApiError(409, f"deployment '{deployment_id}' is already being undeployed")
         event = make_event(
             UndeployRequested(deployment_id=deployment_id),
             account_id=principal.account_id,

@@ -8,7 +8,7 @@ else: the log and the read model keep only its hash.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
@@ -20,16 +20,13 @@ from intentml.api.lookups import Req, check_verdict, command_response
 from intentml.api.platform import PlatformDep
 from intentml.api.schemas import ShortText
 from intentml.config import Settings
-from intentml.domain.keys import Scope, generate_key, hash_key, key_id_for
+from intentml.domain.keys import Scope, new_key
+from intentml.domain.ratelimit import PerMinute
 from intentml.events.envelope import make_event
-from intentml.events.types import ApiKeyIssued, ApiKeyLimitsChanged, ApiKeyRevoked, RateLimits
+from intentml.events.types import ApiKeyLimitsChanged, ApiKeyRevoked, RateLimits
 from projections import queries as q
 
 ACTIVE, REVOKED = "active", "revoked"
-
-
-#: Requests per minute, bursts included; at most a million a second.
-PerMinute = Annotated[int, msgspec.Meta(ge=1, le=60_000_000)]
 
 
 class RateLimitsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -137,26 +134,13 @@ class ApiKeyController(Controller):
         predictions), `read_write` (everything on models and uploads) or `admin` (also key
         management). Store `key` now: only its hash is kept."""
         principal = request.user
-        secret = generate_key()
-        digest = hash_key(secret)
-        key_id = key_id_for(digest)
         own = None if data.rate_limits is None else data.rate_limits.to_event()
-        event = make_event(
-            ApiKeyIssued(
-                key_id=key_id,
-                key_hash=digest,
-                scope=data.scope,
-                name=data.name,
-                issued_by=principal.key_id,
-                rate_limits=own,
-            ),
-            account_id=principal.account_id,
-            actor=principal.key_id,
-        )
+        key = new_key(data.scope, data.name, principal.key_id, own)
+        event = make_event(key.issued, account_id=principal.account_id, actor=principal.key_id)
         outcome = await platform.submit(event)
         check_verdict(outcome, "retry the request")
         body = CreatedKeyOut(
-            key_id=key_id,
+            key_id=key.key_id,
             account_id=principal.account_id,
             name=data.name,
             scope=data.scope,
@@ -164,7 +148,7 @@ class ApiKeyController(Controller):
             created_at=event.occurred_at,
             created_by=principal.key_id,
             rate_limits=limits_out(own, platform.settings),
-            key=secret,
+            key=key.secret,
         )
         return command_response(body, outcome, "/auth/api-keys", done_status=201)
 
@@ -179,15 +163,14 @@ class ApiKeyController(Controller):
         self, request: Req, platform: PlatformDep, key_id: FromPath[str]
     ) -> Response[ApiKeyOut]:
         """The key stops working on every API process as soon as the revocation is applied,
-        which this request waits for (200; 202 with `Location` if it took too long)."""
+        which this request waits for (200; 202 with `Location` if it took too long). A key
+        already revoked: 409 (the fold's pre-check)."""
         principal = request.user
         row = await platform.fetchrow(q.API_KEY, principal.account_id, key_id)
         if row is None:
             raise ApiError(
                 404, f"no API key '{key_id}' in this account; GET /auth/api-keys lists them"
             )
-        if row["revoked_at"] is not None:
-            raise ApiError(409, f"API key '{key_id}' is already revoked")
         event = make_event(
             ApiKeyRevoked(key_id=key_id, revoked_by=principal.key_id),
             account_id=principal.account_id,
@@ -220,15 +203,13 @@ class ApiKeyController(Controller):
         """`rate_limits`: the key's own requests per minute (`management_per_minute`,
         `inference_per_minute`; null for no limit), or null for the platform's defaults.
         They hold on every API process once applied, which this request waits for (200;
-        202 with `Location` if it took too long)."""
+        202 with `Location` if it took too long). A revoked key: 409 (the fold's pre-check)."""
         principal = request.user
         row = await platform.fetchrow(q.API_KEY, principal.account_id, key_id)
         if row is None:
             raise ApiError(
                 404, f"no API key '{key_id}' in this account; GET /auth/api-keys lists them"
             )
-        if row["revoked_at"] is not None:
-            raise ApiError(409, f"API key '{key_id}' is revoked; its limits no longer matter")
         own = None if data.rate_limits is None else data.rate_limits.to_event()
         event = make_event(
             ApiKeyLimitsChanged(key_id=key_id, rate_limits=own, changed_by=principal.key_id),

@@ -21,7 +21,7 @@ from intentml.api.lookups import (
     reserved_name,
 )
 from intentml.api.pagination import fetch_page, page_params
-from intentml.api.platform import Platform, PlatformDep
+from intentml.api.platform import Platform, PlatformDep, refuse_if_rejected
 from intentml.api.schemas import (
     CreateModelIn,
     CreateModelOut,
@@ -34,7 +34,7 @@ from intentml.api.schemas import (
     metrics_out,
 )
 from intentml.api.training import TrainingAsk, resolve_training
-from intentml.domain.fold import PENDING
+from intentml.domain.fold import PENDING, name_in_use
 from intentml.domain.names import version_label
 from intentml.domain.schemas import simple_schema
 from intentml.domain.training_options import options_of
@@ -163,16 +163,17 @@ class ModelController(Controller):
         model_name: FromPath[str],
         data: JSONBody[CreateModelIn],
     ) -> Response[CreateModelOut]:
-        """Validate against the read model, append `ModelCreated`, and wait for the verdict."""
+        """Validate the request, submit `ModelCreated` (the fold's pre-check refuses a name in
+        use: 409), and wait for the verdict."""
         principal = request.user
         check_name(model_name)
         if model_name in RESERVED_NAMES:
             raise reserved_name(model_name)
         upload_id = data.upload_id or data.dataset_id
-        if await platform.fetchrow(q.MODEL_BY_NAME, principal.account_id, model_name):
-            raise ApiError(
-                409, f"a model named '{model_name}' already exists; pick another name or retrain it"
-            )
+        # The fold's rule, before the training request is resolved: a name in use is a 409
+        # before any question about the request (`submit` pre-checks the event again).
+        state = await platform.stream_state(principal.account_id, model_name)
+        refuse_if_rejected(name_in_use(state, model_name))
         training = await resolve_training(
             platform,
             principal.account_id,
@@ -202,7 +203,7 @@ class ModelController(Controller):
             actor=principal.key_id,
         )
         outcome = await platform.submit(event)
-        check_verdict(outcome, "pick another name or retrain it")
+        check_verdict(outcome, "another request created it at the same time")
         body = CreateModelOut(
             job_id=training.job_id,
             status=PENDING,

@@ -18,55 +18,70 @@ from intentml.api.ratelimit import FailedAuthLimiter, RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.api.storable import refuse
 from intentml.config import Settings
+from intentml.domain.fold import CONFLICT, INVALID, Decision, RejectionKind, StreamState
 from intentml.domain.text import unstorable_in
-from intentml.events.checkpoints import CheckpointWatcher
-from intentml.events.commands import Outcome, ReadModelReset, submit
+from intentml.events.commands import Outcome, ReadModelReset, Refused, stream_state, submit
 from intentml.events.envelope import Envelope
-from intentml.events.log import EventLog, new_producer
-from intentml.infra.db import create_pool
+from intentml.infra.connect import Connections, connected
 
 __all__ = ["Outcome", "Platform", "PlatformDep", "open_platform"]
+
+
+#: The API's answer to a command the fold refused at the pre-check, by the kind of rule
+#: it broke (`intentml.domain.fold.RejectionKind`): the one place the kinds become statuses.
+REFUSAL_STATUS: dict[RejectionKind, int] = {CONFLICT: 409, INVALID: 422}
+
+
+def refusal(reason: str, kind: RejectionKind) -> ApiError:
+    """The API's answer to a command the fold refused at a pre-check."""
+    return ApiError(REFUSAL_STATUS[kind], reason)
+
+
+def refuse_if_rejected(verdict: Decision | None) -> None:
+    """Raise the API's answer if a pre-check's `verdict` is a rejection."""
+    if verdict is not None and not verdict.accepted:
+        raise refusal(verdict.reason or "refused", verdict.kind or CONFLICT)
 
 
 class Platform:
     """The API's handles on the outside world, shared by all requests."""
 
-    def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, log: EventLog, watcher: CheckpointWatcher
-    ) -> None:
+    def __init__(self, conns: Connections) -> None:
+        settings = conns.settings
         self.settings = settings
-        self.pool = pool
+        self.pool = conns.pool
         #: What `/health` reports (its own connections, see `Liveness`).
-        self.liveness = Liveness(settings.database_url, log.producer)
-        self.log = log
-        self.watcher = watcher
+        self.liveness = Liveness(settings.database_url, conns.producer)
+        self.log = conns.log
+        self.watcher = conns.watcher
         self.models = ModelCache(settings.data_dir)
         stale_s = settings.stale_if_error_s
-        self.lookups: FreshCache[Any] = FreshCache(watcher, stale_s=stale_s)
+        self.lookups: FreshCache[Any] = FreshCache(self.watcher, stale_s=stale_s)
         #: Verified keys (and unknown ones, as None), dropped with every applied batch, so
         #: a revocation takes effect here as soon as this process hears of its checkpoint;
         #: served as last seen while the database is down (stale-if-error, see FreshCache).
-        self.keys: FreshCache[Principal] = FreshCache(watcher, stale_s=stale_s)
+        self.keys: FreshCache[Principal] = FreshCache(self.watcher, stale_s=stale_s)
         #: Per-key rate limits, synced with the other API processes through PostgreSQL.
         self.limiter = RateLimiter()
         #: Failed authentications per client address (see `FailedAuthLimiter`).
         self.failed_auth = FailedAuthLimiter(settings.rate_limit_failed_auth)
 
     async def submit(self, envelope: Envelope) -> Outcome:
-        """Append a command event and wait (bounded) for the fold's verdict on it.
+        """Pre-check a command with the fold, append its event and wait (bounded) for the
+        fold's verdict on it (`intentml.events.commands.submit`).
 
-        An event holding text PostgreSQL cannot store is refused here with the fold's
-        own rule (400 naming the field), whatever route built it: it could never be
-        projected. (`LogUnavailable` becomes a 503 with Retry-After in `errors`.)
-        A request with an `Idempotency-Key` checks its claim on the key first and
-        learns of the event as soon as it is appended (`COMMAND_HOOKS`), so neither a
-        retry nor a crash can get it appended twice."""
+        A command the fold refuses at the pre-check is answered at once with the fold's
+        reason: 409 for a conflict with the current state, 422 for an invalid event.
+        An event holding text PostgreSQL cannot store is refused before that with the
+        fold's own rule (400 naming the field), whatever route built it: it could never
+        be projected. (`LogUnavailable` becomes a 503 with Retry-After in `errors`.)
+        A request with an `Idempotency-Key` checks its claim on the key just before the
+        append and learns of the event as soon as it is appended (`COMMAND_HOOKS`), so
+        neither a retry nor a crash can get it appended twice."""
         field = unstorable_in(envelope)
         if field is not None:
             raise refuse(field.removeprefix("data."))
         hooks = COMMAND_HOOKS.get()
-        if hooks is not None:
-            await hooks.before_append()
         try:
             return await submit(
                 self.log,
@@ -74,10 +89,19 @@ class Platform:
                 self.pool,
                 envelope,
                 self.settings.command_wait_s,
-                None if hooks is None else hooks.appended,
+                on_appended=None if hooks is None else hooks.appended,
+                before_append=None if hooks is None else hooks.before_append,
             )
+        except Refused as exc:
+            raise refusal(exc.reason, exc.kind) from exc
         except ReadModelReset as exc:
             raise ApiError(503, "the read model is being rebuilt; retry in a moment") from exc
+
+    async def stream_state(self, account_id: str, model_name: str = "") -> StreamState:
+        """The fold state of a model's stream (of the account's own with no model name), as
+        the projector last stored it: for a pre-check a command needs before its event can
+        be built (`intentml.domain.fold.name_in_use`)."""
+        return await stream_state(self.pool, f"{account_id}/{model_name}")
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         """One row from the read models."""
@@ -91,16 +115,9 @@ PlatformDep = NamedDependency[Platform]
 @contextlib.asynccontextmanager
 async def open_platform(settings: Settings) -> AsyncIterator[Platform]:
     """Connect to PostgreSQL and Kafka for the lifetime of the app."""
-    bound = settings.db_timeout_s
-    pool = await create_pool(settings.database_url, min_size=2, max_size=10, timeout_s=bound)
-    producer = new_producer(settings.kafka_bootstrap_servers)
-    watcher = CheckpointWatcher(settings.database_url)
-    try:
-        await producer.start()
-        await watcher.start()
-        log = EventLog(producer, pool, settings.topic)
-        platform = Platform(settings, pool, log, watcher)
-        syncing = asyncio.create_task(platform.limiter.run(pool, settings.rate_limit_sync_s))
+    async with connected(settings, "api") as conns:
+        platform = Platform(conns)
+        syncing = asyncio.create_task(platform.limiter.run(conns.pool, settings.rate_limit_sync_s))
         stopping = asyncio.Event()
         # Events a crashed appender left pending reach the log even if nobody appends
         # to their streams again (`EventLog.produce_abandoned`).
@@ -113,8 +130,4 @@ async def open_platform(settings: Settings) -> AsyncIterator[Platform]:
             await asyncio.gather(syncing, sweeping, return_exceptions=True)
             # What this process served since the last sync still counts for the others.
             with contextlib.suppress(Exception):
-                await platform.limiter.sync(pool)
-    finally:
-        await watcher.stop()
-        await producer.stop()
-        await pool.close()
+                await platform.limiter.sync(conns.pool)

@@ -8,9 +8,9 @@ import os
 import asyncpg
 
 from intentml.config import Settings
-from intentml.domain.keys import ADMIN, generate_key, hash_key, key_id_for
+from intentml.domain.keys import ADMIN, generate_key, hash_key, new_key
 from intentml.events.checkpoints import CheckpointWatcher
-from intentml.events.commands import Outcome, submit
+from intentml.events.commands import Refused, submit
 from intentml.events.envelope import make_event
 from intentml.events.log import EventLog
 from intentml.events.types import AccountCreated, ApiKeyIssued
@@ -41,25 +41,30 @@ def bootstrap_key(settings: Settings) -> str:
     return key
 
 
-async def _applied(
+async def _register(
     log_: EventLog,
     watcher: CheckpointWatcher,
     pool: asyncpg.Pool,
     event: ApiKeyIssued | AccountCreated,
     account_id: str,
-) -> Outcome:
-    outcome = await submit(
-        log_,
-        watcher,
-        pool,
-        make_event(event, account_id=account_id, actor=BOOTSTRAP_ACTOR),
-        BOOTSTRAP_WAIT_S,
-    )
+) -> None:
+    """Submit a start-up registration and wait until it is applied. One the fold refuses
+    (already registered, by an earlier start or by another API process starting now)
+    leaves the same end state, so it is no error."""
+    try:
+        outcome = await submit(
+            log_,
+            watcher,
+            pool,
+            make_event(event, account_id=account_id, actor=BOOTSTRAP_ACTOR),
+            BOOTSTRAP_WAIT_S,
+        )
+    except Refused:
+        return
     if not outcome.applied:
         raise RuntimeError(
             f"the projector did not apply {type(event).__name__} within {BOOTSTRAP_WAIT_S:.0f} s"
         )
-    return outcome
 
 
 async def ensure_admin_key(
@@ -70,27 +75,14 @@ async def ensure_admin_key(
     Every API process runs this at start; when two race, the fold accepts one
     registration and rejects the other, which is the same end state.
     """
-    if await pool.fetchrow(q.ACCOUNT, DEFAULT_ACCOUNT) is None:
-        await _applied(
-            log_, watcher, pool, AccountCreated(created_by=BOOTSTRAP_ACTOR), DEFAULT_ACCOUNT
-        )
+    await _register(
+        log_, watcher, pool, AccountCreated(created_by=BOOTSTRAP_ACTOR), DEFAULT_ACCOUNT
+    )
     key = bootstrap_key(settings)
-    digest = hash_key(key)
-    known = await pool.fetchrow(q.API_KEY_STATE_BY_HASH, digest)
+    known = await pool.fetchrow(q.API_KEY_STATE_BY_HASH, hash_key(key))
     if known is None:
-        await _applied(
-            log_,
-            watcher,
-            pool,
-            ApiKeyIssued(
-                key_id=key_id_for(digest),
-                key_hash=digest,
-                scope=ADMIN,
-                name="bootstrap",
-                issued_by=BOOTSTRAP_ACTOR,
-            ),
-            DEFAULT_ACCOUNT,
-        )
+        issued = new_key(ADMIN, "bootstrap", BOOTSTRAP_ACTOR, secret=key).issued
+        await _register(log_, watcher, pool, issued, DEFAULT_ACCOUNT)
     elif known["revoked_at"] is not None:
         # A revoked key is never live again (the fold refuses to register it twice).
         log.warning("the bootstrap key %s was revoked; %s", known["key_id"], REISSUE_HINT)

@@ -21,6 +21,7 @@ import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from intentml.cli.registry import Command, SubParsers, attach
 from intentml.config import Settings
 from intentml.domain.audit import archived_entry, timeline_line
 from intentml.events.chain import (
@@ -53,14 +54,16 @@ def _moment(raw: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     """Register `audit` and `events` on the main parser's subcommands."""
     audit = sub.add_parser(
         "audit", help="a model's timeline: every event, who did it, rejected commands and why"
     )
+    attach(audit, Command(run))
     audit.add_argument("model", help="the model name")
     audit.add_argument("--account", default=DEFAULT_ACCOUNT, help="its account (default)")
     events = sub.add_parser("events", help="export and verify the event log (auditors)")
+    attach(events, Command(run, needs_services=needs_services))
     events_sub = events.add_subparsers(dest="action", required=True)
     export = events_sub.add_parser(
         "export", help="write events as JSON lines to stdout (envelope, partition, offset, hash)"

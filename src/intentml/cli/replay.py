@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from intentml.cli.registry import Command, SubParsers, attach
 from intentml.config import Settings
 from projections.replay import Progress, rebuild
 from projections.replay_queries import PROJECTIONS
@@ -17,12 +18,13 @@ from projections.replay_queries import PROJECTIONS
 REPORT_EVERY = 100_000
 
 
-def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     """Register `replay` on the main parser's subcommands."""
     replay = sub.add_parser(
         "replay",
         help="rebuild the read models from offset 0 into new tables, then switch to them",
     )
+    attach(replay, Command(run))
     replay.add_argument(
         "--projection",
         action="append",

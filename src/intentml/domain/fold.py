@@ -9,9 +9,12 @@ is already final is ignored, so at-least-once delivery never makes two versions.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from intentml.domain.keys import SCOPES, key_id_for
+from intentml.domain.ratelimit import BAD_LIMITS, valid_limits
 from intentml.domain.text import UNSTORABLE_REASON, unstorable_in
 from intentml.events.envelope import Envelope
 from intentml.events.types import (
@@ -30,7 +33,6 @@ from intentml.events.types import (
     ModelCreated,
     ModelDeleted,
     ModelUpdated,
-    RateLimits,
     TrainingRequest,
     UndeployRequested,
     VersionReady,
@@ -84,12 +86,25 @@ class StreamState(msgspec.Struct, frozen=True):
     head: str | None = None
 
 
+#: Which kind of rule a rejected event broke: `conflict`, with the stream's state (it lost
+#: a race, or asks what the state does not allow now: 409 at the API); `invalid`, a rule
+#: about the event alone, whatever the state (422).
+RejectionKind = Literal["conflict", "invalid"]
+CONFLICT: RejectionKind = "conflict"
+INVALID: RejectionKind = "invalid"
+
+#: Why a model cannot be created under a name in use (the API's pre-check says it too).
+_MODEL_EXISTS = "a model named '{}' already exists; pick another name or retrain it"
+
+
 class Decision(msgspec.Struct, frozen=True):
     """The verdict on one event and the state after it."""
 
     accepted: bool
     state: StreamState
     reason: str | None = None
+    #: For a rejection: the kind of rule the event broke.
+    kind: RejectionKind | None = None
 
 
 _state_encoder = msgspec.json.Encoder()
@@ -116,8 +131,8 @@ def decode_state(raw: bytes | None) -> StreamState:
     return StreamState() if raw is None else _state_decoder.decode(raw)
 
 
-def _reject(state: StreamState, reason: str) -> Decision:
-    return Decision(False, state, reason)
+def _reject(state: StreamState, reason: str, kind: RejectionKind = CONFLICT) -> Decision:
+    return Decision(False, state, reason, kind)
 
 
 def _with_version(state: StreamState, version: int, vs: VersionState) -> Decision:
@@ -146,7 +161,7 @@ def decide(state: StreamState, event: Envelope) -> Decision:
     event that cannot be projected must neither stop the projector nor be skipped."""
     where = unstorable_in(event)
     if where is not None:
-        return _reject(state, f"the event's field '{where}' {UNSTORABLE_REASON}")
+        return _reject(state, f"the event's field '{where}' {UNSTORABLE_REASON}", INVALID)
     return _judge(state, event)
 
 
@@ -187,7 +202,7 @@ def _judge(state: StreamState, event: Envelope) -> Decision:
         return _with_version(state, data.version, msgspec.structs.replace(found, status=ERROR))
     if isinstance(data, AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged):
         if event.model_name:
-            return _reject(state, "account events belong to the account's own stream")
+            return _reject(state, "account events belong to the account's own stream", INVALID)
         return _account_event(state, data)
     if isinstance(data, DatasetUploaded):
         if data.upload_id in state.upload_ids:
@@ -196,11 +211,11 @@ def _judge(state: StreamState, event: Envelope) -> Decision:
             True, msgspec.structs.replace(state, upload_ids=state.upload_ids | {data.upload_id})
         )
     if isinstance(data, ModelCreated):
-        if state.model_id is not None:
-            return _reject(state, f"a model named '{event.model_name}' already exists")
+        if (taken := name_in_use(state, event.model_name)) is not None:
+            return taken
         t = data.training
         if t.version != 1:
-            return _reject(state, "a new model starts at version v1")
+            return _reject(state, "a new model starts at version v1", INVALID)
         return Decision(
             True,
             StreamState(
@@ -230,7 +245,16 @@ def _judge(state: StreamState, event: Envelope) -> Decision:
         | DeploymentStopped,
     ):
         return _deployment_event(state, data)
-    return _reject(state, f"unknown event type {event.type}")
+    return _reject(state, f"unknown event type {event.type}", INVALID)
+
+
+def name_in_use(state: StreamState, model_name: str) -> Decision | None:
+    """The rejection of a `ModelCreated` under a name in use, or None while it is free.
+    The API asks it before it resolves the training request too: a name in use is a 409
+    before any question about the request."""
+    if state.model_id is None:
+        return None
+    return _reject(state, _MODEL_EXISTS.format(model_name))
 
 
 def judge(state: StreamState, event: Envelope, digest: str) -> Decision:
@@ -249,8 +273,8 @@ def judge(state: StreamState, event: Envelope, digest: str) -> Decision:
         )
         return _reject(state, f"not linked to the stream's last event ({what}); ignored")
     verdict = decide(state, event)
-    return Decision(
-        verdict.accepted, msgspec.structs.replace(verdict.state, head=digest), verdict.reason
+    return msgspec.structs.replace(
+        verdict, state=msgspec.structs.replace(verdict.state, head=digest)
     )
 
 
@@ -298,7 +322,11 @@ def _deployment_event(
         vs = state.versions.get(data.version)
         if vs is None or vs.status != READY:
             status = "missing" if vs is None else vs.status
-            return _reject(state, f"version v{data.version} is {status}, not READY")
+            return _reject(
+                state,
+                f"version v{data.version} is {status}, not READY; "
+                "only READY versions can be deployed",
+            )
         deployments[data.deployment_id] = DeploymentState(data.environment, data.version)
         return _with_deployment(state, deployments)
     current = deployments.get(data.deployment_id)
@@ -329,16 +357,7 @@ def _deployment_event(
     return _with_deployment(state, deployments)
 
 
-_BAD_LIMITS = "a rate limit is at least 1 request per minute, or none"
-
-
-def _valid_limits(limits: RateLimits | None) -> bool:
-    """Whether a key's own limits make sense (None: the platform's defaults)."""
-    if limits is None:
-        return True
-    return all(
-        n is None or n >= 1 for n in (limits.management_per_minute, limits.inference_per_minute)
-    )
+_SCOPES = ", ".join(SCOPES)
 
 
 def _account_event(
@@ -355,23 +374,25 @@ def _account_event(
         if data.key_hash in state.key_hashes:
             return _reject(state, "this key is already registered")
         if data.key_id != key_id_for(data.key_hash):
-            return _reject(state, "a key id must be derived from the key's hash")
+            return _reject(state, "a key id must be derived from the key's hash", INVALID)
         if data.scope not in SCOPES:
-            return _reject(state, f"unknown scope '{data.scope}'")
-        if not _valid_limits(data.rate_limits):
-            return _reject(state, _BAD_LIMITS)
+            return _reject(state, f"unknown scope '{data.scope}'; one of: {_SCOPES}", INVALID)
+        if not valid_limits(data.rate_limits):
+            return _reject(state, BAD_LIMITS, INVALID)
         return Decision(
             True, msgspec.structs.replace(state, key_hashes=state.key_hashes | {data.key_hash})
         )
     if not any(key_id_for(h) == data.key_id for h in state.key_hashes):
         return _reject(state, f"the account has no key '{data.key_id}'")
     if data.key_id in state.revoked_keys:
+        if isinstance(data, ApiKeyLimitsChanged):
+            return _reject(state, f"key '{data.key_id}' is revoked; its limits no longer matter")
         return _reject(state, f"key '{data.key_id}' is already revoked")
     if isinstance(data, ApiKeyLimitsChanged):
         # A live key of the account may get any positive limits or none: its account's
         # admins decide. The state needs nothing: the read model holds the limits.
-        if not _valid_limits(data.rate_limits):
-            return _reject(state, _BAD_LIMITS)
+        if not valid_limits(data.rate_limits):
+            return _reject(state, BAD_LIMITS, INVALID)
         return Decision(True, state)
     return Decision(
         True, msgspec.structs.replace(state, revoked_keys=state.revoked_keys | {data.key_id})

@@ -14,7 +14,7 @@ epoch, because the shared balance is compared across processes.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -24,6 +24,31 @@ from intentml.events.types import RateLimits
 Kind = Literal["management", "inference"]
 MANAGEMENT: Kind = "management"
 INFERENCE: Kind = "inference"
+
+#: The fewest requests per minute a key's own limit may allow: a limit of 0 would lock the
+#: key out for good, and "no limit" is None, not 0. The one rule every writer of limits
+#: checks (the fold, the API's bodies, the operator CLI).
+MIN_PER_MINUTE = 1
+#: The most a request body may ask for (a million a second): bounds the API's input only.
+MAX_PER_MINUTE = 60_000_000
+#: Requests per minute as the API takes them, bursts included.
+PerMinute = Annotated[int, msgspec.Meta(ge=MIN_PER_MINUTE, le=MAX_PER_MINUTE)]
+#: Why limits that break the rule are refused.
+BAD_LIMITS = f"a rate limit is at least {MIN_PER_MINUTE} request per minute, or none"
+
+
+def valid_per_minute(per_minute: int | None) -> bool:
+    """Whether one limit keeps the rule (None: no limit)."""
+    return per_minute is None or per_minute >= MIN_PER_MINUTE
+
+
+def valid_limits(limits: RateLimits | None) -> bool:
+    """Whether a key's own limits keep the rule (None: the platform's defaults)."""
+    if limits is None:
+        return True
+    return valid_per_minute(limits.management_per_minute) and valid_per_minute(
+        limits.inference_per_minute
+    )
 
 
 class Bucket(msgspec.Struct, frozen=True):
