@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers.worker import WorkerContext
-from intentml.domain.fold import DEPLOYING, FINAL_STATUSES, UNDEPLOYING
+from intentml.domain.statuses import FINAL_VERSION_STATUSES, DeploymentStatus
 from intentml.events.envelope import Envelope
 from intentml.events.types import (
     BuildFailed,
@@ -66,7 +66,7 @@ class DeployerHandler:
 
     async def _check_version(self, ctx: WorkerContext, env: Envelope, d: VersionTrained) -> None:
         row = await ctx.pool.fetchrow(q.VERSION_BY_JOB, d.job_id)
-        if row is None or row["status"] in FINAL_STATUSES:
+        if row is None or row["status"] in FINAL_VERSION_STATUSES:
             return  # redelivered after the verdict: nothing left to check
         try:
             output = await asyncio.to_thread(smoke_test, resolve_in(self.data_dir, d.artifact))
@@ -86,7 +86,7 @@ class DeployerHandler:
 
     async def _activate(self, ctx: WorkerContext, env: Envelope, d: DeploymentRequested) -> None:
         dep = await ctx.pool.fetchrow(q.DEPLOYMENT, d.deployment_id)
-        if dep is None or dep["status"] != DEPLOYING:
+        if dep is None or dep["status"] != DeploymentStatus.DEPLOYING:
             return  # redelivered, or the model was deleted meanwhile
         version = await ctx.pool.fetchrow(q.VERSION_OF_MODEL, d.model_id, d.version)
         try:
@@ -102,7 +102,7 @@ class DeployerHandler:
 
     async def _stop(self, ctx: WorkerContext, env: Envelope, d: UndeployRequested) -> None:
         dep = await ctx.pool.fetchrow(q.DEPLOYMENT, d.deployment_id)
-        if dep is None or dep["status"] != UNDEPLOYING:
+        if dep is None or dep["status"] != DeploymentStatus.UNDEPLOYING:
             return  # redelivered after it stopped
         # The API stops routing to an UNDEPLOYING deployment at once; nothing is held here.
         await ctx.emit(env, DeploymentStopped(deployment_id=d.deployment_id))

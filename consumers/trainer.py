@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from consumers.worker import WorkerContext
-from intentml.domain.fold import FINAL_STATUSES
+from intentml.domain.statuses import FINAL_VERSION_STATUSES
 from intentml.events.envelope import Envelope, new_id
 from intentml.events.types import (
     BuildFailed,
@@ -56,7 +56,7 @@ class TrainerHandler:
             return
         model_id, req = found
         row = await ctx.pool.fetchrow(q.VERSION_BY_JOB, req.job_id)
-        if row is None or row["status"] in FINAL_STATUSES or row["artifact"] is not None:
+        if row is None or row["status"] in FINAL_VERSION_STATUSES or row["artifact"] is not None:
             log.info("job %s already built or gone; duplicate delivery ignored", req.job_id)
             return
         # A worker lost mid-build leaves the request uncommitted, so the build may be

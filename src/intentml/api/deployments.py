@@ -17,8 +17,8 @@ from intentml.api.lookups import (
 )
 from intentml.api.platform import Platform, PlatformDep
 from intentml.api.schemas import DeployIn, DeploymentList, DeploymentOut, UndeployOut
-from intentml.domain.fold import DEPLOYING, READY, UNDEPLOYING
 from intentml.domain.names import version_label
+from intentml.domain.statuses import DeploymentStatus, VersionStatus
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import DeploymentRequested, UndeployRequested
 from projections import queries as q
@@ -83,7 +83,7 @@ class DeploymentController(Controller):
         version = await find_version(
             platform, principal.account_id, model_name, data.model_version or "latest"
         )
-        if version["status"] != READY:
+        if version["status"] != VersionStatus.READY:
             raise ApiError(
                 409,
                 f"{model_name} {version_label(version['version'])} is {version['status']}, "
@@ -120,7 +120,7 @@ class DeploymentController(Controller):
                 model_version=version_label(version["version"]),
                 version_id=version["version_id"],
                 version=version["version"],
-                status=DEPLOYING,
+                status=DeploymentStatus.DEPLOYING,
                 endpoint=f"{base}/predict/{deployment_id}",
                 environment=data.environment,
                 replicas=data.replicas,
@@ -173,7 +173,7 @@ class DeploymentController(Controller):
         row = await find_deployment(
             platform, principal.account_id, model_name, deployment_id, live=True
         )
-        if row["status"] == UNDEPLOYING:
+        if row["status"] == DeploymentStatus.UNDEPLOYING:
             raise ApiError(409, f"deployment '{deployment_id}' is already being undeployed")
         event = make_event(
             UndeployRequested(deployment_id=deployment_id),
@@ -187,7 +187,7 @@ class DeploymentController(Controller):
             model_name=model_name,
             model_version=version_label(row["version"]),
             deployment_id=deployment_id,
-            status=UNDEPLOYING,
+            status=DeploymentStatus.UNDEPLOYING,
             undeployed_at=event.occurred_at,
         )
         return command_response(body, outcome, f"/models/{model_name}/deployments")

@@ -34,9 +34,9 @@ from intentml.api.schemas import (
     metrics_out,
 )
 from intentml.api.training import TrainingChoice, training_request
-from intentml.domain.fold import PENDING
 from intentml.domain.names import version_label
 from intentml.domain.schemas import simple_schema
+from intentml.domain.statuses import VersionStatus
 from intentml.events.envelope import make_event, new_id, utcnow
 from intentml.events.types import ModelCreated, ModelDeleted, ModelUpdated
 from projections import queries as q
@@ -207,7 +207,7 @@ class ModelController(Controller):
         check_verdict(outcome, "pick another name or retrain it")
         body = CreateModelOut(
             job_id=training.job_id,
-            status=PENDING,
+            status=VersionStatus.PENDING,
             model_id=model_id,
             model_name=model_name,
             model_version=version_label(1),
