@@ -21,12 +21,10 @@ from intentml.api.platform import PlatformDep
 from intentml.api.schemas import ShortText
 from intentml.config import Settings
 from intentml.domain.keys import Scope, generate_key, hash_key, key_id_for
+from intentml.domain.statuses import KeyStatus
 from intentml.events.envelope import make_event
 from intentml.events.types import ApiKeyIssued, ApiKeyLimitsChanged, ApiKeyRevoked, RateLimits
 from projections import queries as q
-
-ACTIVE, REVOKED = "active", "revoked"
-
 
 #: Requests per minute, bursts included; at most a million a second.
 PerMinute = Annotated[int, msgspec.Meta(ge=1, le=60_000_000)]
@@ -116,7 +114,7 @@ def key_out(row: asyncpg.Record, settings: Settings) -> ApiKeyOut:
         account_id=row["account_id"],
         name=row["name"],
         scope=row["scope"],
-        status=REVOKED if row["revoked_at"] is not None else ACTIVE,
+        status=KeyStatus.REVOKED if row["revoked_at"] is not None else KeyStatus.ACTIVE,
         created_at=row["created_at"],
         created_by=row["created_by"],
         rate_limits=limits_out(row["rate_limits"], settings),
@@ -160,7 +158,7 @@ class ApiKeyController(Controller):
             account_id=principal.account_id,
             name=data.name,
             scope=data.scope,
-            status=ACTIVE,
+            status=KeyStatus.ACTIVE,
             created_at=event.occurred_at,
             created_by=principal.key_id,
             rate_limits=limits_out(own, platform.settings),
@@ -203,7 +201,7 @@ class ApiKeyController(Controller):
         else:
             body = msgspec.structs.replace(
                 key_out(row, platform.settings),
-                status=REVOKED,
+                status=KeyStatus.REVOKED,
                 revoked_at=event.occurred_at,
                 revoked_by=principal.key_id,
             )

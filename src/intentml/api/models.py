@@ -43,7 +43,7 @@ from projections import queries as q
 
 #: The statuses `GET /models?status=` accepts (DRAFT exists in the Plexe API; nothing
 #: here is ever a draft, so it filters to nothing).
-LIST_STATUSES = ("DRAFT", "PENDING", "BUILDING", "READY", "ERROR")
+LIST_STATUSES = ("DRAFT", *VersionStatus)
 SORT_FIELDS = ("created_at", "name")
 SORT_DIRS = ("asc", "desc")
 MAX_PAGE = 100
