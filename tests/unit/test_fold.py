@@ -10,8 +10,8 @@ import msgspec
 
 from intentml.domain.fold import (
     DeploymentState,
+    Ruling,
     StreamState,
-    Verdict,
     VersionState,
     decide,
     decode_state,
@@ -519,7 +519,7 @@ def chained(events: list[Envelope]) -> list[tuple[Envelope, str]]:
     return out
 
 
-def judged(events: list[tuple[Envelope, str]], state: StreamState | None = None) -> list[Verdict]:
+def judged(events: list[tuple[Envelope, str]], state: StreamState | None = None) -> list[Ruling]:
     state = state or StreamState()
     verdicts = []
     for env, digest in events:

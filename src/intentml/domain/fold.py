@@ -80,7 +80,7 @@ class StreamState(msgspec.Struct, frozen=True):
     head: str | None = None
 
 
-class Verdict(msgspec.Struct, frozen=True):
+class Ruling(msgspec.Struct, frozen=True):
     """The verdict on one event and the state after it."""
 
     accepted: bool
@@ -112,14 +112,14 @@ def decode_state(raw: bytes | None) -> StreamState:
     return StreamState() if raw is None else _state_decoder.decode(raw)
 
 
-def _reject(state: StreamState, reason: str) -> Verdict:
-    return Verdict(False, state, reason)
+def _reject(state: StreamState, reason: str) -> Ruling:
+    return Ruling(False, state, reason)
 
 
-def _with_version(state: StreamState, version: int, vs: VersionState) -> Verdict:
+def _with_version(state: StreamState, version: int, vs: VersionState) -> Ruling:
     versions = dict(state.versions)
     versions[version] = vs
-    return Verdict(True, msgspec.structs.replace(state, versions=versions))
+    return Ruling(True, msgspec.structs.replace(state, versions=versions))
 
 
 def _version_event(state: StreamState, version: int, job_id: str) -> VersionState | str:
@@ -134,7 +134,7 @@ def _version_event(state: StreamState, version: int, job_id: str) -> VersionStat
     return vs
 
 
-def decide(state: StreamState, event: Envelope) -> Verdict:
+def decide(state: StreamState, event: Envelope) -> Ruling:
     """Judge `event` against the state of its stream; return the verdict and new state.
 
     An event holding text PostgreSQL cannot store (`intentml.domain.text`) is rejected
@@ -146,7 +146,7 @@ def decide(state: StreamState, event: Envelope) -> Verdict:
     return _judge(state, event)
 
 
-def _judge(state: StreamState, event: Envelope) -> Verdict:
+def _judge(state: StreamState, event: Envelope) -> Ruling:
     """Dispatch on the event type; mypy checks that every type of `EventData` has a case."""
     data = event.data
     match data:
@@ -160,7 +160,7 @@ def _judge(state: StreamState, event: Envelope) -> Verdict:
         case DatasetUploaded():
             if data.upload_id in state.upload_ids:
                 return _reject(state, f"upload {data.upload_id} is already recorded")
-            return Verdict(
+            return Ruling(
                 True, msgspec.structs.replace(state, upload_ids=state.upload_ids | {data.upload_id})
             )
         case ModelCreated():
@@ -184,7 +184,7 @@ def _worker_event(
     state: StreamState,
     event: Envelope,
     data: BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed,
-) -> Verdict:
+) -> Ruling:
     """A trainer's or deployer's report on the build of one version."""
     found = _version_event(state, data.version, data.job_id)
     if isinstance(found, str):
@@ -199,7 +199,7 @@ def _worker_event(
                     state, f"progress of an earlier attempt at v{data.version}, since restarted"
                 )
             if found.status == VersionStatus.BUILDING:
-                return Verdict(True, state)  # progress of a build already known to run
+                return Ruling(True, state)  # progress of a build already known to run
             return _with_version(
                 state,
                 data.version,
@@ -224,14 +224,14 @@ def _worker_event(
             assert_never(data)
 
 
-def _model_created(state: StreamState, event: Envelope, data: ModelCreated) -> Verdict:
+def _model_created(state: StreamState, event: Envelope, data: ModelCreated) -> Ruling:
     """A model under a free name; it starts with its first version requested."""
     if state.model_id is not None:
         return _reject(state, f"a model named '{event.model_name}' already exists")
     t = data.training
     if t.version != 1:
         return _reject(state, "a new model starts at version v1")
-    return Verdict(
+    return Ruling(
         True,
         StreamState(model_id=data.model_id, versions={t.version: VersionState(job_id=t.job_id)}),
     )
@@ -247,7 +247,7 @@ def _model_event(
     | DeploymentFailed
     | UndeployRequested
     | DeploymentStopped,
-) -> Verdict:
+) -> Ruling:
     """A command or fact about an existing model: its versions, metadata, deployments."""
     if state.model_id is None:
         return _reject(state, "the model does not exist (deleted or never created)")
@@ -259,12 +259,12 @@ def _model_event(
         case VersionRequested():
             return _request_version(state, data.training)
         case ModelUpdated():
-            return Verdict(True, state)
+            return Ruling(True, state)
         case ModelDeleted():
             # Versions and deployments go with the model; a model created later under the
             # same name starts from nothing, and late worker results for these jobs are
             # rejected.
-            return Verdict(True, StreamState())
+            return Ruling(True, StreamState())
         case (
             DeploymentRequested()
             | DeploymentActivated()
@@ -277,7 +277,7 @@ def _model_event(
             assert_never(data)
 
 
-def judge(state: StreamState, event: Envelope, digest: str) -> Verdict:
+def judge(state: StreamState, event: Envelope, digest: str) -> Ruling:
     """`decide`, after the chain rule: an event takes part in its stream only if it links to
     the stream's last event (`prev_hash` is that event's hash, `head`). What does not link
     is a re-sent copy of an event already in the log (an appender that lost the broker's
@@ -293,14 +293,14 @@ def judge(state: StreamState, event: Envelope, digest: str) -> Verdict:
         )
         return _reject(state, f"not linked to the stream's last event ({what}); ignored")
     verdict = decide(state, event)
-    return Verdict(
+    return Ruling(
         verdict.accepted, msgspec.structs.replace(verdict.state, head=digest), verdict.reason
     )
 
 
 def _build_started(
     state: StreamState, found: VersionState, data: BuildStarted, attempt: str
-) -> Verdict:
+) -> Ruling:
     """Each start is an attempt at the build; the same start twice is a redelivered
     record, and a start after the version was trained is a late one (a worker that got
     the request again before the result was projected): neither is a new attempt."""
@@ -313,7 +313,7 @@ def _build_started(
     return _with_version(state, data.version, building)
 
 
-def _request_version(state: StreamState, t: TrainingRequest) -> Verdict:
+def _request_version(state: StreamState, t: TrainingRequest) -> Ruling:
     expected = max(state.versions, default=0) + 1
     if t.version != expected:
         return _reject(
@@ -322,8 +322,8 @@ def _request_version(state: StreamState, t: TrainingRequest) -> Verdict:
     return _with_version(state, t.version, VersionState(job_id=t.job_id))
 
 
-def _with_deployment(state: StreamState, deployments: dict[str, DeploymentState]) -> Verdict:
-    return Verdict(True, msgspec.structs.replace(state, deployments=deployments))
+def _with_deployment(state: StreamState, deployments: dict[str, DeploymentState]) -> Ruling:
+    return Ruling(True, msgspec.structs.replace(state, deployments=deployments))
 
 
 def _deployment_event(
@@ -333,7 +333,7 @@ def _deployment_event(
     | DeploymentFailed
     | UndeployRequested
     | DeploymentStopped,
-) -> Verdict:
+) -> Ruling:
     match data:
         case DeploymentRequested():
             return _deployment_requested(state, data)
@@ -343,7 +343,7 @@ def _deployment_event(
             assert_never(data)
 
 
-def _deployment_requested(state: StreamState, data: DeploymentRequested) -> Verdict:
+def _deployment_requested(state: StreamState, data: DeploymentRequested) -> Ruling:
     if data.deployment_id in state.deployments:
         return _reject(state, f"deployment {data.deployment_id} already exists")
     vs = state.versions.get(data.version)
@@ -358,7 +358,7 @@ def _deployment_requested(state: StreamState, data: DeploymentRequested) -> Verd
 def _live_deployment_event(
     state: StreamState,
     data: DeploymentActivated | DeploymentFailed | UndeployRequested | DeploymentStopped,
-) -> Verdict:
+) -> Ruling:
     """What happens to a deployment that is live: DEPLOYING, ACTIVE or UNDEPLOYING."""
     deployments = dict(state.deployments)
     current = deployments.get(data.deployment_id)
@@ -410,7 +410,7 @@ def _valid_limits(limits: RateLimits | None) -> bool:
 
 def _account_event(
     state: StreamState, data: AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged
-) -> Verdict:
+) -> Ruling:
     """Accounts and their keys. A key's account need not have an `AccountCreated`: the
     first bootstrap keys predate accounts, and accounts are never deleted, so the
     operator's pre-check that the account exists cannot be raced."""
@@ -418,7 +418,7 @@ def _account_event(
         case AccountCreated():
             if state.account_created:
                 return _reject(state, "the account already exists")
-            return Verdict(True, msgspec.structs.replace(state, account_created=True))
+            return Ruling(True, msgspec.structs.replace(state, account_created=True))
         case ApiKeyIssued():
             return _key_issued(state, data)
         case ApiKeyRevoked() | ApiKeyLimitsChanged():
@@ -427,7 +427,7 @@ def _account_event(
             assert_never(data)
 
 
-def _key_issued(state: StreamState, data: ApiKeyIssued) -> Verdict:
+def _key_issued(state: StreamState, data: ApiKeyIssued) -> Ruling:
     if data.key_hash in state.key_hashes:
         return _reject(state, "this key is already registered")
     if data.key_id != key_id_for(data.key_hash):
@@ -436,12 +436,12 @@ def _key_issued(state: StreamState, data: ApiKeyIssued) -> Verdict:
         return _reject(state, f"unknown scope '{data.scope}'")
     if not _valid_limits(data.rate_limits):
         return _reject(state, _BAD_LIMITS)
-    return Verdict(
+    return Ruling(
         True, msgspec.structs.replace(state, key_hashes=state.key_hashes | {data.key_hash})
     )
 
 
-def _key_changed(state: StreamState, data: ApiKeyRevoked | ApiKeyLimitsChanged) -> Verdict:
+def _key_changed(state: StreamState, data: ApiKeyRevoked | ApiKeyLimitsChanged) -> Ruling:
     """A change to a live key of the account."""
     if not any(key_id_for(h) == data.key_id for h in state.key_hashes):
         return _reject(state, f"the account has no key '{data.key_id}'")
@@ -453,9 +453,9 @@ def _key_changed(state: StreamState, data: ApiKeyRevoked | ApiKeyLimitsChanged) 
             # admins decide. The state needs nothing: the read model holds the limits.
             if not _valid_limits(data.rate_limits):
                 return _reject(state, _BAD_LIMITS)
-            return Verdict(True, state)
+            return Ruling(True, state)
         case ApiKeyRevoked():
             revoked = state.revoked_keys | {data.key_id}
-            return Verdict(True, msgspec.structs.replace(state, revoked_keys=revoked))
+            return Ruling(True, msgspec.structs.replace(state, revoked_keys=revoked))
         case _:
             assert_never(data)
