@@ -467,7 +467,7 @@ def fastest_raw(before: dict[str, float], after: dict[str, float]) -> dict[str, 
 # ------------------------------------------------------------------------ flow
 
 
-class Target(msgspec.Struct):
+class ServerUnderTest(msgspec.Struct):
     """One server under test: its single-row and batch URLs and Authorization header."""
 
     single: str
@@ -476,7 +476,7 @@ class Target(msgspec.Struct):
 
 
 def measure(
-    targets: dict[str, Target],
+    targets: dict[str, ServerUnderTest],
     row_file: Path,
     batch_file: Path,
     seconds: float,
@@ -637,12 +637,12 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     raw_before = raw_predict(booster, x, runs=5, singles=2000)
 
                     targets = {
-                        "intentml": Target(
+                        "intentml": ServerUnderTest(
                             f"{base}/models/{MODEL}/v1/infer",
                             None if batch_missing else f"{base}/models/{MODEL}/v1/predictions",
                             auth,
                         ),
-                        "bare": Target(f"{bare}/infer", f"{bare}/predict_batch", ""),
+                        "bare": ServerUnderTest(f"{bare}/infer", f"{bare}/predict_batch", ""),
                     }
                     for t in targets.values():  # warm both up alike
                         run_wrk(

@@ -322,7 +322,7 @@ async def bench(url: str, n_events: int, chunk: int, live_events: int) -> None:
     from intentml.cli import events as event_commands
     from intentml.config import Settings
     from intentml.infra.db import create_pool, migrate
-    from projections.replay import Progress, rebuild
+    from projections.replay import RebuildProgress, rebuild
 
     pool = await create_pool(url, max_size=2)
     try:
@@ -339,7 +339,7 @@ async def bench(url: str, n_events: int, chunk: int, live_events: int) -> None:
 
     printed = [0]
 
-    def report(p: Progress) -> None:
+    def report(p: RebuildProgress) -> None:
         if p.events - printed[0] >= 200_000:
             printed[0] = p.events
             print(f"  replayed {p.events:,} events ({p.rate:,.0f} events/s)", file=sys.stderr)

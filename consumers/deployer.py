@@ -12,19 +12,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from consumers.worker import WorkerContext
-from intentml.domain.fold import DEPLOYING, FINAL_STATUSES, UNDEPLOYING
+from intentml.domain.statuses import FINAL_VERSION_STATUSES, DeploymentStatus
 from intentml.events.envelope import Envelope
 from intentml.events.types import (
+    AccountCreated,
+    ApiKeyIssued,
+    ApiKeyLimitsChanged,
+    ApiKeyRevoked,
     BuildFailed,
+    BuildProgressed,
+    BuildStarted,
+    DatasetUploaded,
     DeploymentActivated,
     DeploymentFailed,
     DeploymentRequested,
     DeploymentStopped,
+    ModelCreated,
+    ModelDeleted,
+    ModelUpdated,
     UndeployRequested,
     VersionReady,
+    VersionRequested,
     VersionTrained,
 )
 from intentml.infra.storage import resolve_in
@@ -53,20 +64,51 @@ class DeployerHandler:
     async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
         """React to trained versions, deployment and undeployment requests."""
         d = env.data
-        if not isinstance(d, VersionTrained | DeploymentRequested | UndeployRequested):
-            return
-        if not await ctx.accepted(env, partition, offset):
-            return
-        if isinstance(d, VersionTrained):
-            await self._check_version(ctx, env, d)
-        elif isinstance(d, DeploymentRequested):
-            await self._activate(ctx, env, d)
-        else:
-            await self._stop(ctx, env, d)
+        match d:
+            case VersionTrained() | DeploymentRequested() | UndeployRequested():
+                if await ctx.accepted(env, partition, offset):
+                    await self._act(ctx, env, d)
+            case (
+                AccountCreated()
+                | ApiKeyIssued()
+                | ApiKeyRevoked()
+                | ApiKeyLimitsChanged()
+                | DatasetUploaded()
+                | ModelCreated()
+                | VersionRequested()
+                | ModelUpdated()
+                | ModelDeleted()
+                | DeploymentActivated()
+                | DeploymentFailed()
+                | DeploymentStopped()
+                | BuildStarted()
+                | BuildProgressed()
+                | VersionReady()
+                | BuildFailed()
+            ):
+                pass  # not the deployer's work
+            case _:
+                assert_never(d)
+
+    async def _act(
+        self,
+        ctx: WorkerContext,
+        env: Envelope,
+        d: VersionTrained | DeploymentRequested | UndeployRequested,
+    ) -> None:
+        match d:
+            case VersionTrained():
+                await self._check_version(ctx, env, d)
+            case DeploymentRequested():
+                await self._activate(ctx, env, d)
+            case UndeployRequested():
+                await self._stop(ctx, env, d)
+            case _:
+                assert_never(d)
 
     async def _check_version(self, ctx: WorkerContext, env: Envelope, d: VersionTrained) -> None:
         row = await ctx.pool.fetchrow(q.VERSION_BY_JOB, d.job_id)
-        if row is None or row["status"] in FINAL_STATUSES:
+        if row is None or row["status"] in FINAL_VERSION_STATUSES:
             return  # redelivered after the verdict: nothing left to check
         try:
             output = await asyncio.to_thread(smoke_test, resolve_in(self.data_dir, d.artifact))
@@ -86,7 +128,7 @@ class DeployerHandler:
 
     async def _activate(self, ctx: WorkerContext, env: Envelope, d: DeploymentRequested) -> None:
         dep = await ctx.pool.fetchrow(q.DEPLOYMENT, d.deployment_id)
-        if dep is None or dep["status"] != DEPLOYING:
+        if dep is None or dep["status"] != DeploymentStatus.DEPLOYING:
             return  # redelivered, or the model was deleted meanwhile
         version = await ctx.pool.fetchrow(q.VERSION_OF_MODEL, d.model_id, d.version)
         try:
@@ -102,7 +144,7 @@ class DeployerHandler:
 
     async def _stop(self, ctx: WorkerContext, env: Envelope, d: UndeployRequested) -> None:
         dep = await ctx.pool.fetchrow(q.DEPLOYMENT, d.deployment_id)
-        if dep is None or dep["status"] != UNDEPLOYING:
+        if dep is None or dep["status"] != DeploymentStatus.UNDEPLOYING:
             return  # redelivered after it stopped
         # The API stops routing to an UNDEPLOYING deployment at once; nothing is held here.
         await ctx.emit(env, DeploymentStopped(deployment_id=d.deployment_id))

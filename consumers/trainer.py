@@ -12,16 +12,30 @@ import logging
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import assert_never
 
 from consumers.worker import WorkerContext
-from intentml.domain.fold import FINAL_STATUSES
+from intentml.domain.statuses import FINAL_VERSION_STATUSES
 from intentml.events.envelope import Envelope, new_id
 from intentml.events.types import (
+    AccountCreated,
+    ApiKeyIssued,
+    ApiKeyLimitsChanged,
+    ApiKeyRevoked,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
+    DatasetUploaded,
+    DeploymentActivated,
+    DeploymentFailed,
+    DeploymentRequested,
+    DeploymentStopped,
     ModelCreated,
+    ModelDeleted,
+    ModelUpdated,
     TrainingRequest,
+    UndeployRequested,
+    VersionReady,
     VersionRequested,
     VersionTrained,
 )
@@ -34,9 +48,32 @@ log = logging.getLogger(__name__)
 
 def requested_training(env: Envelope) -> tuple[str, TrainingRequest] | None:
     """The model id and training request an event carries, if it is one."""
-    if isinstance(env.data, ModelCreated | VersionRequested):
-        return env.data.model_id, env.data.training
-    return None
+    d = env.data
+    match d:
+        case ModelCreated() | VersionRequested():
+            return d.model_id, d.training
+        case (
+            AccountCreated()
+            | ApiKeyIssued()
+            | ApiKeyRevoked()
+            | ApiKeyLimitsChanged()
+            | DatasetUploaded()
+            | ModelUpdated()
+            | ModelDeleted()
+            | DeploymentRequested()
+            | DeploymentActivated()
+            | DeploymentFailed()
+            | UndeployRequested()
+            | DeploymentStopped()
+            | BuildStarted()
+            | BuildProgressed()
+            | VersionTrained()
+            | VersionReady()
+            | BuildFailed()
+        ):
+            return None  # not a request to train
+        case _:
+            assert_never(d)
 
 
 class TrainerHandler:
@@ -55,7 +92,7 @@ class TrainerHandler:
             return
         model_id, req = found
         row = await ctx.pool.fetchrow(q.VERSION_BY_JOB, req.job_id)
-        if row is None or row["status"] in FINAL_STATUSES or row["artifact"] is not None:
+        if row is None or row["status"] in FINAL_VERSION_STATUSES or row["artifact"] is not None:
             log.info("job %s already built or gone; duplicate delivery ignored", req.job_id)
             return
         # A worker lost mid-build leaves the request uncommitted, so the build may be

@@ -20,7 +20,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from asyncpg.pool import PoolConnectionProxy
 
-from intentml.domain.fold import Decision, StreamState, decode_state, encode_state, judge
+from intentml.domain.fold import Ruling, StreamState, decode_state, encode_state, judge
 from intentml.domain.text import storable, unstorable
 from intentml.events.envelope import Envelope, decode, event_hash
 from intentml.events.schema import UnknownSchemaVersion
@@ -98,7 +98,7 @@ async def write_changes(conn: Conn, tables: Tables) -> None:
 
 async def apply_events(
     conn: Conn, fresh: Sequence[tuple[int, int, bytes, Envelope]]
-) -> list[Decision]:
+) -> list[Ruling]:
     """Fold `fresh` (partition, offset, stored bytes, envelope; in log order) from the
     stored fold states, project the accepted events onto the stored rows they change, and
     store rows and states. Returns the verdicts, in order."""
@@ -109,7 +109,7 @@ async def apply_events(
         row["stream"]: decode_state(row["state"])
         for row in await conn.fetch(q.LOAD_STATES, streams)
     }
-    verdicts: list[Decision] = []
+    verdicts: list[Ruling] = []
     for _partition, _offset, value, env in fresh:
         verdict = judge(states.get(env.stream, StreamState()), env, event_hash(value))
         states[env.stream] = verdict.state
@@ -124,7 +124,7 @@ async def apply_events(
 
 
 def archive_row(
-    partition: int, offset: int, value: bytes, env: Envelope, verdict: Decision
+    partition: int, offset: int, value: bytes, env: Envelope, verdict: Ruling
 ) -> tuple[Any, ...]:
     """An event as the archive keeps it (`queries.ARCHIVE_COLUMNS`): where it is in the
     log, its envelope's fields, its hash, the fold's verdict, and its bytes verbatim."""

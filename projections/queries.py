@@ -1,4 +1,15 @@
-"""All SQL of the main projection: the writes of the projector and the reads of the API."""
+"""All SQL of the main projection: the writes of the projector and the reads of the API.
+
+Statuses come from `intentml.domain.statuses`, written into the SQL as literals when
+this module loads: they are constants of the code, not of a request, and a literal
+lets the planner see the value.
+"""
+
+from intentml.domain.statuses import (
+    MODEL_DEPLOYMENT_STATUS_BY_PRECEDENCE,
+    VersionStatus,
+    sql_literal,
+)
 
 # --- projector bookkeeping -------------------------------------------------
 
@@ -152,12 +163,15 @@ EVENT_VERDICT = (
 VERDICT_AT = 'SELECT accepted FROM events WHERE partition = $1 AND "offset" = $2'
 
 
-#: The deployment status of a model (or of one of its versions, with `AND d.version = ...`).
-_DEPLOYMENT_STATUS = """
-(SELECT CASE WHEN bool_or(d.status = 'ACTIVE') THEN 'DEPLOYED'
-             WHEN bool_or(d.status = 'DEPLOYING') THEN 'DEPLOYING'
-             WHEN bool_or(d.status = 'UNDEPLOYING') THEN 'UNDEPLOYING' END
- FROM deployments d WHERE d.model_id = m.model_id AND d.ended_at IS NULL {version_filter})
+#: The deployment status of a model (or of one of its versions, with `AND d.version = ...`):
+#: a `ModelDeploymentStatus`, or NULL when none of its deployments is live.
+_DEPLOYMENT_STATUS_CASES = "\n".join(
+    f"WHEN bool_or(d.status = {sql_literal(live)}) THEN {sql_literal(summary)}"
+    for live, summary in MODEL_DEPLOYMENT_STATUS_BY_PRECEDENCE
+)
+_DEPLOYMENT_STATUS = f"""
+(SELECT CASE {_DEPLOYMENT_STATUS_CASES} END
+ FROM deployments d WHERE d.model_id = m.model_id AND d.ended_at IS NULL {{version_filter}})
 """
 MODEL_DEPLOYMENT_STATUS = _DEPLOYMENT_STATUS.format(version_filter="")
 VERSION_DEPLOYMENT_STATUS = _DEPLOYMENT_STATUS.format(version_filter="AND d.version = v.version")
@@ -179,7 +193,8 @@ LEFT JOIN LATERAL (
     SELECT * FROM versions x WHERE x.model_id = m.model_id AND x.artifact IS NOT NULL
     ORDER BY x.version DESC LIMIT 1) t ON true
 LEFT JOIN LATERAL (
-    SELECT x.version FROM versions x WHERE x.model_id = m.model_id AND x.status = 'READY'
+    SELECT x.version FROM versions x
+    WHERE x.model_id = m.model_id AND x.status = {sql_literal(VersionStatus.READY)}
     ORDER BY x.version DESC LIMIT 1) r ON true
 WHERE m.account_id = $1 AND m.model_name = $2 AND m.deleted_at IS NULL
 """
@@ -193,7 +208,10 @@ WHERE m.account_id = $1 AND m.model_name = $2 AND m.deleted_at IS NULL
 VERSION = _VERSION_SELECT + " AND v.version = $3"
 VERSION_BY_ID = _VERSION_SELECT + " AND v.version_id = $3"
 #: `latest`: the newest READY version, or the newest one when none is READY yet.
-LATEST_VERSION = _VERSION_SELECT + " ORDER BY (v.status = 'READY') DESC, v.version DESC LIMIT 1"
+LATEST_VERSION = (
+    _VERSION_SELECT
+    + f" ORDER BY (v.status = {sql_literal(VersionStatus.READY)}) DESC, v.version DESC LIMIT 1"
+)
 VERSIONS = _VERSION_SELECT + " ORDER BY v.version DESC"
 
 #: What a prediction needs, resolved in one query (cached by the API between changes).

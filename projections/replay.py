@@ -52,7 +52,7 @@ TAIL = 5_000
 
 
 @dataclass
-class Progress:
+class RebuildProgress:
     """How far a rebuild is: events read and applied, and since when."""
 
     started: float = field(default_factory=time.perf_counter)
@@ -77,11 +77,11 @@ class Progress:
 
 
 @dataclass
-class Result:
+class RebuildResult:
     """What a rebuild did."""
 
     tables: tuple[str, ...]
-    progress: Progress
+    progress: RebuildProgress
     rows: dict[str, int]
 
 
@@ -105,8 +105,8 @@ class _Build:
         self,
         reader: asyncpg.Connection,
         writer: asyncpg.Connection,
-        progress: Progress,
-        report: Callable[[Progress], None],
+        progress: RebuildProgress,
+        report: Callable[[RebuildProgress], None],
         chunk: int,
     ) -> None:
         self.reader = reader
@@ -267,10 +267,10 @@ async def rebuild(
     url: str,
     projections: Sequence[str] | None = None,
     *,
-    report: Callable[[Progress], None] = lambda _p: None,
+    report: Callable[[RebuildProgress], None] = lambda _p: None,
     before_switch: Callable[[], Awaitable[None]] | None = None,
     chunk: int = CHUNK,
-) -> Result:
+) -> RebuildResult:
     """Rebuild the named projections (all when None) from offset 0 and switch to them.
 
     The API keeps reading the old tables until the switch, which is one short
@@ -300,7 +300,7 @@ async def rebuild(
         for conn in (reader, writer):
             await conn.execute(rq.INDEX_MEMORY)
         await _index(writer, scratch, built["load"])
-        build = _Build(reader, writer, Progress(), report, chunk)
+        build = _Build(reader, writer, RebuildProgress(), report, chunk)
         await build.load_in_memory()
         while await build.pending() > TAIL:
             await build.load_in_memory()
@@ -324,7 +324,7 @@ async def rebuild(
                 await writer.execute(rq.move(table, scratch, "public"))
         build.progress.ended = time.perf_counter()
         rows = {t: int(await writer.fetchval(rq.count_rows("public", t))) for t in switched}
-        return Result(switched, build.progress, rows)
+        return RebuildResult(switched, build.progress, rows)
     finally:
         try:
             await writer.execute("RESET search_path")

@@ -15,26 +15,13 @@ An update whose row is not there does nothing, as an SQL `UPDATE ... WHERE` woul
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
 import msgspec
 
-from intentml.domain.fold import (
-    ACTIVE,
-    BUILDING,
-    DELETED,
-    DEPLOYING,
-    ERROR,
-    FAILED,
-    PENDING,
-    READY,
-    REPLACED,
-    STOPPED,
-    UNDEPLOYING,
-)
+from intentml.domain.statuses import DeploymentStatus, VersionStatus
 from intentml.events.envelope import Envelope
 from intentml.events.types import (
     AccountCreated,
@@ -84,18 +71,30 @@ class Wanted:
         d = env.data
         if env.model_name:
             self.streams.add((env.account_id, env.model_name))
-        if isinstance(d, VersionRequested | ModelUpdated | ModelDeleted | DeploymentRequested):
-            self.model_ids.add(d.model_id)
-        elif isinstance(
-            d, BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed
-        ):
-            self.job_ids.add(d.job_id)
-        elif isinstance(
-            d, DeploymentActivated | DeploymentFailed | UndeployRequested | DeploymentStopped
-        ):
-            self.deployment_ids.add(d.deployment_id)
-        elif isinstance(d, ApiKeyLimitsChanged | ApiKeyRevoked):
-            self.key_ids.add(d.key_id)
+        match d:
+            case VersionRequested() | ModelUpdated() | ModelDeleted() | DeploymentRequested():
+                self.model_ids.add(d.model_id)
+            case (
+                BuildStarted()
+                | BuildProgressed()
+                | VersionTrained()
+                | VersionReady()
+                | BuildFailed()
+            ):
+                self.job_ids.add(d.job_id)
+            case (
+                DeploymentActivated()
+                | DeploymentFailed()
+                | UndeployRequested()
+                | DeploymentStopped()
+            ):
+                self.deployment_ids.add(d.deployment_id)
+            case ApiKeyLimitsChanged() | ApiKeyRevoked():
+                self.key_ids.add(d.key_id)
+            case AccountCreated() | ApiKeyIssued() | DatasetUploaded() | ModelCreated():
+                pass  # they only insert rows: nothing stored to load
+            case _:
+                assert_never(d)
 
 
 class Tables:
@@ -174,7 +173,7 @@ class Tables:
         if self.track_changes:
             self.changed[table][key] = None  # a dict keeps the first insertion's place
 
-    def end_deployment(self, row: Row, status: str, at: datetime) -> None:
+    def end_deployment(self, row: Row, status: DeploymentStatus, at: datetime) -> None:
         """A deployment stops serving: its final status and end time."""
         row.update(status=status, ended_at=at, updated_at=at)
         self._live_deployments.get(row["model_id"], {}).pop(row["deployment_id"], None)
@@ -201,7 +200,7 @@ def _version_row(env: Envelope, model_id: str, t: TrainingRequest, source: str) 
         "job_id": t.job_id,
         "account_id": env.account_id,
         "model_name": env.model_name,
-        "status": PENDING,
+        "status": VersionStatus.PENDING,
         "build_progress": 0,
         "upload_id": t.upload_id,
         "intent": t.intent,
@@ -385,7 +384,7 @@ def _model_deleted(tables: Tables, env: Envelope, d: ModelDeleted, here: Positio
     if model is not None:
         tables.delete_model(model, env.occurred_at)
     for deployment in tables.live_deployments(d.model_id):
-        tables.end_deployment(deployment, DELETED, env.occurred_at)
+        tables.end_deployment(deployment, DeploymentStatus.DELETED, env.occurred_at)
 
 
 def _deployment_requested(
@@ -401,7 +400,7 @@ def _deployment_requested(
             "environment": d.environment,
             "replicas": d.replicas,
             "auto_scale": d.auto_scale,
-            "status": DEPLOYING,
+            "status": DeploymentStatus.DEPLOYING,
             "error_message": None,
             "created_by": env.actor,
             "created_at": env.occurred_at,
@@ -422,9 +421,11 @@ def _deployment_activated(
     # One ACTIVE deployment per environment: the new one replaces the old.
     for old in tables.live_deployments(new["model_id"]):
         same_place = old["environment"] == new["environment"]
-        if same_place and old["status"] == ACTIVE and old is not new:
-            tables.end_deployment(old, REPLACED, env.occurred_at)
-    new.update(status=ACTIVE, activated_at=env.occurred_at, updated_at=env.occurred_at)
+        if same_place and old["status"] == DeploymentStatus.ACTIVE and old is not new:
+            tables.end_deployment(old, DeploymentStatus.REPLACED, env.occurred_at)
+    new.update(
+        status=DeploymentStatus.ACTIVE, activated_at=env.occurred_at, updated_at=env.occurred_at
+    )
     tables.mark("deployments", d.deployment_id)
 
 
@@ -432,7 +433,7 @@ def _deployment_failed(tables: Tables, env: Envelope, d: DeploymentFailed, here:
     row = tables.deployments.get(d.deployment_id)
     if row is not None:
         row["error_message"] = d.message
-        tables.end_deployment(row, FAILED, env.occurred_at)
+        tables.end_deployment(row, DeploymentStatus.FAILED, env.occurred_at)
 
 
 def _undeploy_requested(
@@ -440,7 +441,7 @@ def _undeploy_requested(
 ) -> None:
     row = tables.deployments.get(d.deployment_id)
     if row is not None:
-        row.update(status=UNDEPLOYING, updated_at=env.occurred_at)
+        row.update(status=DeploymentStatus.UNDEPLOYING, updated_at=env.occurred_at)
         tables.mark("deployments", d.deployment_id)
 
 
@@ -449,13 +450,13 @@ def _deployment_stopped(
 ) -> None:
     row = tables.deployments.get(d.deployment_id)
     if row is not None:
-        tables.end_deployment(row, STOPPED, env.occurred_at)
+        tables.end_deployment(row, DeploymentStatus.STOPPED, env.occurred_at)
 
 
 def _building(tables: Tables, env: Envelope, job_id: str, version: int, progress: int) -> None:
     row = tables.version_of_job(job_id, version)
     if row is not None:
-        row["status"] = BUILDING
+        row["status"] = VersionStatus.BUILDING
         if progress > row["build_progress"]:
             row["build_progress"] = progress
         row["updated_at"] = env.occurred_at
@@ -469,7 +470,9 @@ def _build_started(tables: Tables, env: Envelope, d: BuildStarted, here: Positio
     if row is not None:
         # The fold accepts one start per attempt: another start of a building version
         # means its worker was lost (rows from before attempts were counted hold 0).
-        attempt = max(row["build_attempts"], 1 if row["status"] == BUILDING else 0) + 1
+        attempt = (
+            max(row["build_attempts"], 1 if row["status"] == VersionStatus.BUILDING else 0) + 1
+        )
         row["build_attempts"] = attempt
         if attempt > 1:
             row["build_progress"] = 0  # the lost attempt's progress is not this one's
@@ -518,7 +521,7 @@ def _version_trained(tables: Tables, env: Envelope, d: VersionTrained, here: Pos
 def _version_ready(tables: Tables, env: Envelope, d: VersionReady, here: Position) -> None:
     row = tables.version_of_job(d.job_id, d.version)
     if row is not None:
-        row.update(status=READY, build_progress=100, updated_at=env.occurred_at)
+        row.update(status=VersionStatus.READY, build_progress=100, updated_at=env.occurred_at)
         tables.mark("versions", (row["model_id"], d.version))
     lines = [
         f"sample prediction through the serving path: {d.sample_output}",
@@ -531,44 +534,65 @@ def _build_failed(tables: Tables, env: Envelope, d: BuildFailed, here: Position)
     row = tables.version_of_job(d.job_id, d.version)
     if row is not None:
         row.update(
-            status=ERROR, error_code=d.code, error_message=d.message, updated_at=env.occurred_at
+            status=VersionStatus.ERROR,
+            error_code=d.code,
+            error_message=d.message,
+            updated_at=env.occurred_at,
         )
         tables.mark("versions", (row["model_id"], d.version))
     lines = [f"build failed ({d.code}): {d.message}"]
     _log(tables, env, here, d.job_id, d.version, lines, level="ERROR")
 
 
-_PROJECT: dict[type, Callable[[Tables, Envelope, Any, Position], None]] = {
-    AccountCreated: _account_created,
-    ApiKeyIssued: _key_issued,
-    ApiKeyLimitsChanged: _key_limits_changed,
-    ApiKeyRevoked: _key_revoked,
-    DatasetUploaded: _uploaded,
-    ModelCreated: _model_created,
-    VersionRequested: _version_requested,
-    ModelUpdated: _model_updated,
-    ModelDeleted: _model_deleted,
-    DeploymentRequested: _deployment_requested,
-    DeploymentActivated: _deployment_activated,
-    DeploymentFailed: _deployment_failed,
-    UndeployRequested: _undeploy_requested,
-    DeploymentStopped: _deployment_stopped,
-    BuildStarted: _build_started,
-    BuildProgressed: _build_progressed,
-    VersionTrained: _version_trained,
-    VersionReady: _version_ready,
-    BuildFailed: _build_failed,
-}
-#: Events that do not mark their model as updated: its creation and its deletion.
-_NO_TOUCH = (ModelCreated, ModelDeleted)
-
-
 def project(tables: Tables, env: Envelope, partition: int, offset: int) -> None:
     """Apply one accepted event (at `partition`/`offset` of the log) to the rows."""
-    d = env.data
-    _PROJECT[type(d)](tables, env, d, (partition, offset))
+    d, here = env.data, (partition, offset)
+    # Build progress first: most of the log is a build reporting how far it is.
+    match d:
+        case BuildProgressed():
+            _build_progressed(tables, env, d, here)
+        case BuildStarted():
+            _build_started(tables, env, d, here)
+        case VersionTrained():
+            _version_trained(tables, env, d, here)
+        case VersionReady():
+            _version_ready(tables, env, d, here)
+        case BuildFailed():
+            _build_failed(tables, env, d, here)
+        case ModelCreated():
+            _model_created(tables, env, d, here)
+            return  # its creation is not an update of the model
+        case VersionRequested():
+            _version_requested(tables, env, d, here)
+        case ModelUpdated():
+            _model_updated(tables, env, d, here)
+        case ModelDeleted():
+            _model_deleted(tables, env, d, here)
+            return  # nor is its deletion
+        case DeploymentRequested():
+            _deployment_requested(tables, env, d, here)
+        case DeploymentActivated():
+            _deployment_activated(tables, env, d, here)
+        case DeploymentFailed():
+            _deployment_failed(tables, env, d, here)
+        case UndeployRequested():
+            _undeploy_requested(tables, env, d, here)
+        case DeploymentStopped():
+            _deployment_stopped(tables, env, d, here)
+        case DatasetUploaded():
+            _uploaded(tables, env, d, here)
+        case AccountCreated():
+            _account_created(tables, env, d, here)
+        case ApiKeyIssued():
+            _key_issued(tables, env, d, here)
+        case ApiKeyLimitsChanged():
+            _key_limits_changed(tables, env, d, here)
+        case ApiKeyRevoked():
+            _key_revoked(tables, env, d, here)
+        case _:
+            assert_never(d)
     # Any other event of a model's stream marks its live model as updated.
-    if env.model_name and not isinstance(d, _NO_TOUCH):
+    if env.model_name:
         live = tables.live_model(env.account_id, env.model_name)
         if live is not None:
             live["updated_at"] = env.occurred_at

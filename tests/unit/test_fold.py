@@ -9,15 +9,8 @@ import sys
 import msgspec
 
 from intentml.domain.fold import (
-    ACTIVE,
-    BUILDING,
-    DEPLOYING,
-    ERROR,
-    PENDING,
-    READY,
-    UNDEPLOYING,
-    Decision,
     DeploymentState,
+    Ruling,
     StreamState,
     VersionState,
     decide,
@@ -26,6 +19,7 @@ from intentml.domain.fold import (
     judge,
 )
 from intentml.domain.keys import key_id_for
+from intentml.domain.statuses import DeploymentStatus, VersionStatus
 from intentml.domain.training_report import TrainingResult
 from intentml.events.envelope import Envelope, encode, event_hash, make_event
 from intentml.events.types import (
@@ -110,7 +104,7 @@ def test_build_lifecycle_reaches_ready() -> None:
         ]
     )
     assert all(a for a, _ in verdicts)
-    assert state.versions[1].status == READY
+    assert state.versions[1].status == VersionStatus.READY
 
 
 def test_duplicate_results_are_ignored_once_final() -> None:
@@ -125,7 +119,7 @@ def test_duplicate_results_are_ignored_once_final() -> None:
         ]
     )
     assert [a for a, _ in verdicts] == [True, True, False, True, False, False]
-    assert state.versions[1].status == READY
+    assert state.versions[1].status == VersionStatus.READY
 
 
 def test_each_start_is_an_attempt_and_a_redelivered_start_is_ignored() -> None:
@@ -139,7 +133,7 @@ def test_each_start_is_an_attempt_and_a_redelivered_start_is_ignored() -> None:
     assert state.versions[1].starts == [first.event_id, second.event_id]
     # A version made before starts were recorded decodes with none.
     old = b'{"model_id":"m1","versions":{"1":{"job_id":"j1","status":"BUILDING"}}}'
-    assert decode_state(old).versions[1] == VersionState(job_id="j1", status=BUILDING)
+    assert decode_state(old).versions[1] == VersionState(job_id="j1", status=VersionStatus.BUILDING)
     assert decode_state(old).versions[1].starts == []
 
 
@@ -202,7 +196,7 @@ def test_failure_is_final() -> None:
         ]
     )
     assert [a for a, _ in verdicts] == [True, True, True, False]
-    assert state.versions[1].status == ERROR
+    assert state.versions[1].status == VersionStatus.ERROR
 
 
 def test_duplicate_key_and_upload_registrations_are_rejected() -> None:
@@ -219,10 +213,10 @@ def test_state_round_trips_through_its_encoding() -> None:
     state, _ = fold([ev(created()), start])
     again = decode_state(encode_state(state))
     assert again == state
-    assert again.versions[1].status == BUILDING
+    assert again.versions[1].status == VersionStatus.BUILDING
     assert again.versions[1].starts == [start.event_id]
     assert decode_state(None) == StreamState()
-    assert StreamState().versions == {} and PENDING == "PENDING"
+    assert StreamState().versions == {} and VersionStatus.PENDING == "PENDING"
 
 
 # --- versions ---------------------------------------------------------------
@@ -262,7 +256,7 @@ def test_a_requested_version_must_be_the_next_one() -> None:
     assert "the next version is v3" in (verdicts[2][1] or "")
     assert "the next version is v3" in (verdicts[3][1] or "")
     assert {v: s.job_id for v, s in state.versions.items()} == {1: "j1", 2: "j2", 3: "j3"}
-    assert all(s.status == PENDING for s in state.versions.values())
+    assert all(s.status == VersionStatus.PENDING for s in state.versions.values())
 
 
 def test_a_version_request_needs_a_live_model() -> None:
@@ -282,7 +276,9 @@ def test_results_of_a_rejected_request_are_rejected() -> None:
         ]
     )
     assert [a for a, _ in verdicts] == [True, True, False, False, True]
-    assert state.versions[2] == VersionState(job_id="j2", status=BUILDING, starts=[start.event_id])
+    assert state.versions[2] == VersionState(
+        job_id="j2", status=VersionStatus.BUILDING, starts=[start.event_id]
+    )
 
 
 # --- deployments ------------------------------------------------------------
@@ -316,7 +312,7 @@ def test_only_ready_versions_can_be_deployed() -> None:
     assert "v1 is BUILDING, not READY" in (verdicts[3][1] or "")
     assert "v2 is missing" in (verdicts[5][1] or "")
     assert "already exists" in (verdicts[7][1] or "")
-    assert state.deployments == {"d3": DeploymentState("production", 1, DEPLOYING)}
+    assert state.deployments == {"d3": DeploymentState("production", 1, DeploymentStatus.DEPLOYING)}
 
 
 def test_failed_builds_cannot_be_deployed() -> None:
@@ -345,13 +341,13 @@ def test_activation_replaces_the_active_deployment_of_the_same_environment() -> 
     state, verdicts = fold(requested)
     assert all(a for a, _ in verdicts)
     # until the new one is ACTIVE, the old one keeps serving
-    assert state.deployments["prod1"].status == ACTIVE
-    assert state.deployments["prod2"].status == DEPLOYING
+    assert state.deployments["prod1"].status == DeploymentStatus.ACTIVE
+    assert state.deployments["prod2"].status == DeploymentStatus.DEPLOYING
     state, verdicts = fold([*requested, activated("prod2"), activated("prod2")])
     assert [a for a, _ in verdicts][-2:] == [True, False]  # activated once only
     assert state.deployments == {
-        "stage1": DeploymentState("staging", 1, ACTIVE),
-        "prod2": DeploymentState("production", 1, ACTIVE),
+        "stage1": DeploymentState("staging", 1, DeploymentStatus.ACTIVE),
+        "prod2": DeploymentState("production", 1, DeploymentStatus.ACTIVE),
     }
 
 
@@ -371,7 +367,7 @@ def test_a_failed_deployment_leaves_and_only_a_deploying_one_can_fail() -> None:
     assert [a for a, _ in verdicts][3:] == [True, True, False, True, True, False]
     assert "is not live" in (verdicts[5][1] or "")
     assert "d2 is ACTIVE" in (verdicts[8][1] or "")
-    assert state.deployments == {"d2": DeploymentState("production", 1, ACTIVE)}
+    assert state.deployments == {"d2": DeploymentState("production", 1, DeploymentStatus.ACTIVE)}
 
 
 def test_undeploy_then_stop() -> None:
@@ -388,7 +384,7 @@ def test_undeploy_then_stop() -> None:
     assert [a for a, _ in verdicts][3:] == [True, False, True, True, False]
     assert "was not being undeployed" in (verdicts[4][1] or "")
     assert "already being undeployed" in (verdicts[7][1] or "")
-    assert state.deployments["d1"].status == UNDEPLOYING
+    assert state.deployments["d1"].status == DeploymentStatus.UNDEPLOYING
     stopped = ev(DeploymentStopped(deployment_id="d1"))
     after = decide(state, stopped)
     assert after.accepted and after.state.deployments == {}
@@ -425,8 +421,8 @@ def test_an_undeploying_deployment_is_not_replaced_and_does_not_block_activation
     )
     assert all(a for a, _ in verdicts)
     assert state.deployments == {
-        "d1": DeploymentState("production", 1, UNDEPLOYING),
-        "d2": DeploymentState("production", 1, ACTIVE),
+        "d1": DeploymentState("production", 1, DeploymentStatus.UNDEPLOYING),
+        "d2": DeploymentState("production", 1, DeploymentStatus.ACTIVE),
     }
 
 
@@ -469,7 +465,9 @@ def test_commands_naming_an_earlier_model_of_the_name_are_rejected() -> None:
     state, verdicts = fold(events)
     assert all(a for a, _ in verdicts)
     assert state.model_id == "m2" and state.deployments == {}
-    assert state.versions == {1: VersionState(job_id="k1", status=READY, trained=True)}
+    assert state.versions == {
+        1: VersionState(job_id="k1", status=VersionStatus.READY, trained=True)
+    }
     # checked against m1 by the API, appended after m2 was created
     for stale in (
         request(2, "j2", model_id="m1"),
@@ -528,7 +526,7 @@ def chained(events: list[Envelope]) -> list[tuple[Envelope, str]]:
     return out
 
 
-def judged(events: list[tuple[Envelope, str]], state: StreamState | None = None) -> list[Decision]:
+def judged(events: list[tuple[Envelope, str]], state: StreamState | None = None) -> list[Ruling]:
     state = state or StreamState()
     verdicts = []
     for env, digest in events:

@@ -23,19 +23,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from intentml.domain.fold import (
-    ACTIVE,
-    BUILDING,
-    DELETED,
-    DEPLOYING,
-    ERROR,
-    FAILED,
-    PENDING,
-    READY,
-    REPLACED,
-    STOPPED,
-    UNDEPLOYING,
-)
+from intentml.domain.statuses import DeploymentStatus, VersionStatus
 from intentml.domain.training_options import TrainingOptions
 from intentml.domain.training_report import TrainingResult
 from intentml.events.envelope import Envelope, make_event
@@ -292,7 +280,7 @@ def test_model_created_inserts_the_model_its_pending_version_and_two_log_lines()
     }
     assert t.live_model(ACCOUNT, MODEL) is t.models["m1"]
     version = t.versions[("m1", 1)]
-    assert version["status"] == PENDING
+    assert version["status"] == VersionStatus.PENDING
     assert version["build_progress"] == 0
     assert version["source"] == "create"
     assert (version["job_id"], version["version_id"], version["upload_id"]) == (
@@ -328,7 +316,7 @@ def test_version_requested_inserts_the_version_and_moves_the_model_on() -> None:
     t = log.tables
     version = t.versions[("m1", 3)]
     assert version["source"] == "new_version"
-    assert version["status"] == PENDING
+    assert version["status"] == VersionStatus.PENDING
     assert version["build_progress"] == 0
     assert version["created_at"] == env3.occurred_at
     model = t.models["m1"]
@@ -361,17 +349,17 @@ def test_a_build_goes_from_pending_to_ready_and_its_progress_never_decreases() -
     version = log.tables.versions[("m1", 1)]
 
     started = log.apply(BuildStarted(job_id="j1", version=1, worker="trainer-1"))
-    assert (version["status"], version["build_progress"]) == (BUILDING, 1)
+    assert (version["status"], version["build_progress"]) == (VersionStatus.BUILDING, 1)
     assert version["updated_at"] == started.occurred_at
 
     log.apply(BuildProgressed(job_id="j1", version=1, progress=40, lines=["a", "b"]))
     assert version["build_progress"] == 40
     lower = log.apply(BuildProgressed(job_id="j1", version=1, progress=20))
-    assert (version["status"], version["build_progress"]) == (BUILDING, 40)
+    assert (version["status"], version["build_progress"]) == (VersionStatus.BUILDING, 40)
     assert version["updated_at"] == lower.occurred_at
 
     done = log.apply(trained())
-    assert (version["status"], version["build_progress"]) == (BUILDING, 95)
+    assert (version["status"], version["build_progress"]) == (VersionStatus.BUILDING, 95)
     assert version["metric_name"] == "roc_auc"
     assert version["metric_value"] == 0.875
     assert version["metrics"] == {"roc_auc": 0.875, "accuracy": 0.8}
@@ -385,7 +373,7 @@ def test_a_build_goes_from_pending_to_ready_and_its_progress_never_decreases() -
     assert version["updated_at"] == done.occurred_at
 
     ready = log.apply(VersionReady(job_id="j1", version=1, sample_output={"churned": 1}))
-    assert (version["status"], version["build_progress"]) == (READY, 100)
+    assert (version["status"], version["build_progress"]) == (VersionStatus.READY, 100)
     assert version["updated_at"] == ready.occurred_at
     messages = [line["message"] for line in logs(log.tables)]
     assert messages[2:5] == ["build started on trainer-1", "a", "b"]
@@ -404,7 +392,7 @@ def test_a_restarted_build_shows_its_attempt_and_starts_its_progress_over() -> N
     # trainer-1 was killed; the request, redelivered, starts the build again (the fold
     # lets only a new start through, never the same one twice).
     again = log.apply(BuildStarted(job_id="j1", version=1, worker="trainer-2"))
-    assert (version["status"], version["build_progress"]) == (BUILDING, 1)
+    assert (version["status"], version["build_progress"]) == (VersionStatus.BUILDING, 1)
     assert version["build_attempts"] == 2
     assert version["updated_at"] == again.occurred_at
     assert logs(log.tables)[-1]["message"] == (
@@ -419,7 +407,7 @@ def test_a_restarted_build_shows_its_attempt_and_starts_its_progress_over() -> N
     log.apply(trained())
     log.apply(VersionReady(job_id="j1", version=1, sample_output={"churned": 1}))
     assert (version["status"], version["build_progress"], version["build_attempts"]) == (
-        READY,
+        VersionStatus.READY,
         100,
         3,
     )
@@ -430,7 +418,7 @@ def test_a_build_started_before_attempts_were_counted_restarts_as_attempt_two() 
     log.apply(created())
     row = log.tables.versions[("m1", 1)]
     # A stored row of a build that ran when the column came in (migration 009): 0 attempts.
-    row.update(status=BUILDING, build_progress=70, build_attempts=0)
+    row.update(status=VersionStatus.BUILDING, build_progress=70, build_attempts=0)
     log.apply(BuildStarted(job_id="j1", version=1, worker="trainer-2"))
     assert (row["build_attempts"], row["build_progress"]) == (2, 1)
     assert logs(log.tables)[-1]["message"].startswith("build restarted (attempt 2)")
@@ -450,7 +438,7 @@ def test_a_failed_build_is_in_error_with_its_reason() -> None:
     log.apply(BuildStarted(job_id="j1", version=1))
     env = log.apply(BuildFailed(job_id="j1", version=1, code="no_signal", message="nothing"))
     version = log.tables.versions[("m1", 1)]
-    assert version["status"] == ERROR
+    assert version["status"] == VersionStatus.ERROR
     assert (version["error_code"], version["error_message"]) == ("no_signal", "nothing")
     assert version["updated_at"] == env.occurred_at
     assert logs(log.tables)[-1]["level"] == "ERROR"
@@ -513,9 +501,9 @@ def test_model_deleted_ends_its_live_deployments_and_frees_its_name() -> None:
     assert old["deleted_at"] == old["updated_at"] == gone.occurred_at
     for deployment in ("d1", "d2"):
         row = t.deployments[deployment]
-        assert row["status"] == DELETED
+        assert row["status"] == DeploymentStatus.DELETED
         assert row["ended_at"] == row["updated_at"] == gone.occurred_at
-    assert t.deployments["d3"]["status"] == FAILED
+    assert t.deployments["d3"]["status"] == DeploymentStatus.FAILED
     assert t.deployments["d3"]["ended_at"] == failed.occurred_at
     assert t.live_deployments("m1") == []
     assert t.live_model(ACCOUNT, MODEL) is None
@@ -543,14 +531,18 @@ def test_deployments_through_their_life() -> None:
 
     requested = log.apply(deploy("d1"))
     d1 = t.deployments["d1"]
-    assert d1["status"] == DEPLOYING
+    assert d1["status"] == DeploymentStatus.DEPLOYING
     assert d1["created_at"] == d1["updated_at"] == requested.occurred_at
     assert (d1["activated_at"], d1["ended_at"], d1["error_message"]) == (None, None, None)
     assert (d1["model_id"], d1["version"], d1["environment"]) == ("m1", 1, "production")
     assert (d1["replicas"], d1["auto_scale"], d1["created_by"]) == (1, True, ACTOR)
 
     first = log.apply(DeploymentActivated(deployment_id="d1", version=1))
-    assert (d1["status"], d1["activated_at"], d1["ended_at"]) == (ACTIVE, first.occurred_at, None)
+    assert (d1["status"], d1["activated_at"], d1["ended_at"]) == (
+        DeploymentStatus.ACTIVE,
+        first.occurred_at,
+        None,
+    )
 
     log.apply(deploy("d2", environment="staging"))
     log.apply(DeploymentActivated(deployment_id="d2", version=1))
@@ -561,27 +553,40 @@ def test_deployments_through_their_life() -> None:
     second = log.apply(DeploymentActivated(deployment_id="d3", version=1))
 
     d3 = t.deployments["d3"]
-    assert (d3["status"], d3["activated_at"], d3["ended_at"]) == (ACTIVE, second.occurred_at, None)
-    assert d1["status"] == REPLACED
+    assert (d3["status"], d3["activated_at"], d3["ended_at"]) == (
+        DeploymentStatus.ACTIVE,
+        second.occurred_at,
+        None,
+    )
+    assert d1["status"] == DeploymentStatus.REPLACED
     assert d1["ended_at"] == d1["updated_at"] == second.occurred_at
     assert d1["activated_at"] == first.occurred_at
-    assert (t.deployments["d2"]["status"], t.deployments["d2"]["ended_at"]) == (ACTIVE, None)
-    assert (t.deployments["dx"]["status"], t.deployments["dx"]["ended_at"]) == (ACTIVE, None)
-    assert (t.deployments["d4"]["status"], t.deployments["d4"]["ended_at"]) == (DEPLOYING, None)
+    assert (t.deployments["d2"]["status"], t.deployments["d2"]["ended_at"]) == (
+        DeploymentStatus.ACTIVE,
+        None,
+    )
+    assert (t.deployments["dx"]["status"], t.deployments["dx"]["ended_at"]) == (
+        DeploymentStatus.ACTIVE,
+        None,
+    )
+    assert (t.deployments["d4"]["status"], t.deployments["d4"]["ended_at"]) == (
+        DeploymentStatus.DEPLOYING,
+        None,
+    )
 
     undeploy = log.apply(UndeployRequested(deployment_id="d3"))
     assert (d3["status"], d3["ended_at"], d3["updated_at"]) == (
-        UNDEPLOYING,
+        DeploymentStatus.UNDEPLOYING,
         None,
         undeploy.occurred_at,
     )
     stopped = log.apply(DeploymentStopped(deployment_id="d3"))
-    assert d3["status"] == STOPPED
+    assert d3["status"] == DeploymentStatus.STOPPED
     assert d3["ended_at"] == d3["updated_at"] == stopped.occurred_at
 
     failed = log.apply(DeploymentFailed(deployment_id="d4", message="no capacity"))
     d4 = t.deployments["d4"]
-    assert (d4["status"], d4["error_message"]) == (FAILED, "no capacity")
+    assert (d4["status"], d4["error_message"]) == (DeploymentStatus.FAILED, "no capacity")
     assert d4["ended_at"] == d4["updated_at"] == failed.occurred_at
     assert [row["deployment_id"] for row in t.live_deployments("m1")] == ["d2"]
 
@@ -756,7 +761,7 @@ def test_a_table_that_does_not_track_changes_records_none() -> None:
     changing_events(log)
     assert changed(log.tables) == {table: [] for table in ROW_TABLES}
     assert set(log.tables.models) == {"m1", "m2"}
-    assert log.tables.versions[("m1", 1)]["status"] == BUILDING
+    assert log.tables.versions[("m1", 1)]["status"] == VersionStatus.BUILDING
 
 
 def test_wanted_names_the_rows_events_need() -> None:
@@ -877,8 +882,8 @@ def test_loaded_rows_are_updated_as_rows_made_in_the_same_tables() -> None:
             assert rows_of(live.tables, table)[key] == rows_of(whole.tables, table)[key]
     assert live.tables.build_logs == whole.tables.build_logs[n_logs:]
     assert "m9" not in live.tables.models
-    assert live.tables.deployments["d1"]["status"] == REPLACED
-    assert live.tables.deployments["d2"]["status"] == DELETED
+    assert live.tables.deployments["d1"]["status"] == DeploymentStatus.REPLACED
+    assert live.tables.deployments["d2"]["status"] == DeploymentStatus.DELETED
     assert live.tables.api_keys["k1"]["revoked_by"] == "key_admin"
     assert live.tables.live_model(ACCOUNT, MODEL) is live.tables.models["m2"]
 

@@ -17,8 +17,8 @@ from intentml.api.lookups import (
 )
 from intentml.api.platform import Platform, PlatformDep
 from intentml.api.schemas import DeployIn, DeploymentList, DeploymentOut, UndeployOut
-from intentml.domain.fold import DEPLOYING, UNDEPLOYING
 from intentml.domain.names import version_label
+from intentml.domain.statuses import DeploymentStatus
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import DeploymentRequested, UndeployRequested
 from projections import queries as q
@@ -115,7 +115,7 @@ class DeploymentController(Controller):
                 model_version=version_label(version["version"]),
                 version_id=version["version_id"],
                 version=version["version"],
-                status=DEPLOYING,
+                status=DeploymentStatus.DEPLOYING,
                 endpoint=f"{base}/predict/{deployment_id}",
                 environment=data.environment,
                 replicas=data.replicas,
@@ -180,7 +180,7 @@ class DeploymentController(Controller):
             model_name=model_name,
             model_version=version_label(row["version"]),
             deployment_id=deployment_id,
-            status=UNDEPLOYING,
+            status=DeploymentStatus.UNDEPLOYING,
             undeployed_at=event.occurred_at,
         )
         return command_response(body, outcome, f"/models/{model_name}/deployments")

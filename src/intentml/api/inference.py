@@ -33,8 +33,8 @@ from intentml.api.schemas import (
     InferOut,
     PredictionOut,
 )
-from intentml.domain.fold import ACTIVE, DEPLOYING, READY
 from intentml.domain.names import version_label
+from intentml.domain.statuses import DeploymentStatus, VersionStatus
 from intentml.events.envelope import new_id, utcnow
 from intentml.ml.serving import InputError, LoadedModel, RowBatch
 from projections import queries as q
@@ -106,7 +106,7 @@ async def serving_version(
     key = ("version", account_id, model_name, model_version)
     row: asyncpg.Record | None = await platform.lookups.get(key, load)
     assert row is not None  # find_version raises instead of returning None
-    if row["status"] != READY:
+    if row["status"] != VersionStatus.READY:
         raise ApiError(
             409,
             f"{model_name} {version_label(row['version'])} is {row['status']}, not READY; "
@@ -122,13 +122,16 @@ async def serving_deployment(platform: Platform, account_id: str, deployment_id:
         return await platform.fetchrow(q.SERVING_DEPLOYMENT, account_id, deployment_id)
 
     row = await platform.lookups.get(("deployment", account_id, deployment_id), load)
-    if row is None or row["deployment_status"] not in (ACTIVE, DEPLOYING):
+    if row is None or row["deployment_status"] not in (
+        DeploymentStatus.ACTIVE,
+        DeploymentStatus.DEPLOYING,
+    ):
         raise ApiError(
             404,
             f"no active deployment '{deployment_id}'; it was undeployed, its model deleted, "
             "or it never existed (GET /models/{model_name}/deployments lists them)",
         )
-    if row["deployment_status"] == DEPLOYING:
+    if row["deployment_status"] == DeploymentStatus.DEPLOYING:
         raise ApiError(409, f"deployment '{deployment_id}' is still DEPLOYING; retry shortly")
     return row
 

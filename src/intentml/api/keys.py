@@ -22,11 +22,10 @@ from intentml.api.schemas import ShortText
 from intentml.config import Settings
 from intentml.domain.keys import Scope, new_key
 from intentml.domain.ratelimit import PerMinute
+from intentml.domain.statuses import KeyStatus
 from intentml.events.envelope import make_event
 from intentml.events.types import ApiKeyLimitsChanged, ApiKeyRevoked, RateLimits
 from projections import queries as q
-
-ACTIVE, REVOKED = "active", "revoked"
 
 
 class RateLimitsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -113,7 +112,7 @@ def key_out(row: asyncpg.Record, settings: Settings) -> ApiKeyOut:
         account_id=row["account_id"],
         name=row["name"],
         scope=row["scope"],
-        status=REVOKED if row["revoked_at"] is not None else ACTIVE,
+        status=KeyStatus.REVOKED if row["revoked_at"] is not None else KeyStatus.ACTIVE,
         created_at=row["created_at"],
         created_by=row["created_by"],
         rate_limits=limits_out(row["rate_limits"], settings),
@@ -144,7 +143,7 @@ class ApiKeyController(Controller):
             account_id=principal.account_id,
             name=data.name,
             scope=data.scope,
-            status=ACTIVE,
+            status=KeyStatus.ACTIVE,
             created_at=event.occurred_at,
             created_by=principal.key_id,
             rate_limits=limits_out(own, platform.settings),
@@ -186,7 +185,7 @@ class ApiKeyController(Controller):
         else:
             body = msgspec.structs.replace(
                 key_out(row, platform.settings),
-                status=REVOKED,
+                status=KeyStatus.REVOKED,
                 revoked_at=event.occurred_at,
                 revoked_by=principal.key_id,
             )

@@ -34,9 +34,10 @@ from intentml.api.schemas import (
     metrics_out,
 )
 from intentml.api.training import TrainingAsk, resolve_training
-from intentml.domain.fold import PENDING, name_in_use
+from intentml.domain.fold import name_in_use
 from intentml.domain.names import version_label
 from intentml.domain.schemas import simple_schema
+from intentml.domain.statuses import VersionStatus
 from intentml.domain.training_options import options_of
 from intentml.events.envelope import make_event, new_id, utcnow
 from intentml.events.types import ModelCreated, ModelDeleted, ModelUpdated
@@ -44,7 +45,7 @@ from projections import queries as q
 
 #: The statuses `GET /models?status=` accepts (DRAFT exists in the Plexe API; nothing
 #: here is ever a draft, so it filters to nothing).
-LIST_STATUSES = ("DRAFT", "PENDING", "BUILDING", "READY", "ERROR")
+LIST_STATUSES = ("DRAFT", *VersionStatus)
 SORT_FIELDS = ("created_at", "name")
 SORT_DIRS = ("asc", "desc")
 MAX_PAGE = 100
@@ -206,7 +207,7 @@ class ModelController(Controller):
         check_verdict(outcome, "another request created it at the same time")
         body = CreateModelOut(
             job_id=training.job_id,
-            status=PENDING,
+            status=VersionStatus.PENDING,
             model_id=model_id,
             model_name=model_name,
             model_version=version_label(1),

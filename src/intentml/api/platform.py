@@ -18,7 +18,7 @@ from intentml.api.ratelimit import FailedAuthLimiter, RateLimiter
 from intentml.api.serving_cache import FreshCache, ModelCache
 from intentml.api.storable import refuse
 from intentml.config import Settings
-from intentml.domain.fold import CONFLICT, INVALID, Decision, RejectionKind, StreamState
+from intentml.domain.fold import CONFLICT, INVALID, RejectionKind, Ruling, StreamState
 from intentml.domain.text import unstorable_in
 from intentml.events.commands import Outcome, ReadModelReset, Refused, stream_state, submit
 from intentml.events.envelope import Envelope
@@ -37,7 +37,7 @@ def refusal(reason: str, kind: RejectionKind) -> ApiError:
     return ApiError(REFUSAL_STATUS[kind], reason)
 
 
-def refuse_if_rejected(verdict: Decision | None) -> None:
+def refuse_if_rejected(verdict: Ruling | None) -> None:
     """Raise the API's answer if a pre-check's `verdict` is a rejection."""
     if verdict is not None and not verdict.accepted:
         raise refusal(verdict.reason or "refused", verdict.kind or CONFLICT)

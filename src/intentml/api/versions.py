@@ -32,9 +32,9 @@ from intentml.api.schemas import (
     metrics_out,
 )
 from intentml.api.training import TrainingAsk, resolve_training
-from intentml.domain.fold import PENDING, READY
 from intentml.domain.names import version_label
 from intentml.domain.schemas import simple_schema
+from intentml.domain.statuses import VersionStatus
 from intentml.domain.training_options import TrainingOptions, options_of
 from intentml.domain.training_report import TrainingReport
 from intentml.events.envelope import Envelope, make_event
@@ -47,7 +47,7 @@ ALGORITHM = "LightGBM gradient-boosted decision trees"
 def status_out(row: asyncpg.Record) -> StatusOut:
     """The status document of a version row."""
     result = None
-    if row["status"] == READY and row["metric_name"] is not None:
+    if row["status"] == VersionStatus.READY and row["metric_name"] is not None:
         result = MetricResult(row["metric_name"], row["metric_value"])
     return StatusOut(
         model_name=row["model_name"],
@@ -282,7 +282,7 @@ def requested(
     label = version_label(training.version)
     body = VersionRequestedOut(
         job_id=training.job_id,
-        status=PENDING,
+        status=VersionStatus.PENDING,
         model_name=model_name,
         model_version=label,
         new_version=label,
@@ -409,7 +409,7 @@ class VersionController(Controller):
                 "trained model to describe"
                 + (
                     "; see its error with GET .../status"
-                    if row["status"] == "ERROR"
+                    if row["status"] == VersionStatus.ERROR
                     else "; poll its status until READY"
                 ),
             )

@@ -11,7 +11,7 @@ import sys
 
 from intentml.cli.registry import Command, SubParsers, attach
 from intentml.config import Settings
-from projections.replay import Progress, rebuild
+from projections.replay import RebuildProgress, rebuild
 from projections.replay_queries import PROJECTIONS
 
 #: Print progress about every this many events.
@@ -39,7 +39,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     """Rebuild and switch; print what was done. The exit status."""
     last = [0]
 
-    def report(p: Progress) -> None:
+    def report(p: RebuildProgress) -> None:
         if p.events - last[0] >= REPORT_EVERY:
             last[0] = p.events
             print(f"replayed {p.events:,} events ({p.rate:,.0f} events/s)", file=sys.stderr)

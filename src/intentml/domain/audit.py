@@ -8,7 +8,7 @@ their names), and nothing that is not in the event itself.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 import msgspec
 
@@ -50,96 +50,161 @@ def _quote(text: str) -> str:
 def event_version(envelope: Envelope) -> int | None:
     """The model version an event is about, if it names one."""
     d = envelope.data
-    if isinstance(d, ModelCreated | VersionRequested):
-        return d.training.version
-    if isinstance(
-        d,
-        DeploymentRequested
-        | DeploymentActivated
-        | BuildStarted
-        | BuildProgressed
-        | VersionTrained
-        | VersionReady
-        | BuildFailed,
-    ):
-        return d.version
-    return None
+    match d:
+        case ModelCreated() | VersionRequested():
+            return d.training.version
+        case (
+            DeploymentRequested()
+            | DeploymentActivated()
+            | BuildStarted()
+            | BuildProgressed()
+            | VersionTrained()
+            | VersionReady()
+            | BuildFailed()
+        ):
+            return d.version
+        case (
+            AccountCreated()
+            | ApiKeyIssued()
+            | ApiKeyRevoked()
+            | ApiKeyLimitsChanged()
+            | DatasetUploaded()
+            | ModelUpdated()
+            | ModelDeleted()
+            | DeploymentFailed()
+            | UndeployRequested()
+            | DeploymentStopped()
+        ):
+            return None
+        case _:
+            assert_never(d)
 
 
 def summarize(envelope: Envelope) -> str:
     """One line saying what `envelope` asked for or recorded."""
     d = envelope.data
-    if isinstance(d, ModelCreated):
-        t = d.training
-        return (
-            f"model created with intent {_quote(d.intent)}; target '{t.target}' "
-            f"({t.target_reason}); {version_label(t.version)} requested on dataset {t.upload_id}"
-        )
-    if isinstance(d, VersionRequested):
-        what = "retrain" if d.reason == "retrain" else "new version"
-        t = d.training
-        return (
-            f"{what}: {version_label(t.version)} requested on dataset {t.upload_id}, "
-            f"target '{t.target}'"
-        )
-    if isinstance(d, ModelUpdated):
-        changes = []
-        if d.name is not None:
-            changes.append(f"name {_quote(d.name)}")
-        if d.description is not None:
-            changes.append("description changed")
-        if d.tags is not None:
-            changes.append(f"tags {d.tags}")
-        return "model updated: " + (", ".join(changes) or "nothing changed")
-    if isinstance(d, ModelDeleted):
-        return "model deleted with its deployments"
-    if isinstance(d, DeploymentRequested):
-        return (
-            f"deployment {d.deployment_id} of {version_label(d.version)} requested "
-            f"({d.environment}, {d.replicas} replica{'s' if d.replicas != 1 else ''})"
-        )
-    if isinstance(d, DeploymentActivated):
-        return f"deployment {d.deployment_id} of {version_label(d.version)} is ACTIVE"
-    if isinstance(d, DeploymentFailed):
-        return f"deployment {d.deployment_id} failed: {d.message}"
-    if isinstance(d, UndeployRequested):
-        return f"undeployment of {d.deployment_id} requested"
-    if isinstance(d, DeploymentStopped):
-        return f"deployment {d.deployment_id} stopped"
-    if isinstance(d, BuildStarted):
-        return f"build of {version_label(d.version)} started on {d.worker or 'a trainer'}"
-    if isinstance(d, BuildProgressed):
-        last = f": {_quote(d.lines[-1])}" if d.lines else ""
-        return f"build of {version_label(d.version)} at {d.progress}%{last}"
-    if isinstance(d, VersionTrained):
-        return (
-            f"{version_label(d.version)} trained ({d.result.task}): {d.result.metric_name} = "
-            f"{d.result.metric_value:.4f} on held-out rows, {d.result.rows_used} rows used"
-        )
-    if isinstance(d, VersionReady):
-        return f"{version_label(d.version)} is READY: a sample prediction was served"
-    if isinstance(d, BuildFailed):
-        return f"build of {version_label(d.version)} failed ({d.code}): {d.message}"
-    if isinstance(d, DatasetUploaded):
-        return f"dataset {d.upload_id} uploaded: {d.filename!r}, {d.rows} rows, {d.format}"
-    if isinstance(d, AccountCreated):
-        return f"account created by {d.created_by or envelope.actor}"
-    if isinstance(d, ApiKeyIssued):
-        return f"key {d.key_id} issued ({d.scope}) by {d.issued_by or envelope.actor}"
-    if isinstance(d, ApiKeyLimitsChanged):
-        limits = (
-            "the defaults"
-            if d.rate_limits is None
-            else (
-                f"{d.rate_limits.management_per_minute} management, "
-                f"{d.rate_limits.inference_per_minute} inference requests a minute"
+    match d:
+        case ModelCreated() | VersionRequested() | ModelUpdated() | ModelDeleted():
+            return _model_summary(d)
+        case (
+            DeploymentRequested()
+            | DeploymentActivated()
+            | DeploymentFailed()
+            | UndeployRequested()
+            | DeploymentStopped()
+        ):
+            return _deployment_summary(d)
+        case BuildStarted() | BuildProgressed() | VersionTrained() | VersionReady() | BuildFailed():
+            return _build_summary(d)
+        case DatasetUploaded():
+            return f"dataset {d.upload_id} uploaded: {d.filename!r}, {d.rows} rows, {d.format}"
+        case AccountCreated() | ApiKeyIssued() | ApiKeyLimitsChanged() | ApiKeyRevoked():
+            return _account_summary(d, envelope.actor)
+        case _:
+            assert_never(d)
+
+
+def _model_summary(d: ModelCreated | VersionRequested | ModelUpdated | ModelDeleted) -> str:
+    match d:
+        case ModelCreated():
+            t = d.training
+            return (
+                f"model created with intent {_quote(d.intent)}; target '{t.target}' "
+                f"({t.target_reason}); {version_label(t.version)} requested on dataset "
+                f"{t.upload_id}"
             )
-        )
-        return f"key {d.key_id} limits set to {limits} by {d.changed_by or envelope.actor}"
-    if isinstance(d, ApiKeyRevoked):
-        return f"key {d.key_id} revoked by {d.revoked_by or envelope.actor}"
-    # A type newer than this summary table still gets a line: its name says what it is.
-    return envelope.type
+        case VersionRequested():
+            what = "retrain" if d.reason == "retrain" else "new version"
+            t = d.training
+            return (
+                f"{what}: {version_label(t.version)} requested on dataset {t.upload_id}, "
+                f"target '{t.target}'"
+            )
+        case ModelUpdated():
+            changes = []
+            if d.name is not None:
+                changes.append(f"name {_quote(d.name)}")
+            if d.description is not None:
+                changes.append("description changed")
+            if d.tags is not None:
+                changes.append(f"tags {d.tags}")
+            return "model updated: " + (", ".join(changes) or "nothing changed")
+        case ModelDeleted():
+            return "model deleted with its deployments"
+        case _:
+            assert_never(d)
+
+
+def _deployment_summary(
+    d: DeploymentRequested
+    | DeploymentActivated
+    | DeploymentFailed
+    | UndeployRequested
+    | DeploymentStopped,
+) -> str:
+    match d:
+        case DeploymentRequested():
+            return (
+                f"deployment {d.deployment_id} of {version_label(d.version)} requested "
+                f"({d.environment}, {d.replicas} replica{'s' if d.replicas != 1 else ''})"
+            )
+        case DeploymentActivated():
+            return f"deployment {d.deployment_id} of {version_label(d.version)} is ACTIVE"
+        case DeploymentFailed():
+            return f"deployment {d.deployment_id} failed: {d.message}"
+        case UndeployRequested():
+            return f"undeployment of {d.deployment_id} requested"
+        case DeploymentStopped():
+            return f"deployment {d.deployment_id} stopped"
+        case _:
+            assert_never(d)
+
+
+def _build_summary(
+    d: BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed,
+) -> str:
+    match d:
+        case BuildStarted():
+            return f"build of {version_label(d.version)} started on {d.worker or 'a trainer'}"
+        case BuildProgressed():
+            last = f": {_quote(d.lines[-1])}" if d.lines else ""
+            return f"build of {version_label(d.version)} at {d.progress}%{last}"
+        case VersionTrained():
+            return (
+                f"{version_label(d.version)} trained ({d.result.task}): {d.result.metric_name} = "
+                f"{d.result.metric_value:.4f} on held-out rows, {d.result.rows_used} rows used"
+            )
+        case VersionReady():
+            return f"{version_label(d.version)} is READY: a sample prediction was served"
+        case BuildFailed():
+            return f"build of {version_label(d.version)} failed ({d.code}): {d.message}"
+        case _:
+            assert_never(d)
+
+
+def _account_summary(
+    d: AccountCreated | ApiKeyIssued | ApiKeyLimitsChanged | ApiKeyRevoked, actor: str
+) -> str:
+    """`actor` (the envelope's) names the author of events from before they named one."""
+    match d:
+        case AccountCreated():
+            return f"account created by {d.created_by or actor}"
+        case ApiKeyIssued():
+            return f"key {d.key_id} issued ({d.scope}) by {d.issued_by or actor}"
+        case ApiKeyLimitsChanged():
+            limits = (
+                "the defaults"
+                if d.rate_limits is None
+                else (
+                    f"{d.rate_limits.management_per_minute} management, "
+                    f"{d.rate_limits.inference_per_minute} inference requests a minute"
+                )
+            )
+            return f"key {d.key_id} limits set to {limits} by {d.changed_by or actor}"
+        case ApiKeyRevoked():
+            return f"key {d.key_id} revoked by {d.revoked_by or actor}"
+        case _:
+            assert_never(d)
 
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,12 +9,13 @@ is already final is ignored, so at-least-once delivery never makes two versions.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, assert_never
 
 import msgspec
 
 from intentml.domain.keys import SCOPES, key_id_for
 from intentml.domain.ratelimit import BAD_LIMITS, valid_limits
+from intentml.domain.statuses import FINAL_VERSION_STATUSES, DeploymentStatus, VersionStatus
 from intentml.domain.text import UNSTORABLE_REASON, unstorable_in
 from intentml.events.envelope import Envelope
 from intentml.events.types import (
@@ -40,19 +41,12 @@ from intentml.events.types import (
     VersionTrained,
 )
 
-PENDING, BUILDING, READY, ERROR = "PENDING", "BUILDING", "READY", "ERROR"
-FINAL_STATUSES = frozenset({READY, ERROR})
-
-DEPLOYING, ACTIVE, UNDEPLOYING = "DEPLOYING", "ACTIVE", "UNDEPLOYING"
-#: What a deployment that no longer serves is, in the read model (not kept in the fold).
-REPLACED, FAILED, STOPPED, DELETED = "REPLACED", "FAILED", "STOPPED", "DELETED"
-
 
 class VersionState(msgspec.Struct, frozen=True):
     """What the fold must know of one version to judge the events about it."""
 
     job_id: str
-    status: str = PENDING
+    status: VersionStatus = VersionStatus.PENDING
     trained: bool = False
     #: The accepted `BuildStarted`s, one per attempt, by `attempt_id` (by event id for
     #: events without one): a worker lost mid-build leaves its attempt unfinished, and the
@@ -65,7 +59,7 @@ class DeploymentState(msgspec.Struct, frozen=True):
 
     environment: str
     version: int
-    status: str = DEPLOYING
+    status: DeploymentStatus = DeploymentStatus.DEPLOYING
 
 
 class StreamState(msgspec.Struct, frozen=True):
@@ -97,7 +91,7 @@ INVALID: RejectionKind = "invalid"
 _MODEL_EXISTS = "a model named '{}' already exists; pick another name or retrain it"
 
 
-class Decision(msgspec.Struct, frozen=True):
+class Ruling(msgspec.Struct, frozen=True):
     """The verdict on one event and the state after it."""
 
     accepted: bool
@@ -131,14 +125,14 @@ def decode_state(raw: bytes | None) -> StreamState:
     return StreamState() if raw is None else _state_decoder.decode(raw)
 
 
-def _reject(state: StreamState, reason: str, kind: RejectionKind = CONFLICT) -> Decision:
-    return Decision(False, state, reason, kind)
+def _reject(state: StreamState, reason: str, kind: RejectionKind = CONFLICT) -> Ruling:
+    return Ruling(False, state, reason, kind)
 
 
-def _with_version(state: StreamState, version: int, vs: VersionState) -> Decision:
+def _with_version(state: StreamState, version: int, vs: VersionState) -> Ruling:
     versions = dict(state.versions)
     versions[version] = vs
-    return Decision(True, msgspec.structs.replace(state, versions=versions))
+    return Ruling(True, msgspec.structs.replace(state, versions=versions))
 
 
 def _version_event(state: StreamState, version: int, job_id: str) -> VersionState | str:
@@ -148,12 +142,12 @@ def _version_event(state: StreamState, version: int, job_id: str) -> VersionStat
     vs = state.versions.get(version)
     if vs is None or vs.job_id != job_id:
         return f"no build job {job_id} for version v{version}"
-    if vs.status in FINAL_STATUSES:
+    if vs.status in FINAL_VERSION_STATUSES:
         return f"version v{version} is already {vs.status}; duplicate result ignored"
     return vs
 
 
-def decide(state: StreamState, event: Envelope) -> Decision:
+def decide(state: StreamState, event: Envelope) -> Ruling:
     """Judge `event` against the state of its stream; return the verdict and new state.
 
     An event holding text PostgreSQL cannot store (`intentml.domain.text`) is rejected
@@ -165,90 +159,138 @@ def decide(state: StreamState, event: Envelope) -> Decision:
     return _judge(state, event)
 
 
-def _judge(state: StreamState, event: Envelope) -> Decision:
+def _judge(state: StreamState, event: Envelope) -> Ruling:
+    """Dispatch on the event type; mypy checks that every type of `EventData` has a case."""
     data = event.data
-    # Worker events first: they are most of the log (a build reports its progress often).
-    if isinstance(
-        data, BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed
-    ):
-        found = _version_event(state, data.version, data.job_id)
-        if isinstance(found, str):
-            return _reject(state, found)
-        if isinstance(data, BuildStarted):
+    match data:
+        # Worker events first: they are most of the log (a build reports its progress often).
+        case BuildStarted() | BuildProgressed() | VersionTrained() | VersionReady() | BuildFailed():
+            return _worker_event(state, event, data)
+        case AccountCreated() | ApiKeyIssued() | ApiKeyRevoked() | ApiKeyLimitsChanged():
+            if event.model_name:
+                return _reject(state, "account events belong to the account's own stream", INVALID)
+            return _account_event(state, data)
+        case DatasetUploaded():
+            if data.upload_id in state.upload_ids:
+                return _reject(state, f"upload {data.upload_id} is already recorded")
+            return Ruling(
+                True, msgspec.structs.replace(state, upload_ids=state.upload_ids | {data.upload_id})
+            )
+        case ModelCreated():
+            return _model_created(state, event, data)
+        case (
+            VersionRequested()
+            | ModelUpdated()
+            | ModelDeleted()
+            | DeploymentRequested()
+            | DeploymentActivated()
+            | DeploymentFailed()
+            | UndeployRequested()
+            | DeploymentStopped()
+        ):
+            return _model_event(state, data)
+        case _:
+            assert_never(data)
+
+
+def _worker_event(
+    state: StreamState,
+    event: Envelope,
+    data: BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed,
+) -> Ruling:
+    """A trainer's or deployer's report on the build of one version."""
+    found = _version_event(state, data.version, data.job_id)
+    if isinstance(found, str):
+        return _reject(state, found)
+    match data:
+        case BuildStarted():
             return _build_started(state, found, data, data.attempt_id or event.event_id)
-        if isinstance(data, BuildProgressed):
+        case BuildProgressed():
             current = found.starts[-1] if found.starts else data.attempt_id
             if data.attempt_id and data.attempt_id != current:
                 return _reject(
                     state, f"progress of an earlier attempt at v{data.version}, since restarted"
                 )
-            if found.status == BUILDING:
-                return Decision(True, state)  # progress of a build already known to run
+            if found.status == VersionStatus.BUILDING:
+                return Ruling(True, state)  # progress of a build already known to run
             return _with_version(
-                state, data.version, msgspec.structs.replace(found, status=BUILDING)
+                state,
+                data.version,
+                msgspec.structs.replace(found, status=VersionStatus.BUILDING),
             )
-        if isinstance(data, VersionTrained):
+        case VersionTrained():
             if found.trained:
                 return _reject(
                     state, f"version v{data.version} is already trained; duplicate ignored"
                 )
-            return _with_version(
-                state, data.version, msgspec.structs.replace(found, status=BUILDING, trained=True)
-            )
-        if isinstance(data, VersionReady):
+            trained = msgspec.structs.replace(found, status=VersionStatus.BUILDING, trained=True)
+            return _with_version(state, data.version, trained)
+        case VersionReady():
             if not found.trained:
                 return _reject(state, f"version v{data.version} has no trained artifact yet")
-            return _with_version(state, data.version, msgspec.structs.replace(found, status=READY))
-        return _with_version(state, data.version, msgspec.structs.replace(found, status=ERROR))
-    if isinstance(data, AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged):
-        if event.model_name:
-            return _reject(state, "account events belong to the account's own stream", INVALID)
-        return _account_event(state, data)
-    if isinstance(data, DatasetUploaded):
-        if data.upload_id in state.upload_ids:
-            return _reject(state, f"upload {data.upload_id} is already recorded")
-        return Decision(
-            True, msgspec.structs.replace(state, upload_ids=state.upload_ids | {data.upload_id})
-        )
-    if isinstance(data, ModelCreated):
-        if (taken := name_in_use(state, event.model_name)) is not None:
-            return taken
-        t = data.training
-        if t.version != 1:
-            return _reject(state, "a new model starts at version v1", INVALID)
-        return Decision(
-            True,
-            StreamState(
-                model_id=data.model_id, versions={t.version: VersionState(job_id=t.job_id)}
-            ),
-        )
+            ready = msgspec.structs.replace(found, status=VersionStatus.READY)
+            return _with_version(state, data.version, ready)
+        case BuildFailed():
+            failed = msgspec.structs.replace(found, status=VersionStatus.ERROR)
+            return _with_version(state, data.version, failed)
+        case _:
+            assert_never(data)
+
+
+def _model_created(state: StreamState, event: Envelope, data: ModelCreated) -> Ruling:
+    """A model under a free name; it starts with its first version requested."""
+    if (taken := name_in_use(state, event.model_name)) is not None:
+        return taken
+    t = data.training
+    if t.version != 1:
+        return _reject(state, "a new model starts at version v1", INVALID)
+    return Ruling(
+        True,
+        StreamState(model_id=data.model_id, versions={t.version: VersionState(job_id=t.job_id)}),
+    )
+
+
+def _model_event(
+    state: StreamState,
+    data: VersionRequested
+    | ModelUpdated
+    | ModelDeleted
+    | DeploymentRequested
+    | DeploymentActivated
+    | DeploymentFailed
+    | UndeployRequested
+    | DeploymentStopped,
+) -> Ruling:
+    """A command or fact about an existing model: its versions, metadata, deployments."""
     if state.model_id is None:
         return _reject(state, "the model does not exist (deleted or never created)")
     # Commands name the model they were checked against: one deleted and created again
     # between the API's check and the append must not receive them.
     if getattr(data, "model_id", state.model_id) != state.model_id:
         return _reject(state, "the command is about an earlier model of this name")
-    if isinstance(data, VersionRequested):
-        return _request_version(state, data.training)
-    if isinstance(data, ModelUpdated):
-        return Decision(True, state)
-    if isinstance(data, ModelDeleted):
-        # Versions and deployments go with the model; a model created later under the
-        # same name starts from nothing, and late worker results for these jobs are rejected.
-        return Decision(True, StreamState())
-    if isinstance(
-        data,
-        DeploymentRequested
-        | DeploymentActivated
-        | DeploymentFailed
-        | UndeployRequested
-        | DeploymentStopped,
-    ):
-        return _deployment_event(state, data)
-    return _reject(state, f"unknown event type {event.type}", INVALID)
+    match data:
+        case VersionRequested():
+            return _request_version(state, data.training)
+        case ModelUpdated():
+            return Ruling(True, state)
+        case ModelDeleted():
+            # Versions and deployments go with the model; a model created later under the
+            # same name starts from nothing, and late worker results for these jobs are
+            # rejected.
+            return Ruling(True, StreamState())
+        case (
+            DeploymentRequested()
+            | DeploymentActivated()
+            | DeploymentFailed()
+            | UndeployRequested()
+            | DeploymentStopped()
+        ):
+            return _deployment_event(state, data)
+        case _:
+            assert_never(data)
 
 
-def name_in_use(state: StreamState, model_name: str) -> Decision | None:
+def name_in_use(state: StreamState, model_name: str) -> Ruling | None:
     """The rejection of a `ModelCreated` under a name in use, or None while it is free.
     The API asks it before it resolves the training request too: a name in use is a 409
     before any question about the request."""
@@ -257,7 +299,7 @@ def name_in_use(state: StreamState, model_name: str) -> Decision | None:
     return _reject(state, _MODEL_EXISTS.format(model_name))
 
 
-def judge(state: StreamState, event: Envelope, digest: str) -> Decision:
+def judge(state: StreamState, event: Envelope, digest: str) -> Ruling:
     """`decide`, after the chain rule: an event takes part in its stream only if it links to
     the stream's last event (`prev_hash` is that event's hash, `head`). What does not link
     is a re-sent copy of an event already in the log (an appender that lost the broker's
@@ -280,7 +322,7 @@ def judge(state: StreamState, event: Envelope, digest: str) -> Decision:
 
 def _build_started(
     state: StreamState, found: VersionState, data: BuildStarted, attempt: str
-) -> Decision:
+) -> Ruling:
     """Each start is an attempt at the build; the same start twice is a redelivered
     record, and a start after the version was trained is a late one (a worker that got
     the request again before the result was projected): neither is a new attempt."""
@@ -289,12 +331,11 @@ def _build_started(
     if found.trained:
         return _reject(state, f"version v{data.version} is already trained; late start ignored")
     started = [*found.starts, attempt]
-    return _with_version(
-        state, data.version, msgspec.structs.replace(found, status=BUILDING, starts=started)
-    )
+    building = msgspec.structs.replace(found, status=VersionStatus.BUILDING, starts=started)
+    return _with_version(state, data.version, building)
 
 
-def _request_version(state: StreamState, t: TrainingRequest) -> Decision:
+def _request_version(state: StreamState, t: TrainingRequest) -> Ruling:
     expected = max(state.versions, default=0) + 1
     if t.version != expected:
         return _reject(
@@ -303,8 +344,8 @@ def _request_version(state: StreamState, t: TrainingRequest) -> Decision:
     return _with_version(state, t.version, VersionState(job_id=t.job_id))
 
 
-def _with_deployment(state: StreamState, deployments: dict[str, DeploymentState]) -> Decision:
-    return Decision(True, msgspec.structs.replace(state, deployments=deployments))
+def _with_deployment(state: StreamState, deployments: dict[str, DeploymentState]) -> Ruling:
+    return Ruling(True, msgspec.structs.replace(state, deployments=deployments))
 
 
 def _deployment_event(
@@ -314,46 +355,69 @@ def _deployment_event(
     | DeploymentFailed
     | UndeployRequested
     | DeploymentStopped,
-) -> Decision:
+) -> Ruling:
+    match data:
+        case DeploymentRequested():
+            return _deployment_requested(state, data)
+        case DeploymentActivated() | DeploymentFailed() | UndeployRequested() | DeploymentStopped():
+            return _live_deployment_event(state, data)
+        case _:
+            assert_never(data)
+
+
+def _deployment_requested(state: StreamState, data: DeploymentRequested) -> Ruling:
+    if data.deployment_id in state.deployments:
+        return _reject(state, f"deployment {data.deployment_id} already exists")
+    vs = state.versions.get(data.version)
+    if vs is None or vs.status != VersionStatus.READY:
+        status = "missing" if vs is None else vs.status
+        return _reject(
+            state,
+            f"version v{data.version} is {status}, not READY; only READY versions can be deployed",
+        )
     deployments = dict(state.deployments)
-    if isinstance(data, DeploymentRequested):
-        if data.deployment_id in deployments:
-            return _reject(state, f"deployment {data.deployment_id} already exists")
-        vs = state.versions.get(data.version)
-        if vs is None or vs.status != READY:
-            status = "missing" if vs is None else vs.status
-            return _reject(
-                state,
-                f"version v{data.version} is {status}, not READY; "
-                "only READY versions can be deployed",
-            )
-        deployments[data.deployment_id] = DeploymentState(data.environment, data.version)
-        return _with_deployment(state, deployments)
+    deployments[data.deployment_id] = DeploymentState(data.environment, data.version)
+    return _with_deployment(state, deployments)
+
+
+def _live_deployment_event(
+    state: StreamState,
+    data: DeploymentActivated | DeploymentFailed | UndeployRequested | DeploymentStopped,
+) -> Ruling:
+    """What happens to a deployment that is live: DEPLOYING, ACTIVE or UNDEPLOYING."""
+    deployments = dict(state.deployments)
     current = deployments.get(data.deployment_id)
     if current is None:
         return _reject(state, f"deployment {data.deployment_id} is not live")
-    if isinstance(data, DeploymentActivated):
-        if current.status != DEPLOYING:
-            return _reject(state, f"deployment {data.deployment_id} is {current.status}")
-        # One ACTIVE deployment per environment: the new one replaces the old.
-        for dep_id, dep in state.deployments.items():
-            if dep.environment == current.environment and dep.status == ACTIVE:
-                del deployments[dep_id]
-        deployments[data.deployment_id] = msgspec.structs.replace(current, status=ACTIVE)
-        return _with_deployment(state, deployments)
-    if isinstance(data, DeploymentFailed):
-        if current.status != DEPLOYING:
-            return _reject(state, f"deployment {data.deployment_id} is {current.status}")
-        del deployments[data.deployment_id]
-        return _with_deployment(state, deployments)
-    if isinstance(data, UndeployRequested):
-        if current.status == UNDEPLOYING:
-            return _reject(state, f"deployment {data.deployment_id} is already being undeployed")
-        deployments[data.deployment_id] = msgspec.structs.replace(current, status=UNDEPLOYING)
-        return _with_deployment(state, deployments)
-    if current.status != UNDEPLOYING:
-        return _reject(state, f"deployment {data.deployment_id} was not being undeployed")
-    del deployments[data.deployment_id]
+    match data:
+        case DeploymentActivated():
+            if current.status != DeploymentStatus.DEPLOYING:
+                return _reject(state, f"deployment {data.deployment_id} is {current.status}")
+            # One ACTIVE deployment per environment: the new one replaces the old.
+            for dep_id, dep in state.deployments.items():
+                if dep.environment == current.environment and dep.status == DeploymentStatus.ACTIVE:
+                    del deployments[dep_id]
+            deployments[data.deployment_id] = msgspec.structs.replace(
+                current, status=DeploymentStatus.ACTIVE
+            )
+        case DeploymentFailed():
+            if current.status != DeploymentStatus.DEPLOYING:
+                return _reject(state, f"deployment {data.deployment_id} is {current.status}")
+            del deployments[data.deployment_id]
+        case UndeployRequested():
+            if current.status == DeploymentStatus.UNDEPLOYING:
+                return _reject(
+                    state, f"deployment {data.deployment_id} is already being undeployed"
+                )
+            deployments[data.deployment_id] = msgspec.structs.replace(
+                current, status=DeploymentStatus.UNDEPLOYING
+            )
+        case DeploymentStopped():
+            if current.status != DeploymentStatus.UNDEPLOYING:
+                return _reject(state, f"deployment {data.deployment_id} was not being undeployed")
+            del deployments[data.deployment_id]
+        case _:
+            assert_never(data)
     return _with_deployment(state, deployments)
 
 
@@ -362,38 +426,54 @@ _SCOPES = ", ".join(SCOPES)
 
 def _account_event(
     state: StreamState, data: AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged
-) -> Decision:
+) -> Ruling:
     """Accounts and their keys. A key's account need not have an `AccountCreated`: the
     first bootstrap keys predate accounts, and accounts are never deleted, so the
     operator's pre-check that the account exists cannot be raced."""
-    if isinstance(data, AccountCreated):
-        if state.account_created:
-            return _reject(state, "the account already exists")
-        return Decision(True, msgspec.structs.replace(state, account_created=True))
-    if isinstance(data, ApiKeyIssued):
-        if data.key_hash in state.key_hashes:
-            return _reject(state, "this key is already registered")
-        if data.key_id != key_id_for(data.key_hash):
-            return _reject(state, "a key id must be derived from the key's hash", INVALID)
-        if data.scope not in SCOPES:
-            return _reject(state, f"unknown scope '{data.scope}'; one of: {_SCOPES}", INVALID)
-        if not valid_limits(data.rate_limits):
-            return _reject(state, BAD_LIMITS, INVALID)
-        return Decision(
-            True, msgspec.structs.replace(state, key_hashes=state.key_hashes | {data.key_hash})
-        )
+    match data:
+        case AccountCreated():
+            if state.account_created:
+                return _reject(state, "the account already exists")
+            return Ruling(True, msgspec.structs.replace(state, account_created=True))
+        case ApiKeyIssued():
+            return _key_issued(state, data)
+        case ApiKeyRevoked() | ApiKeyLimitsChanged():
+            return _key_changed(state, data)
+        case _:
+            assert_never(data)
+
+
+def _key_issued(state: StreamState, data: ApiKeyIssued) -> Ruling:
+    if data.key_hash in state.key_hashes:
+        return _reject(state, "this key is already registered")
+    if data.key_id != key_id_for(data.key_hash):
+        return _reject(state, "a key id must be derived from the key's hash", INVALID)
+    if data.scope not in SCOPES:
+        return _reject(state, f"unknown scope '{data.scope}'; one of: {_SCOPES}", INVALID)
+    if not valid_limits(data.rate_limits):
+        return _reject(state, BAD_LIMITS, INVALID)
+    return Ruling(
+        True, msgspec.structs.replace(state, key_hashes=state.key_hashes | {data.key_hash})
+    )
+
+
+def _key_changed(state: StreamState, data: ApiKeyRevoked | ApiKeyLimitsChanged) -> Ruling:
+    """A change to a live key of the account."""
     if not any(key_id_for(h) == data.key_id for h in state.key_hashes):
         return _reject(state, f"the account has no key '{data.key_id}'")
     if data.key_id in state.revoked_keys:
         if isinstance(data, ApiKeyLimitsChanged):
             return _reject(state, f"key '{data.key_id}' is revoked; its limits no longer matter")
         return _reject(state, f"key '{data.key_id}' is already revoked")
-    if isinstance(data, ApiKeyLimitsChanged):
-        # A live key of the account may get any positive limits or none: its account's
-        # admins decide. The state needs nothing: the read model holds the limits.
-        if not valid_limits(data.rate_limits):
-            return _reject(state, BAD_LIMITS, INVALID)
-        return Decision(True, state)
-    return Decision(
-        True, msgspec.structs.replace(state, revoked_keys=state.revoked_keys | {data.key_id})
-    )
+    match data:
+        case ApiKeyLimitsChanged():
+            # A live key of the account may get any positive limits or none: its account's
+            # admins decide. The state needs nothing: the read model holds the limits.
+            if not valid_limits(data.rate_limits):
+                return _reject(state, BAD_LIMITS, INVALID)
+            return Ruling(True, state)
+        case ApiKeyRevoked():
+            revoked = state.revoked_keys | {data.key_id}
+            return Ruling(True, msgspec.structs.replace(state, revoked_keys=revoked))
+        case _:
+            assert_never(data)

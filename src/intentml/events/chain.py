@@ -38,7 +38,7 @@ WINDOW = 8
 #: comes later than this many events of its stream reads as an inserted event).
 COPIES = 64
 
-Kind = Literal["altered", "removed", "inserted"]
+ProblemKind = Literal["altered", "removed", "inserted"]
 
 
 class ChainRecord(msgspec.Struct, frozen=True):
@@ -54,7 +54,7 @@ class ChainRecord(msgspec.Struct, frozen=True):
 class Problem(msgspec.Struct, frozen=True):
     """The first break of a chain: what kind, at which event, and an explanation."""
 
-    kind: Kind
+    kind: ProblemKind
     #: The event that is altered or inserted, or the first one after a removal.
     event_id: str
     stream: str
@@ -168,7 +168,7 @@ class _Stream:
             "(removed, or that one was altered and its recorded hash forged to match)",
         )
 
-    def _problem(self, kind: Kind, event_id: str, rec: ChainRecord, msg: str) -> Problem:
+    def _problem(self, kind: ProblemKind, event_id: str, rec: ChainRecord, msg: str) -> Problem:
         return Problem(kind, event_id, self.name, rec.partition, rec.offset, msg)
 
 

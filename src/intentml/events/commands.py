@@ -19,8 +19,8 @@ import msgspec
 
 from intentml.domain.fold import (
     CONFLICT,
-    Decision,
     RejectionKind,
+    Ruling,
     StreamState,
     decide,
     decode_state,
@@ -60,7 +60,7 @@ async def stream_state(pool: asyncpg.Pool, stream: str) -> StreamState:
     return decode_state(rows[0]["state"] if rows else None)
 
 
-async def precheck(pool: asyncpg.Pool, envelope: Envelope) -> Decision:
+async def precheck(pool: asyncpg.Pool, envelope: Envelope) -> Ruling:
     """The fold's verdict on `envelope` if it were the next event of its stream now: its
     stream's stored fold state (as of the projector's last batch) run through `decide`."""
     return decide(await stream_state(pool, envelope.stream), envelope)

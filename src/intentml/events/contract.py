@@ -73,82 +73,89 @@ def _headers(type_name: str) -> dict[str, Any]:
     }
 
 
+def _message(t: type[msgspec.Struct]) -> dict[str, Any]:
+    """The AsyncAPI message of one event type: an envelope whose `data` is that type."""
+    name = t.__name__
+    return {
+        "name": name,
+        "title": name,
+        "summary": _summary(t),
+        "contentType": "application/json",
+        "headers": _headers(name),
+        "payload": {
+            "allOf": [
+                {"$ref": _REF.format(name="Envelope")},
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": name},
+                        "schema_version": {"const": current_version(name)},
+                        "data": {"$ref": _REF.format(name=name)},
+                    },
+                },
+            ]
+        },
+        "bindings": {
+            "kafka": {
+                "key": {
+                    "type": "string",
+                    "description": (
+                        "`{account_id}/{model_name}` (model name empty for an account's "
+                        "own events): one stream per key, totally ordered in one partition"
+                    ),
+                },
+                "bindingVersion": _KAFKA_BINDING,
+            }
+        },
+    }
+
+
+_DESCRIPTION = (
+    "Every command and fact of the intentml platform is one event in one Kafka "
+    "topic; subscribers read it with a consumer group of their own. Records are "
+    "keyed by stream (`account/model`), so one model's events are totally "
+    "ordered. Values are JSON envelopes; CloudEvents binary-mode headers allow "
+    "routing without decoding. Each envelope names the sha256 of the previous "
+    "event of its stream (`prev_hash`): a per-stream hash chain. "
+    "`schema_version` is the version of the event type's schema: new fields "
+    "come with defaults (ignore unknown fields), a changed meaning gets a new "
+    "version. Delivery is at least once: handle an `event_id` idempotently."
+)
+
+
+def _channel(topic: str, names: list[str]) -> dict[str, Any]:
+    """The events topic as an AsyncAPI channel carrying the messages `names`."""
+    return {
+        "address": topic,
+        "title": "The event log",
+        "description": f"All events (`INTENTML_TOPIC`, default `{DEFAULT_TOPIC}`), kept forever.",
+        "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
+        "bindings": {
+            "kafka": {
+                "topic": topic,
+                "topicConfiguration": {
+                    "retention.ms": int(TOPIC_CONFIGS["retention.ms"]),
+                    "cleanup.policy": [TOPIC_CONFIGS["cleanup.policy"]],
+                },
+                "bindingVersion": _KAFKA_BINDING,
+            }
+        },
+    }
+
+
 def asyncapi(topic: str = DEFAULT_TOPIC) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of the events topic."""
     _, components = msgspec.json.schema_components([Envelope, *event_types()], ref_template=_REF)
-    messages: dict[str, Any] = {}
-    for t in event_types():
-        name = t.__name__
-        messages[name] = {
-            "name": name,
-            "title": name,
-            "summary": _summary(t),
-            "contentType": "application/json",
-            "headers": _headers(name),
-            "payload": {
-                "allOf": [
-                    {"$ref": _REF.format(name="Envelope")},
-                    {
-                        "type": "object",
-                        "properties": {
-                            "type": {"const": name},
-                            "schema_version": {"const": current_version(name)},
-                            "data": {"$ref": _REF.format(name=name)},
-                        },
-                    },
-                ]
-            },
-            "bindings": {
-                "kafka": {
-                    "key": {
-                        "type": "string",
-                        "description": (
-                            "`{account_id}/{model_name}` (model name empty for an account's "
-                            "own events): one stream per key, totally ordered in one partition"
-                        ),
-                    },
-                    "bindingVersion": _KAFKA_BINDING,
-                }
-            },
-        }
+    messages = {t.__name__: _message(t) for t in event_types()}
     return {
         "asyncapi": "3.0.0",
         "info": {
             "title": "intentml events",
             "version": CONTRACT_VERSION,
-            "description": (
-                "Every command and fact of the intentml platform is one event in one Kafka "
-                "topic; subscribers read it with a consumer group of their own. Records are "
-                "keyed by stream (`account/model`), so one model's events are totally "
-                "ordered. Values are JSON envelopes; CloudEvents binary-mode headers allow "
-                "routing without decoding. Each envelope names the sha256 of the previous "
-                "event of its stream (`prev_hash`): a per-stream hash chain. "
-                "`schema_version` is the version of the event type's schema: new fields "
-                "come with defaults (ignore unknown fields), a changed meaning gets a new "
-                "version. Delivery is at least once: handle an `event_id` idempotently."
-            ),
+            "description": _DESCRIPTION,
         },
         "defaultContentType": "application/json",
-        "channels": {
-            "events": {
-                "address": topic,
-                "title": "The event log",
-                "description": (
-                    f"All events (`INTENTML_TOPIC`, default `{DEFAULT_TOPIC}`), kept forever."
-                ),
-                "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in messages},
-                "bindings": {
-                    "kafka": {
-                        "topic": topic,
-                        "topicConfiguration": {
-                            "retention.ms": int(TOPIC_CONFIGS["retention.ms"]),
-                            "cleanup.policy": [TOPIC_CONFIGS["cleanup.policy"]],
-                        },
-                        "bindingVersion": _KAFKA_BINDING,
-                    }
-                },
-            }
-        },
+        "channels": {"events": _channel(topic, list(messages))},
         "operations": {
             "receiveEvents": {
                 "action": "receive",
