@@ -35,7 +35,6 @@ async def settled(stack: Stack, timeout_s: float = 10.0) -> list[str]:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         heads = await stack.pool.fetchval("SELECT count(*) FROM stream_heads")
-        before = await event_types(stack)
         # every appended event ends a chain head's stream or precedes it: wait until the
         # archive holds each head's event
         missing = await stack.pool.fetchval(
@@ -43,7 +42,9 @@ async def settled(stack: Stack, timeout_s: float = 10.0) -> list[str]:
             "(SELECT 1 FROM events e WHERE e.event_id = h.event_id)"
         )
         if not missing and heads:
-            return before
+            # Read after the check: a list read before it could miss the very event the
+            # projector archived in between.
+            return await event_types(stack)
         assert asyncio.get_running_loop().time() < deadline, "the projector did not catch up"
         await asyncio.sleep(0.05)
 
@@ -213,7 +214,7 @@ async def test_a_retry_after_the_first_died_past_its_append_appends_nothing(
             ).run(stop)
         )
         try:
-            # A new consumer waits for the cancelled one's session to time out (~20 s).
+            # A new consumer waits for the cancelled one's session to time out (~6 s).
             assert (await settled(stack, 60.0)).count("ModelUpdated") == 1
         finally:
             stop.set()
