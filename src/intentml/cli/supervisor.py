@@ -465,10 +465,10 @@ class Supervisor:
     async def reseed(self) -> None:
         """Refill an empty topic from the events archive (see `intentml.events.reseed`)."""
         from intentml.events.reseed import reseed_if_empty
-        from intentml.infra.db import create_pool
+        from intentml.infra.connect import open_pool
 
         s = self.settings
-        pool = await create_pool(s.database_url, max_size=2)
+        pool = await open_pool(s, "operator")
         try:
             reseeded = await reseed_if_empty(pool, s.kafka_bootstrap_servers, s.topic, s.partitions)
         finally:

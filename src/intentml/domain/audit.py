@@ -16,19 +16,23 @@ from intentml.domain.names import version_label
 from intentml.events.envelope import Envelope, decode
 from intentml.events.types import (
     AccountCreated,
+    AccountEvent,
     ApiKeyIssued,
     ApiKeyLimitsChanged,
     ApiKeyRevoked,
+    BuildEvent,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
     DatasetUploaded,
     DeploymentActivated,
+    DeploymentEvent,
     DeploymentFailed,
     DeploymentRequested,
     DeploymentStopped,
     ModelCreated,
     ModelDeleted,
+    ModelEvent,
     ModelUpdated,
     UndeployRequested,
     VersionReady,
@@ -104,7 +108,7 @@ def summarize(envelope: Envelope) -> str:
             assert_never(d)
 
 
-def _model_summary(d: ModelCreated | VersionRequested | ModelUpdated | ModelDeleted) -> str:
+def _model_summary(d: ModelEvent) -> str:
     match d:
         case ModelCreated():
             t = d.training
@@ -135,13 +139,7 @@ def _model_summary(d: ModelCreated | VersionRequested | ModelUpdated | ModelDele
             assert_never(d)
 
 
-def _deployment_summary(
-    d: DeploymentRequested
-    | DeploymentActivated
-    | DeploymentFailed
-    | UndeployRequested
-    | DeploymentStopped,
-) -> str:
+def _deployment_summary(d: DeploymentEvent) -> str:
     match d:
         case DeploymentRequested():
             return (
@@ -160,9 +158,7 @@ def _deployment_summary(
             assert_never(d)
 
 
-def _build_summary(
-    d: BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed,
-) -> str:
+def _build_summary(d: BuildEvent) -> str:
     match d:
         case BuildStarted():
             return f"build of {version_label(d.version)} started on {d.worker or 'a trainer'}"
@@ -182,9 +178,7 @@ def _build_summary(
             assert_never(d)
 
 
-def _account_summary(
-    d: AccountCreated | ApiKeyIssued | ApiKeyLimitsChanged | ApiKeyRevoked, actor: str
-) -> str:
+def _account_summary(d: AccountEvent, actor: str) -> str:
     """`actor` (the envelope's) names the author of events from before they named one."""
     match d:
         case AccountCreated():

@@ -20,14 +20,17 @@ from intentml.domain.text import UNSTORABLE_REASON, unstorable_in
 from intentml.events.envelope import Envelope
 from intentml.events.types import (
     AccountCreated,
+    AccountEvent,
     ApiKeyIssued,
     ApiKeyLimitsChanged,
     ApiKeyRevoked,
+    BuildEvent,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
     DatasetUploaded,
     DeploymentActivated,
+    DeploymentEvent,
     DeploymentFailed,
     DeploymentRequested,
     DeploymentStopped,
@@ -196,7 +199,7 @@ def _judge(state: StreamState, event: Envelope) -> Ruling:
 def _worker_event(
     state: StreamState,
     event: Envelope,
-    data: BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed,
+    data: BuildEvent,
 ) -> Ruling:
     """A trainer's or deployer's report on the build of one version."""
     found = _version_event(state, data.version, data.job_id)
@@ -252,14 +255,7 @@ def _model_created(state: StreamState, event: Envelope, data: ModelCreated) -> R
 
 def _model_event(
     state: StreamState,
-    data: VersionRequested
-    | ModelUpdated
-    | ModelDeleted
-    | DeploymentRequested
-    | DeploymentActivated
-    | DeploymentFailed
-    | UndeployRequested
-    | DeploymentStopped,
+    data: VersionRequested | ModelUpdated | ModelDeleted | DeploymentEvent,
 ) -> Ruling:
     """A command or fact about an existing model: its versions, metadata, deployments."""
     if state.model_id is None:
@@ -350,11 +346,7 @@ def _with_deployment(state: StreamState, deployments: dict[str, DeploymentState]
 
 def _deployment_event(
     state: StreamState,
-    data: DeploymentRequested
-    | DeploymentActivated
-    | DeploymentFailed
-    | UndeployRequested
-    | DeploymentStopped,
+    data: DeploymentEvent,
 ) -> Ruling:
     match data:
         case DeploymentRequested():
@@ -424,9 +416,7 @@ def _live_deployment_event(
 _SCOPES = ", ".join(SCOPES)
 
 
-def _account_event(
-    state: StreamState, data: AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged
-) -> Ruling:
+def _account_event(state: StreamState, data: AccountEvent) -> Ruling:
     """Accounts and their keys. A key's account need not have an `AccountCreated`: the
     first bootstrap keys predate accounts, and accounts are never deleted, so the
     operator's pre-check that the account exists cannot be raced."""

@@ -231,27 +231,22 @@ class BuildFailed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     message: str
 
 
-EventData = (
-    AccountCreated
-    | ApiKeyIssued
-    | ApiKeyRevoked
-    | ApiKeyLimitsChanged
-    | DatasetUploaded
-    | ModelCreated
-    | VersionRequested
-    | ModelUpdated
-    | ModelDeleted
-    | DeploymentRequested
+#: An account's own events (its stream: `account_id/`).
+AccountEvent = AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged
+#: Commands about a model and its versions.
+ModelEvent = ModelCreated | VersionRequested | ModelUpdated | ModelDeleted
+#: A deployment's life, requested to stopped.
+DeploymentEvent = (
+    DeploymentRequested
     | DeploymentActivated
     | DeploymentFailed
     | UndeployRequested
     | DeploymentStopped
-    | BuildStarted
-    | BuildProgressed
-    | VersionTrained
-    | VersionReady
-    | BuildFailed
 )
+#: What the workers report about a build.
+BuildEvent = BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed
+
+EventData = AccountEvent | DatasetUploaded | ModelEvent | DeploymentEvent | BuildEvent
 
 #: Event types that ask a trainer to build a version.
 TRAINING_REQUESTS = (ModelCreated, VersionRequested)

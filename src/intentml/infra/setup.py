@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from intentml.config import Settings
 from intentml.events.log import ensure_topic
-from intentml.infra.db import create_pool, migrate
+from intentml.infra.connect import open_pool
+from intentml.infra.db import migrate
 
 
 async def prepare(settings: Settings) -> None:
     """Apply pending migrations and create the events topic if missing."""
-    pool = await create_pool(settings.database_url, max_size=2)
+    pool = await open_pool(settings, "operator")
     try:
         await migrate(pool)
     finally:
