@@ -9,6 +9,7 @@ from enum import StrEnum
 
 import pytest
 
+import projections.read_models
 from intentml.domain.fold import (
     DeploymentState,
     StreamState,
@@ -25,7 +26,6 @@ from intentml.domain.statuses import (
     VersionStatus,
     sql_literal,
 )
-import projections.read_models
 from projections import queries as q
 from projections.read_models import deployments
 
