@@ -1,15 +1,10 @@
-"""All SQL of the main projection: the writes of the projector and the reads of the API.
+"""The SQL of the main projection: the projector's reads and writes, and the workers' and
+the CLI's reads. The API's reads are in `projections.read_models`, one module per resource.
 
 Statuses come from `intentml.domain.statuses`, written into the SQL as literals when
-this module loads: they are constants of the code, not of a request, and a literal
-lets the planner see the value.
+a module loads (`sql_literal`): they are constants of the code, not of a request, and
+a literal lets the planner see the value.
 """
-
-from intentml.domain.statuses import (
-    MODEL_DEPLOYMENT_STATUS_BY_PRECEDENCE,
-    VersionStatus,
-    sql_literal,
-)
 
 # --- projector bookkeeping -------------------------------------------------
 
@@ -135,24 +130,10 @@ LOAD_API_KEYS = f"""
 SELECT {_quoted(COLUMNS["api_keys"])} FROM api_keys WHERE key_id = ANY($1::text[])
 """
 
-# --- reads for the API and the workers -----------------------------------
+# --- reads for the workers and the CLI -------------------------------------
 
-API_KEY_BY_HASH = """
-SELECT key_id, account_id, scope, rate_limits FROM api_keys
-WHERE key_hash = $1 AND revoked_at IS NULL
-"""
 API_KEY_STATE_BY_HASH = "SELECT key_id, revoked_at FROM api_keys WHERE key_hash = $1"
 ACCOUNT = "SELECT * FROM accounts WHERE account_id = $1"
-#: What `GET /auth/api-keys` shows of a key: never its hash.
-_API_KEY_COLUMNS = (
-    "key_id, account_id, name, scope, created_by, created_at, revoked_by, revoked_at, rate_limits"
-)
-API_KEY = f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1 AND key_id = $2"
-API_KEYS = f"""
-SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1
-ORDER BY created_at DESC, key_id
-"""
-UPLOAD = "SELECT * FROM uploads WHERE account_id = $1 AND upload_id = $2"
 VERSION_BY_JOB = "SELECT * FROM versions WHERE job_id = $1"
 VERSION_OF_MODEL = "SELECT * FROM versions WHERE model_id = $1 AND version = $2"
 #: The verdict on an event: on its first copy in the log (a re-sent copy is judged apart).
@@ -162,119 +143,11 @@ EVENT_VERDICT = (
 #: The verdict on the record at one position of the log (a worker acts on that copy only).
 VERDICT_AT = 'SELECT accepted FROM events WHERE partition = $1 AND "offset" = $2'
 
-
-#: The deployment status of a model (or of one of its versions, with `AND d.version = ...`):
-#: a `ModelDeploymentStatus`, or NULL when none of its deployments is live.
-_DEPLOYMENT_STATUS_CASES = "\n".join(
-    f"WHEN bool_or(d.status = {sql_literal(live)}) THEN {sql_literal(summary)}"
-    for live, summary in MODEL_DEPLOYMENT_STATUS_BY_PRECEDENCE
-)
-_DEPLOYMENT_STATUS = f"""
-(SELECT CASE {_DEPLOYMENT_STATUS_CASES} END
- FROM deployments d WHERE d.model_id = m.model_id AND d.ended_at IS NULL {{version_filter}})
-"""
-MODEL_DEPLOYMENT_STATUS = _DEPLOYMENT_STATUS.format(version_filter="")
-VERSION_DEPLOYMENT_STATUS = _DEPLOYMENT_STATUS.format(version_filter="AND d.version = v.version")
-
-MODEL_BY_NAME = """
-SELECT * FROM models WHERE account_id = $1 AND model_name = $2 AND deleted_at IS NULL
-"""
-#: A live model with its newest version, the newest trained one (metrics, schemas) and the
-#: newest READY one (what `latest` serves).
-MODEL_DETAIL = f"""
-SELECT m.*, v.version, v.status, v.build_progress, v.target, v.task AS version_task,
-       t.version AS trained_version, t.metric_name, t.metric_value, t.metrics,
-       t.input_schema AS trained_input_schema, t.output_schema AS trained_output_schema,
-       t.task, r.version AS ready_version,
-       {MODEL_DEPLOYMENT_STATUS} AS deployment_status
-FROM models m
-JOIN versions v ON v.model_id = m.model_id AND v.version = m.latest_version
-LEFT JOIN LATERAL (
-    SELECT * FROM versions x WHERE x.model_id = m.model_id AND x.artifact IS NOT NULL
-    ORDER BY x.version DESC LIMIT 1) t ON true
-LEFT JOIN LATERAL (
-    SELECT x.version FROM versions x
-    WHERE x.model_id = m.model_id AND x.status = {sql_literal(VersionStatus.READY)}
-    ORDER BY x.version DESC LIMIT 1) r ON true
-WHERE m.account_id = $1 AND m.model_name = $2 AND m.deleted_at IS NULL
-"""
-
-_VERSION_SELECT = f"""
-SELECT v.*, m.name, m.description, m.tags, m.created_by AS model_created_by,
-       {VERSION_DEPLOYMENT_STATUS} AS deployment_status
-FROM versions v JOIN models m USING (model_id)
-WHERE m.account_id = $1 AND m.model_name = $2 AND m.deleted_at IS NULL
-"""
-VERSION = _VERSION_SELECT + " AND v.version = $3"
-VERSION_BY_ID = _VERSION_SELECT + " AND v.version_id = $3"
-#: `latest`: the newest READY version, or the newest one when none is READY yet.
-LATEST_VERSION = (
-    _VERSION_SELECT
-    + f" ORDER BY (v.status = {sql_literal(VersionStatus.READY)}) DESC, v.version DESC LIMIT 1"
-)
-VERSIONS = _VERSION_SELECT + " ORDER BY v.version DESC"
-
-#: What a prediction needs, resolved in one query (cached by the API between changes).
-SERVING_VERSION = """
-SELECT v.model_id, v.version, v.version_id, v.status, v.artifact, v.model_name
-FROM versions v JOIN models m USING (model_id)
-WHERE m.account_id = $1 AND m.model_name = $2 AND m.deleted_at IS NULL AND v.version = $3
-"""
-SERVING_DEPLOYMENT = """
-SELECT d.deployment_id, d.status AS deployment_status, d.environment, v.model_id, v.version,
-       v.version_id, v.status, v.artifact, v.model_name
-FROM deployments d JOIN models m USING (model_id)
-JOIN versions v ON v.model_id = d.model_id AND v.version = d.version
-WHERE d.account_id = $1 AND d.deployment_id = $2 AND m.deleted_at IS NULL
-"""
-
-#: Listing: filter by the newest version's status, sort on a whitelisted column.
-_LIST_FROM = """
-FROM models m JOIN versions v ON v.model_id = m.model_id AND v.version = m.latest_version
-WHERE m.account_id = $1 AND m.deleted_at IS NULL AND ($2::text IS NULL OR v.status = $2)
-"""
-COUNT_MODELS = "SELECT count(*) " + _LIST_FROM
-_LIST_ORDER = {
-    ("created_at", "asc"): "m.created_at ASC, m.model_name ASC",
-    ("created_at", "desc"): "m.created_at DESC, m.model_name ASC",
-    ("name", "asc"): "m.model_name ASC",
-    ("name", "desc"): "m.model_name DESC",
-}
-LIST_MODELS = {
-    key: f"""
-SELECT m.*, v.version, v.status, v.metric_name, v.metric_value, v.build_progress,
-       {MODEL_DEPLOYMENT_STATUS} AS deployment_status
-{_LIST_FROM}
-ORDER BY {order} LIMIT $3 OFFSET $4
-"""
-    for key, order in _LIST_ORDER.items()
-}
-
-LIVE_DEPLOYMENTS = """
-SELECT d.*, v.version_id FROM deployments d
-JOIN versions v ON v.model_id = d.model_id AND v.version = d.version
-WHERE d.model_id = $1 AND d.ended_at IS NULL
-ORDER BY d.created_at DESC
-"""
 DEPLOYMENT = """
 SELECT d.*, v.version_id FROM deployments d
 JOIN versions v ON v.model_id = d.model_id AND v.version = d.version
 WHERE d.deployment_id = $1
 """
-#: A deployment as the API may see it: only the caller's account's.
-ACCOUNT_DEPLOYMENT = DEPLOYMENT + " AND d.account_id = $2"
-
-_BUILD_LOG_FILTER = """
-FROM build_logs
-WHERE account_id = $1 AND ($2::text IS NULL OR job_id = $2)
-  AND ($3::text IS NULL OR model_name = $3)
-"""
-COUNT_BUILD_LOGS = "SELECT count(*) " + _BUILD_LOG_FILTER
-BUILD_LOGS = (
-    "SELECT job_id, model_name, version, logged_at, level, message "
-    + _BUILD_LOG_FILTER
-    + ' ORDER BY logged_at, partition, "offset", line LIMIT $4 OFFSET $5'
-)
 
 # --- rate limits (not a projection: each API process's spending, shared) -------
 

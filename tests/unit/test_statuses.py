@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from enum import StrEnum
 
 import pytest
 
+import projections.read_models
 from intentml.domain.fold import (
     DeploymentState,
     StreamState,
@@ -24,6 +27,7 @@ from intentml.domain.statuses import (
     sql_literal,
 )
 from projections import queries as q
+from projections.read_models import deployments
 
 
 def test_a_status_is_its_text() -> None:
@@ -65,7 +69,13 @@ def test_sql_literal_quotes_a_status_and_refuses_anything_but_a_word() -> None:
 
 def _sql_texts() -> list[str]:
     texts: list[str] = []
-    for value in vars(q).values():
+    # the projection's SQL and every read model's
+    read_models = projections.read_models
+    modules = [q] + [
+        importlib.import_module(f"{read_models.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(read_models.__path__)
+    ]
+    for value in (v for module in modules for v in vars(module).values()):
         if isinstance(value, str):
             texts.append(value)
         elif isinstance(value, dict):
@@ -87,7 +97,7 @@ def test_a_models_deployment_status_follows_its_live_deployments_by_precedence()
         DeploymentStatus.DEPLOYING,
         DeploymentStatus.UNDEPLOYING,
     ]
-    case = q.MODEL_DEPLOYMENT_STATUS
+    case = deployments.MODEL_DEPLOYMENT_STATUS
     positions = [case.index(f"THEN '{s}'") for _, s in MODEL_DEPLOYMENT_STATUS_BY_PRECEDENCE]
     assert positions == sorted(positions)
     assert "WHEN bool_or(d.status = 'ACTIVE') THEN 'DEPLOYED'" in case

@@ -7,11 +7,11 @@ from litestar import Controller, get
 from litestar.params import FromPath, FromQuery
 
 from intentml.api.lookups import Req, check_name, model_not_found
-from intentml.api.pagination import fetch_page, page_params
+from intentml.api.pagination import page_params, pagination
 from intentml.api.platform import PlatformDep
 from intentml.api.schemas import Pagination
-from intentml.domain.audit import AuditEntry, archived_entry
-from projections import archive_queries as aq
+from intentml.domain.audit import AuditEntry
+from projections.read_models.audit import stream_events_page
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -41,16 +41,10 @@ class AuditController(Controller):
         earlier, deleted models of the same name (the history stays)."""
         check_name(model_name)
         page_params(limit, offset, MAX_LIMIT)
-        rows, page = await fetch_page(
-            platform,
-            aq.COUNT_STREAM_EVENTS,
-            aq.STREAM_EVENTS,
-            (request.user.account_id, model_name),
-            limit,
-            offset,
+        events, total = await stream_events_page(
+            platform.pool, request.user.account_id, model_name, limit, offset
         )
-        if page.total == 0:
+        if total == 0:
             # no event in this account: the same 404 as a name that exists nowhere
             raise model_not_found(model_name)
-        events = [archived_entry(r) for r in rows]
-        return AuditTimeline(model_name, events, page)
+        return AuditTimeline(model_name, events, pagination(total, limit, offset, len(events)))

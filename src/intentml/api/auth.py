@@ -22,7 +22,7 @@ from intentml.domain.keys import hash_key
 from intentml.domain.ratelimit import Kind, limit_for, request_kind, retry_after_header
 from intentml.domain.scopes import permits, required_scope
 from intentml.events.types import RateLimits
-from projections import queries as q
+from projections.read_models.keys import live_key_by_hash
 
 #: Scope key: (key id, kind, per minute) of a request to charge when it is answered.
 CHARGE_WHEN_ANSWERED = "intentml.charge_when_answered"
@@ -72,16 +72,12 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         platform = connection.app.state.platform
 
         async def load() -> Principal | None:
-            row = await platform.pool.fetchrow(q.API_KEY_BY_HASH, digest)
-            if row is None:
+            stored = await live_key_by_hash(platform.pool, digest)
+            if stored is None:
                 return None
-            own = row["rate_limits"]
-            limits = (
-                platform.settings.default_rate_limits
-                if own is None
-                else msgspec.convert(own, RateLimits)
-            )
-            return Principal(row["key_id"], row["account_id"], row["scope"], limits)
+            own = stored.rate_limits
+            limits = platform.settings.default_rate_limits if own is None else own
+            return Principal(stored.key_id, stored.account_id, stored.scope, limits)
 
         # Before any lookup: an address that keeps presenting unknown keys is refused.
         address = connection.client.host if connection.client else ""

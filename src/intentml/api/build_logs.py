@@ -6,11 +6,11 @@ from litestar import Controller, get, post
 from litestar.params import FromQuery
 
 from intentml.api.lookups import Req, reserved_name
-from intentml.api.pagination import fetch_page, page_params
+from intentml.api.pagination import page_params, pagination
 from intentml.api.platform import PlatformDep
 from intentml.api.schemas import BuildLogLine, BuildLogList
 from intentml.domain.names import version_label
-from projections import queries as q
+from projections.read_models.build_logs import build_logs_page
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -34,26 +34,21 @@ class BuildLogController(Controller):
         progress, the result and the serving check, or the failure. Filter by `job_id` or
         `model_name`."""
         page_params(limit, offset, MAX_LIMIT)
-        rows, page = await fetch_page(
-            platform,
-            q.COUNT_BUILD_LOGS,
-            q.BUILD_LOGS,
-            (request.user.account_id, job_id, model_name),
-            limit,
-            offset,
+        lines, total = await build_logs_page(
+            platform.pool, request.user.account_id, job_id, model_name, limit, offset
         )
         logs = [
             BuildLogLine(
-                job_id=r["job_id"],
-                model_name=r["model_name"],
-                model_version=version_label(r["version"]),
-                timestamp=r["logged_at"],
-                level=r["level"],
-                message=r["message"],
+                job_id=line.job_id,
+                model_name=line.model_name,
+                model_version=version_label(line.version),
+                timestamp=line.logged_at,
+                level=line.level,
+                message=line.message,
             )
-            for r in rows
+            for line in lines
         ]
-        return BuildLogList(logs, page)
+        return BuildLogList(logs, pagination(total, limit, offset, len(logs)))
 
     @post("/", include_in_schema=False)
     async def create_reserved(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
 from litestar import Controller, Response, delete, get, post
 from litestar.params import FromPath, JSONBody
 
@@ -21,39 +20,39 @@ from intentml.domain.names import version_label
 from intentml.domain.statuses import DeploymentStatus
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import DeploymentRequested, UndeployRequested
-from projections import queries as q
+from projections.read_models.deployments import (
+    DeploymentRecord,
+    account_deployment,
+    live_deployments,
+)
 
 
-def deployment_out(row: asyncpg.Record, base: str) -> DeploymentOut:
+def deployment_out(row: DeploymentRecord, base: str) -> DeploymentOut:
     """A deployment row as the API shows it."""
     return DeploymentOut(
-        deployment_id=row["deployment_id"],
-        model_name=row["model_name"],
-        model_version=version_label(row["version"]),
-        version_id=row["version_id"],
-        version=row["version"],
-        status=row["status"],
-        endpoint=f"{base}/predict/{row['deployment_id']}",
-        environment=row["environment"],
-        replicas=row["replicas"],
-        auto_scale=row["auto_scale"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        error=row["error_message"],
+        deployment_id=row.deployment_id,
+        model_name=row.model_name,
+        model_version=version_label(row.version),
+        version_id=row.version_id,
+        version=row.version,
+        status=row.status,
+        endpoint=f"{base}/predict/{row.deployment_id}",
+        environment=row.environment,
+        replicas=row.replicas,
+        auto_scale=row.auto_scale,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        error=row.error_message,
     )
 
 
 async def find_deployment(
     platform: Platform, account_id: str, model_name: str, deployment_id: str, live: bool
-) -> asyncpg.Record:
+) -> DeploymentRecord:
     """The deployment of this model a path names (only a live one if `live`), or 404."""
     model = await find_model(platform, account_id, model_name)
-    row = await platform.fetchrow(q.ACCOUNT_DEPLOYMENT, deployment_id, account_id)
-    if (
-        row is None
-        or row["model_id"] != model["model_id"]
-        or (live and row["ended_at"] is not None)
-    ):
+    row = await account_deployment(platform.pool, account_id, deployment_id)
+    if row is None or row.model_id != model.model_id or (live and row.ended_at is not None):
         which = "live deployment" if live else "deployment"
         raise ApiError(
             404,
@@ -87,9 +86,9 @@ class DeploymentController(Controller):
         deployment_id = "dep_" + new_id()
         event = make_event(
             DeploymentRequested(
-                model_id=version["model_id"],
+                model_id=version.model_id,
                 deployment_id=deployment_id,
-                version=version["version"],
+                version=version.version,
                 environment=data.environment,
                 replicas=data.replicas,
                 auto_scale=data.auto_scale,
@@ -102,7 +101,7 @@ class DeploymentController(Controller):
         check_verdict(outcome, "check the model and version and retry")
         base = base_url(request)
         row = (
-            await platform.fetchrow(q.ACCOUNT_DEPLOYMENT, deployment_id, principal.account_id)
+            await account_deployment(platform.pool, principal.account_id, deployment_id)
             if outcome.applied
             else None
         )
@@ -112,9 +111,9 @@ class DeploymentController(Controller):
             else DeploymentOut(
                 deployment_id=deployment_id,
                 model_name=model_name,
-                model_version=version_label(version["version"]),
-                version_id=version["version_id"],
-                version=version["version"],
+                model_version=version_label(version.version),
+                version_id=version.version_id,
+                version=version.version,
                 status=DeploymentStatus.DEPLOYING,
                 endpoint=f"{base}/predict/{deployment_id}",
                 environment=data.environment,
@@ -132,12 +131,12 @@ class DeploymentController(Controller):
     ) -> DeploymentList:
         """DEPLOYING, ACTIVE and UNDEPLOYING deployments, newest first."""
         model = await find_model(platform, request.user.account_id, model_name)
-        rows = await platform.pool.fetch(q.LIVE_DEPLOYMENTS, model["model_id"])
+        deployments = await live_deployments(platform.pool, model.model_id)
         base = base_url(request)
         return DeploymentList(
             model_name=model_name,
-            model_version=version_label(model["latest_version"]),
-            deployments=[deployment_out(r, base) for r in rows],
+            model_version=version_label(model.latest_version),
+            deployments=[deployment_out(d, base) for d in deployments],
         )
 
     @get("/deployments/{deployment_id:str}", summary="One deployment, live or ended")
@@ -178,7 +177,7 @@ class DeploymentController(Controller):
         check_verdict(outcome, "it was undeployed meanwhile")
         body = UndeployOut(
             model_name=model_name,
-            model_version=version_label(row["version"]),
+            model_version=version_label(row.version),
             deployment_id=deployment_id,
             status=DeploymentStatus.UNDEPLOYING,
             undeployed_at=event.occurred_at,

@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
-import asyncpg
 import msgspec
 from litestar import Controller, Response, post
 from litestar.exceptions import ClientException, ValidationException
@@ -37,7 +36,8 @@ from intentml.domain.names import version_label
 from intentml.domain.statuses import DeploymentStatus, VersionStatus
 from intentml.events.envelope import new_id, utcnow
 from intentml.ml.serving import InputError, LoadedModel, RowBatch
-from projections import queries as q
+from projections.read_models.deployments import ServingDeploymentRecord, deployment_to_serve
+from projections.read_models.versions import VersionRecord
 
 #: The most rows one `/predictions` request may carry (more → 413).
 MAX_BATCH_ROWS = 100_000
@@ -97,32 +97,36 @@ def validation_error(errors: Sequence[InputError], rows: int | None = None) -> A
 
 async def serving_version(
     platform: Platform, account_id: str, model_name: str, model_version: str
-) -> asyncpg.Record:
+) -> VersionRecord:
     """The READY version a prediction path names (cached between read-model changes)."""
 
-    async def load() -> asyncpg.Record:
+    async def load() -> VersionRecord:
         return await find_version(platform, account_id, model_name, model_version)
 
     key = ("version", account_id, model_name, model_version)
-    row: asyncpg.Record | None = await platform.lookups.get(key, load)
+    row: VersionRecord | None = await platform.lookups.get(key, load)
     assert row is not None  # find_version raises instead of returning None
-    if row["status"] != VersionStatus.READY:
+    if row.status != VersionStatus.READY:
         raise ApiError(
             409,
-            f"{model_name} {version_label(row['version'])} is {row['status']}, not READY; "
-            f"poll GET /models/{model_name}/{version_label(row['version'])}/status",
+            f"{model_name} {version_label(row.version)} is {row.status}, not READY; "
+            f"poll GET /models/{model_name}/{version_label(row.version)}/status",
         )
     return row
 
 
-async def serving_deployment(platform: Platform, account_id: str, deployment_id: str) -> Any:
+async def serving_deployment(
+    platform: Platform, account_id: str, deployment_id: str
+) -> ServingDeploymentRecord:
     """The ACTIVE deployment `deployment_id` names, with its version (cached likewise)."""
 
-    async def load() -> asyncpg.Record | None:
-        return await platform.fetchrow(q.SERVING_DEPLOYMENT, account_id, deployment_id)
+    async def load() -> ServingDeploymentRecord | None:
+        return await deployment_to_serve(platform.pool, account_id, deployment_id)
 
-    row = await platform.lookups.get(("deployment", account_id, deployment_id), load)
-    if row is None or row["deployment_status"] not in (
+    row: ServingDeploymentRecord | None = await platform.lookups.get(
+        ("deployment", account_id, deployment_id), load
+    )
+    if row is None or row.deployment_status not in (
         DeploymentStatus.ACTIVE,
         DeploymentStatus.DEPLOYING,
     ):
@@ -131,7 +135,7 @@ async def serving_deployment(platform: Platform, account_id: str, deployment_id:
             f"no active deployment '{deployment_id}'; it was undeployed, its model deleted, "
             "or it never existed (GET /models/{model_name}/deployments lists them)",
         )
-    if row["deployment_status"] == DeploymentStatus.DEPLOYING:
+    if row.deployment_status == DeploymentStatus.DEPLOYING:
         raise ApiError(409, f"deployment '{deployment_id}' is still DEPLOYING; retry shortly")
     return row
 
@@ -218,20 +222,21 @@ def answer_batch(
 
 async def answer_one(
     platform: Platform,
-    row: Any,
+    row: VersionRecord | ServingDeploymentRecord,
     data: Mapping[str, Any],
     strict: bool,
     explain: bool,
     deployment_id: str | None = None,
 ) -> InferOut:
     """The `/infer` answer of the version `row` for one input row."""
-    model = await platform.models.get(row["artifact"])
+    assert row.artifact is not None  # a READY version's, or an ACTIVE deployment's
+    model = await platform.models.get(row.artifact)
     result, warnings, explanation = predict_one(model, data, strict, explain)
     answer = InferOut(
         request_id="req_" + new_id(),
         result=result,
-        model_name=row["model_name"],
-        model_version=version_label(row["version"]),
+        model_name=row.model_name,
+        model_version=version_label(row.version),
         created_at=utcnow(),
         warnings=warnings,
         deployment_id=deployment_id,
@@ -298,7 +303,8 @@ class InferenceController(Controller):
             row = await serving_version(
                 platform, request.user.account_id, model_name, model_version
             )
-            model = await platform.models.get(row["artifact"])
+            assert row.artifact is not None  # READY: trained
+            model = await platform.models.get(row.artifact)
         except ApiError:
             # A body that is malformed or too long is reported first, as when the framework
             # decoded it before the handler ran.

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-import asyncpg
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
@@ -25,7 +24,7 @@ from intentml.domain.ratelimit import PerMinute
 from intentml.domain.statuses import KeyStatus
 from intentml.events.envelope import make_event
 from intentml.events.types import ApiKeyLimitsChanged, ApiKeyRevoked, RateLimits
-from projections import queries as q
+from projections.read_models.keys import ApiKeyRecord, account_key, account_keys
 
 
 class RateLimitsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -105,19 +104,19 @@ def limits_out(own: Any, settings: Settings) -> RateLimitsOut:
     )
 
 
-def key_out(row: asyncpg.Record, settings: Settings) -> ApiKeyOut:
+def key_out(row: ApiKeyRecord, settings: Settings) -> ApiKeyOut:
     """An api_keys row as the API shows it."""
     return ApiKeyOut(
-        key_id=row["key_id"],
-        account_id=row["account_id"],
-        name=row["name"],
-        scope=row["scope"],
-        status=KeyStatus.REVOKED if row["revoked_at"] is not None else KeyStatus.ACTIVE,
-        created_at=row["created_at"],
-        created_by=row["created_by"],
-        rate_limits=limits_out(row["rate_limits"], settings),
-        revoked_at=row["revoked_at"],
-        revoked_by=row["revoked_by"],
+        key_id=row.key_id,
+        account_id=row.account_id,
+        name=row.name,
+        scope=row.scope,
+        status=KeyStatus.REVOKED if row.revoked_at is not None else KeyStatus.ACTIVE,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        rate_limits=limits_out(row.rate_limits, settings),
+        revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by,
     )
 
 
@@ -154,8 +153,8 @@ class ApiKeyController(Controller):
     @get("/", summary="This account's keys, newest first (no secrets)")
     async def list_keys(self, request: Req, platform: PlatformDep) -> ApiKeyList:
         """Every key of the caller's account, active and revoked, without secrets or hashes."""
-        rows = await platform.pool.fetch(q.API_KEYS, request.user.account_id)
-        return ApiKeyList([key_out(r, platform.settings) for r in rows])
+        keys = await account_keys(platform.pool, request.user.account_id)
+        return ApiKeyList([key_out(k, platform.settings) for k in keys])
 
     @delete("/{key_id:str}", status_code=200, summary="Revoke a key of this account")
     async def revoke(
@@ -165,7 +164,7 @@ class ApiKeyController(Controller):
         which this request waits for (200; 202 with `Location` if it took too long). A key
         already revoked: 409 (the fold's pre-check)."""
         principal = request.user
-        row = await platform.fetchrow(q.API_KEY, principal.account_id, key_id)
+        row = await account_key(platform.pool, principal.account_id, key_id)
         if row is None:
             raise ApiError(
                 404, f"no API key '{key_id}' in this account; GET /auth/api-keys lists them"
@@ -179,7 +178,7 @@ class ApiKeyController(Controller):
         check_verdict(outcome, "it was revoked meanwhile")
         if outcome.applied:
             body = key_out(
-                await platform.fetchrow(q.API_KEY, principal.account_id, key_id) or row,
+                await account_key(platform.pool, principal.account_id, key_id) or row,
                 platform.settings,
             )
         else:
@@ -204,7 +203,7 @@ class ApiKeyController(Controller):
         They hold on every API process once applied, which this request waits for (200;
         202 with `Location` if it took too long). A revoked key: 409 (the fold's pre-check)."""
         principal = request.user
-        row = await platform.fetchrow(q.API_KEY, principal.account_id, key_id)
+        row = await account_key(platform.pool, principal.account_id, key_id)
         if row is None:
             raise ApiError(
                 404, f"no API key '{key_id}' in this account; GET /auth/api-keys lists them"

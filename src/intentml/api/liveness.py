@@ -25,17 +25,10 @@ import asyncpg
 import msgspec
 from aiokafka import AIOKafkaProducer
 
-from projections import quarantine as qq
-from projections.liveness import PROJECTOR_RUNNING
 from projections.projector import PROJECTION
+from projections.read_models.health import DatabaseState, database_state
 
-
-class DatabaseState(msgspec.Struct, frozen=True):
-    """What the database says: whether a projector runs, its halts, the quarantine."""
-
-    projector_running: bool
-    halts: list[dict[str, Any]]
-    quarantined: int
+__all__ = ["DatabaseState", "Liveness", "Observed"]
 
 
 class Observed(msgspec.Struct, frozen=True):
@@ -94,12 +87,9 @@ class Liveness:
             self.database_url, timeout=self.wait_s, command_timeout=self.wait_s
         )
         try:
-            running = await conn.fetchval(PROJECTOR_RUNNING)
-            halts = [dict(r) for r in await conn.fetch(qq.HALTS, PROJECTION)]
-            quarantined = await conn.fetchval(qq.QUARANTINE_COUNT, PROJECTION)
+            return await database_state(conn, PROJECTION)
         finally:
             conn.terminate()  # a goodbye could wait for a server that froze meanwhile
-        return DatabaseState(bool(running), halts, int(quarantined))
 
     async def _probe_kafka(self) -> bool:
         return bool(await self.producer.client.force_metadata_update())

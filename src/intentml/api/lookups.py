@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from litestar import Request, Response
 from litestar.datastructures import State
 
@@ -16,7 +15,13 @@ from intentml.api.auth import Principal
 from intentml.api.errors import ApiError
 from intentml.api.platform import Outcome, Platform
 from intentml.domain.names import parse_version, valid_model_name, version_label
-from projections import queries as q
+from projections.read_models.models import ModelRecord, model_by_name
+from projections.read_models.versions import (
+    VersionRecord,
+    latest_version,
+    version_by_id,
+    version_by_number,
+)
 
 #: The request type of every authenticated handler.
 Req = Request[Principal, Any, State]
@@ -50,30 +55,30 @@ def model_not_found(model_name: str) -> ApiError:
     return ApiError(404, f"model '{model_name}' not found; list your models with GET /models")
 
 
-async def find_model(platform: Platform, account_id: str, model_name: str) -> asyncpg.Record:
-    """The live model row a path names, or 404."""
+async def find_model(platform: Platform, account_id: str, model_name: str) -> ModelRecord:
+    """The live model a path names, or 404."""
     check_name(model_name)
-    row = await platform.fetchrow(q.MODEL_BY_NAME, account_id, model_name)
-    if row is None:
+    model = await model_by_name(platform.pool, account_id, model_name)
+    if model is None:
         raise model_not_found(model_name)
-    return row
+    return model
 
 
 async def find_version(
     platform: Platform, account_id: str, model_name: str, model_version: str
-) -> asyncpg.Record:
+) -> VersionRecord:
     """The version a path names (`v3`, `v3.0`, `3`, `latest` or a version_id), or 404."""
     check_name(model_name)
     ref = model_version.strip()
     number = parse_version(ref)
     if number is not None:
-        row = await platform.fetchrow(q.VERSION, account_id, model_name, number)
+        version = await version_by_number(platform.pool, account_id, model_name, number)
     elif ref.lower() == "latest":
-        row = await platform.fetchrow(q.LATEST_VERSION, account_id, model_name)
+        version = await latest_version(platform.pool, account_id, model_name)
     else:
-        row = await platform.fetchrow(q.VERSION_BY_ID, account_id, model_name, ref)
-    if row is None:
-        if await platform.fetchrow(q.MODEL_BY_NAME, account_id, model_name) is None:
+        version = await version_by_id(platform.pool, account_id, model_name, ref)
+    if version is None:
+        if await model_by_name(platform.pool, account_id, model_name) is None:
             raise model_not_found(model_name)
         shown = version_label(number) if number is not None else f"'{ref}'"
         raise ApiError(
@@ -81,7 +86,7 @@ async def find_version(
             f"model '{model_name}' has no version {shown}; versions are named v1, 1, "
             f"latest or by version_id (GET /models/{model_name}/versions lists them)",
         )
-    return row
+    return version
 
 
 def base_url(request: Req) -> str:

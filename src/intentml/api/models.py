@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -20,7 +19,7 @@ from intentml.api.lookups import (
     model_not_found,
     reserved_name,
 )
-from intentml.api.pagination import fetch_page, page_params
+from intentml.api.pagination import page_params, pagination
 from intentml.api.platform import Platform, PlatformDep, refuse_if_rejected
 from intentml.api.schemas import (
     CreateModelIn,
@@ -41,7 +40,14 @@ from intentml.domain.statuses import VersionStatus
 from intentml.domain.training_options import options_of
 from intentml.events.envelope import make_event, new_id, utcnow
 from intentml.events.types import ModelCreated, ModelDeleted, ModelUpdated
-from projections import queries as q
+from projections.read_models.models import (
+    ModelDetailRecord,
+    ModelListingRecord,
+    ModelRecord,
+    model_by_name,
+    model_detail,
+    models_page,
+)
 
 #: The statuses `GET /models?status=` accepts (DRAFT exists in the Plexe API; nothing
 #: here is ever a draft, so it filters to nothing).
@@ -59,55 +65,55 @@ def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
         )
 
 
-def _summary(r: asyncpg.Record) -> ModelSummary:
+def _summary(r: ModelListingRecord) -> ModelSummary:
     return ModelSummary(
-        model_id=r["model_id"],
-        model_name=r["model_name"],
-        model_version=version_label(r["version"]),
-        name=r["name"],
-        intent=r["intent"],
-        status=r["status"],
-        deployment_status=r["deployment_status"],
+        model_id=r.model_id,
+        model_name=r.model_name,
+        model_version=version_label(r.version),
+        name=r.name,
+        intent=r.intent,
+        status=r.status,
+        deployment_status=r.deployment_status,
         provider="auto",
-        metric_name=r["metric_name"],
-        metric_value=r["metric_value"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
+        metric_name=r.metric_name,
+        metric_value=r.metric_value,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
     )
 
 
-def _detail(r: asyncpg.Record, base: str) -> ModelDetail:
-    ready = r["ready_version"]
+def _detail(r: ModelDetailRecord, base: str) -> ModelDetail:
+    ready = r.ready_version
     endpoint = None
     if ready is not None:
-        endpoint = f"{base}/models/{r['model_name']}/{version_label(ready)}/infer"
-    trained = r["trained_version"] is not None
+        endpoint = f"{base}/models/{r.model_name}/{version_label(ready)}/infer"
+    trained = r.trained_version is not None
     return ModelDetail(
-        model_id=r["model_id"],
-        model_name=r["model_name"],
-        model_version=version_label(r["version"]),
-        name=r["name"],
-        intent=r["intent"],
-        description=r["description"],
-        status=r["status"],
-        deployment_status=r["deployment_status"],
+        model_id=r.model_id,
+        model_name=r.model_name,
+        model_version=version_label(r.version),
+        name=r.name,
+        intent=r.intent,
+        description=r.description,
+        status=r.status,
+        deployment_status=r.deployment_status,
         endpoint=endpoint,
         provider="auto",
-        metric_name=r["metric_name"],
-        metric_value=r["metric_value"],
-        metrics=metrics_out(r["metrics"]),
-        dataset_id=r["dataset_id"],
-        upload_id=r["dataset_id"],
-        target=r["target"],
-        task=r["task"] if trained else r["version_task"],
-        input_schema=simple_schema(r["trained_input_schema"]) if trained else r["input_schema"],
-        output_schema=simple_schema(r["trained_output_schema"]) if trained else r["output_schema"],
-        build_progress=r["build_progress"],
+        metric_name=r.metric_name,
+        metric_value=r.metric_value,
+        metrics=metrics_out(r.metrics),
+        dataset_id=r.dataset_id,
+        upload_id=r.dataset_id,
+        target=r.target,
+        task=r.task if trained else r.version_task,
+        input_schema=simple_schema(r.trained_input_schema) if trained else r.input_schema,
+        output_schema=simple_schema(r.trained_output_schema) if trained else r.output_schema,
+        build_progress=r.build_progress,
         ready_version=version_label(ready) if ready is not None else None,
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        created_by=r["created_by"],
-        tags=r["tags"],
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        created_by=r.created_by,
+        tags=r.tags,
     )
 
 
@@ -135,15 +141,12 @@ class ModelController(Controller):
         sort_by, sort_dir = sort_by.lower(), sort_dir.lower()
         _one_of("sort_by", sort_by, SORT_FIELDS)
         _one_of("sort_dir", sort_dir, SORT_DIRS)
-        rows, page = await fetch_page(
-            platform,
-            q.COUNT_MODELS,
-            q.LIST_MODELS[(sort_by, sort_dir)],
-            (request.user.account_id, status),
-            limit,
-            offset,
+        models, total = await models_page(
+            platform.pool, request.user.account_id, status, (sort_by, sort_dir), limit, offset
         )
-        return ModelList([_summary(r) for r in rows], page)
+        return ModelList(
+            [_summary(m) for m in models], pagination(total, limit, offset, len(models))
+        )
 
     @get("/{model_name:str}", summary="One model: newest version, metrics, schemas")
     async def get_model(
@@ -151,10 +154,10 @@ class ModelController(Controller):
     ) -> ModelDetail:
         """The full model record (document 001's fields and more)."""
         check_name(model_name)
-        row = await platform.fetchrow(q.MODEL_DETAIL, request.user.account_id, model_name)
-        if row is None:
+        model = await model_detail(platform.pool, request.user.account_id, model_name)
+        if model is None:
             raise model_not_found(model_name)
-        return _detail(row, base_url(request))
+        return _detail(model, base_url(request))
 
     @post("/{model_name:str}", status_code=202, summary="Create a model and train v1")
     async def create(
@@ -236,7 +239,7 @@ class ModelController(Controller):
         outcome = await platform.submit(
             make_event(
                 ModelUpdated(
-                    model_id=model["model_id"],
+                    model_id=model.model_id,
                     name=data.name,
                     description=data.description,
                     tags=data.tags,
@@ -250,11 +253,11 @@ class ModelController(Controller):
         row = await _current(platform, principal.account_id, model_name, model)
         body = ModelUpdatedOut(
             model_name=model_name,
-            model_version=version_label(row["latest_version"]),
-            name=_after(outcome.applied, data.name, row["name"]),
-            description=_after(outcome.applied, data.description, row["description"]),
-            tags=_after(outcome.applied, data.tags, row["tags"]),
-            updated_at=row["updated_at"] if outcome.applied else utcnow(),
+            model_version=version_label(row.latest_version),
+            name=_after(outcome.applied, data.name, row.name),
+            description=_after(outcome.applied, data.description, row.description),
+            tags=_after(outcome.applied, data.tags, row.tags),
+            updated_at=row.updated_at if outcome.applied else utcnow(),
         )
         return command_response(body, outcome, f"/models/{model_name}", done_status=200)
 
@@ -266,7 +269,7 @@ class ModelController(Controller):
         principal = request.user
         model = await find_model(platform, principal.account_id, model_name)
         event = make_event(
-            ModelDeleted(model_id=model["model_id"]),
+            ModelDeleted(model_id=model.model_id),
             account_id=principal.account_id,
             model_name=model_name,
             actor=principal.key_id,
@@ -275,7 +278,7 @@ class ModelController(Controller):
         check_verdict(outcome, "it was already deleted")
         body = ModelDeletedOut(
             model_name=model_name,
-            model_version=version_label(model["latest_version"]),
+            model_version=version_label(model.latest_version),
             status="DELETED" if outcome.applied else "DELETING",
             deleted_at=event.occurred_at,
         )
@@ -289,7 +292,7 @@ def _after(applied: bool, given: Any, stored: Any) -> Any:
 
 
 async def _current(
-    platform: Platform, account_id: str, model_name: str, fallback: asyncpg.Record
-) -> Any:
-    row = await platform.fetchrow(q.MODEL_BY_NAME, account_id, model_name)
-    return row if row is not None else fallback
+    platform: Platform, account_id: str, model_name: str, fallback: ModelRecord
+) -> ModelRecord:
+    model = await model_by_name(platform.pool, account_id, model_name)
+    return model if model is not None else fallback

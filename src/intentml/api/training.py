@@ -15,12 +15,12 @@ from intentml.api.platform import Platform
 from intentml.domain.schemas import field_names
 from intentml.domain.training_options import TrainingOptions
 from intentml.events.envelope import new_id
-from intentml.events.types import TrainingRequest
+from intentml.events.types import Column, TrainingRequest
 from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
 from intentml.ml.outputs import possible_tasks, unfillable_everywhere
 from intentml.ml.target import TargetResolutionError, resolve_target
 from intentml.ml.train import TrainingFailed, check_task
-from projections import queries as q
+from projections.read_models.uploads import account_upload
 
 TASKS = ["binary", "multiclass", "regression"]
 
@@ -73,10 +73,10 @@ async def resolve_training(
             exc.message,
             [{"field": "task", "message": "unknown task", "expected": TASKS}],
         ) from exc
-    upload = await platform.fetchrow(q.UPLOAD, account_id, ask.upload_id)
+    upload = await account_upload(platform.pool, account_id, ask.upload_id)
     if upload is None:
         raise ApiError(404, f"upload '{ask.upload_id}' not found; upload a file with POST /uploads")
-    columns = [c["name"] for c in upload["columns"]]
+    columns = [c.name for c in upload.columns]
     if ask.target is None and ask.previous_target in columns:
         target = ask.previous_target
         reason = f"the target of v{ask.previous_version}, still a column of the dataset"
@@ -89,13 +89,13 @@ async def resolve_training(
             ) from exc
         target, reason = resolved.column, resolved.reason
     assert target is not None
-    _check_outputs(ask, upload["columns"], target, task)
+    _check_outputs(ask, upload.columns, target, task)
     return TrainingRequest(
         job_id="job_" + new_id(),
         version=ask.version,
         version_id="ver_" + new_id(),
         upload_id=ask.upload_id,
-        dataset_format=upload["format"],
+        dataset_format=upload.format,
         intent=ask.intent,
         target=target,
         target_reason=reason,
@@ -104,20 +104,18 @@ async def resolve_training(
     )
 
 
-def _check_outputs(
-    ask: TrainingAsk, columns: list[dict[str, str]], target: str, task: str | None
-) -> None:
+def _check_outputs(ask: TrainingAsk, columns: list[Column], target: str, task: str | None) -> None:
     """422 for output fields no model of this target could fill (rules: `ml.outputs`)."""
     fields = field_names(ask.output_schema)
     if not fields:
         return
-    column_type = next(c["type"] for c in columns if c["name"] == target)
+    column_type = next(c.type for c in columns if c.name == target)
     asked = ask.options.metric
     metric = canonical_metric(asked) if asked and asked.strip() else None
     tasks = possible_tasks(
         column_type, task, None if metric is None else metric in REGRESSION_METRICS
     )
-    refused = unfillable_everywhere(fields, target, tasks, [c["name"] for c in columns])
+    refused = unfillable_everywhere(fields, target, tasks, [c.name for c in columns])
     if refused:
         raise ApiError(
             422,

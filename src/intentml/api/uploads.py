@@ -24,7 +24,7 @@ from intentml.events.envelope import make_event, new_id
 from intentml.events.types import Column, DatasetUploaded
 from intentml.infra.storage import upload_path
 from intentml.ml.datasets import DatasetError, detect_format, inspect_dataset
-from projections import queries as q
+from projections.read_models.uploads import UploadRecord, account_upload
 
 
 class _Received:
@@ -44,18 +44,18 @@ class _Received:
             self.file = file
 
 
-def upload_out(row: Any) -> UploadOut:
+def upload_out(row: UploadRecord) -> UploadOut:
     """The API shape of an uploads row."""
     return UploadOut(
-        upload_id=row["upload_id"],
-        dataset_id=row["upload_id"],
-        filename=row["filename"],
-        format=row["format"],
-        rows=row["rows"],
-        columns=[ColumnOut(c["name"], c["type"]) for c in row["columns"]],
-        size_bytes=row["size_bytes"],
+        upload_id=row.upload_id,
+        dataset_id=row.upload_id,
+        filename=row.filename,
+        format=row.format,
+        rows=row.rows,
+        columns=[ColumnOut(c.name, c.type) for c in row.columns],
+        size_bytes=row.size_bytes,
         status="complete",
-        created_at=row["created_at"],
+        created_at=row.created_at,
     )
 
 
@@ -189,7 +189,7 @@ class UploadController(Controller):
         upload_id: FromPath[str],
     ) -> UploadOut:
         """The upload as `POST /uploads` described it."""
-        row = await platform.fetchrow(q.UPLOAD, request.user.account_id, upload_id)
+        row = await account_upload(platform.pool, request.user.account_id, upload_id)
         if row is None:
             raise ApiError(404, f"upload '{upload_id}' not found; upload a file with POST /uploads")
         return upload_out(row)

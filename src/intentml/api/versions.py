@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, JSONBody
@@ -39,134 +38,142 @@ from intentml.domain.training_options import TrainingOptions, options_of
 from intentml.domain.training_report import TrainingReport
 from intentml.events.envelope import Envelope, make_event
 from intentml.events.types import TrainingRequest, VersionRequested
-from projections import queries as q
+from projections.read_models.versions import (
+    VersionRecord,
+    version_by_number,
+    versions_of_model,
+)
 
 ALGORITHM = "LightGBM gradient-boosted decision trees"
 
 
-def status_out(row: asyncpg.Record) -> StatusOut:
+def status_out(row: VersionRecord) -> StatusOut:
     """The status document of a version row."""
     result = None
-    if row["status"] == VersionStatus.READY and row["metric_name"] is not None:
-        result = MetricResult(row["metric_name"], row["metric_value"])
+    if (
+        row.status == VersionStatus.READY
+        and row.metric_name is not None
+        and row.metric_value is not None
+    ):
+        result = MetricResult(row.metric_name, row.metric_value)
     return StatusOut(
-        model_name=row["model_name"],
-        model_version=version_label(row["version"]),
-        status=row["status"],
-        deployment_status=row["deployment_status"],
-        last_updated=row["updated_at"],
-        build_progress=row["build_progress"],
+        model_name=row.model_name,
+        model_version=version_label(row.version),
+        status=row.status,
+        deployment_status=row.deployment_status,
+        last_updated=row.updated_at,
+        build_progress=row.build_progress,
         result=result,
         error=_error(row),
-        attempt=row["build_attempts"],
+        attempt=row.build_attempts,
     )
 
 
-def _error(row: asyncpg.Record) -> ErrorInfo | None:
-    if row["error_code"] is None:
+def _error(row: VersionRecord) -> ErrorInfo | None:
+    if row.error_code is None:
         return None
-    return ErrorInfo(row["error_code"], row["error_message"])
+    return ErrorInfo(row.error_code, row.error_message or "")
 
 
-def version_detail(row: asyncpg.Record) -> VersionDetail:
+def version_detail(row: VersionRecord) -> VersionDetail:
     """Document 000's version details, with JSON Schema input and output schemas."""
     return VersionDetail(
-        model_id=row["model_id"],
-        model_name=row["model_name"],
-        model_version=version_label(row["version"]),
-        version_id=row["version_id"],
-        version=row["version"],
-        name=row["name"],
-        intent=row["intent"],
-        status=row["status"],
-        deployment_status=row["deployment_status"],
+        model_id=row.model_id,
+        model_name=row.model_name,
+        model_version=version_label(row.version),
+        version_id=row.version_id,
+        version=row.version,
+        name=row.name,
+        intent=row.intent,
+        status=row.status,
+        deployment_status=row.deployment_status,
         provider="auto",
-        job_id=row["job_id"],
-        dataset_id=row["upload_id"],
-        upload_id=row["upload_id"],
-        target=row["target"],
-        target_reason=row["target_reason"],
-        task=row["task"],
-        metric_name=row["metric_name"],
-        metric_value=row["metric_value"],
-        metrics=metrics_out(row["metrics"]),
-        input_schema=row["input_schema"],
-        output_schema=row["output_schema"],
-        build_progress=row["build_progress"],
+        job_id=row.job_id,
+        dataset_id=row.upload_id,
+        upload_id=row.upload_id,
+        target=row.target,
+        target_reason=row.target_reason,
+        task=row.task,
+        metric_name=row.metric_name,
+        metric_value=row.metric_value,
+        metrics=metrics_out(row.metrics),
+        input_schema=row.input_schema,
+        output_schema=row.output_schema,
+        build_progress=row.build_progress,
         error=_error(row),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
-def _summary(row: asyncpg.Record) -> VersionSummary:
+def _summary(row: VersionRecord) -> VersionSummary:
     return VersionSummary(
-        version_id=row["version_id"],
-        version=row["version"],
-        model_version=version_label(row["version"]),
-        status=row["status"],
-        job_id=row["job_id"],
-        dataset_id=row["upload_id"],
-        intent=row["intent"],
-        metric_name=row["metric_name"],
-        metric_value=row["metric_value"],
-        metrics=metrics_out(row["metrics"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        version_id=row.version_id,
+        version=row.version,
+        model_version=version_label(row.version),
+        status=row.status,
+        job_id=row.job_id,
+        dataset_id=row.upload_id,
+        intent=row.intent,
+        metric_name=row.metric_name,
+        metric_value=row.metric_value,
+        metrics=metrics_out(row.metrics),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
-def describe_text(row: asyncpg.Record) -> str:
+def describe_text(row: VersionRecord) -> str:
     """The model's own description, or one written from what training found."""
-    if row["description"]:
-        return str(row["description"])
+    if row.description:
+        return str(row.description)
     kind = {
         "binary": "binary classifier",
         "multiclass": "multiclass classifier",
         "regression": "regression model",
-    }.get(row["task"] or "", "model")
-    features = row["features"] or []
+    }.get(row.task or "", "model")
+    features = row.features or []
     text = (
-        f"A LightGBM {kind} that predicts '{row['target']}' from {len(features)} input "
-        f"field(s), trained on {row['rows_used'] or 0:,} rows for the intent "
-        f"{row['intent']!r}."
+        f"A LightGBM {kind} that predicts '{row.target}' from {len(features)} input "
+        f"field(s), trained on {row.rows_used or 0:,} rows for the intent "
+        f"{row.intent!r}."
     )
-    if row["metric_name"] is not None:
-        text += f" Its {row['metric_name']} on held-out rows is {row['metric_value']:.4f}."
+    if row.metric_name is not None:
+        text += f" Its {row.metric_name} on held-out rows is {row.metric_value:.4f}."
     return text
 
 
-def describe(row: asyncpg.Record) -> DescribeOut:
+def describe(row: VersionRecord) -> DescribeOut:
     """Both documents' describe fields for a trained version."""
-    metrics = metrics_out(row["metrics"])
-    seconds = row["training_seconds"]
+    metrics = metrics_out(row.metrics)
+    seconds = row.training_seconds
     out = DescribeOut(
-        model_name=row["model_name"],
-        model_version=version_label(row["version"]),
+        model_name=row.model_name,
+        model_version=version_label(row.version),
         description=describe_text(row),
-        intent=row["intent"],
-        features=row["features"] or [],
-        target=row["target"],
-        target_reason=row["target_reason"],
-        task=row["task"],
-        metric_name=row["metric_name"],
-        metric_value=row["metric_value"],
+        intent=row.intent,
+        features=row.features or [],
+        target=row.target,
+        target_reason=row.target_reason,
+        task=row.task,
+        metric_name=row.metric_name,
+        metric_value=row.metric_value,
         performance=metrics,
         performance_metrics=metrics,
-        input_schema=simple_schema(row["input_schema"]),
-        output_schema=simple_schema(row["output_schema"]),
+        input_schema=simple_schema(row.input_schema),
+        output_schema=simple_schema(row.output_schema),
         training_info=TrainingInfo(
-            dataset_size=row["rows_used"],
+            dataset_size=row.rows_used,
             training_time_minutes=round(seconds / 60, 4) if seconds is not None else None,
             training_time_seconds=seconds,
             algorithm=ALGORITHM,
-            feature_importance=row["feature_importance"] or {},
-            dropped_columns=row["dropped_columns"] or {},
+            feature_importance=row.feature_importance or {},
+            dropped_columns=row.dropped_columns or {},
         ),
     )
-    if row["report"] is None:
+    if row.report is None:
         return out
-    report = msgspec.convert(row["report"], TrainingReport)
+    report = msgspec.convert(row.report, TrainingReport)
     return msgspec.structs.replace(out, **report_fields(report))
 
 
@@ -235,31 +242,31 @@ async def request_version(
     kept, as long as the dataset still has that column.
     """
     model = await find_model(platform, principal.account_id, model_name)
-    latest = await platform.fetchrow(
-        q.VERSION, principal.account_id, model_name, model["latest_version"]
+    latest = await version_by_number(
+        platform.pool, principal.account_id, model_name, model.latest_version
     )
     assert latest is not None  # a live model always has its latest version
     keep_target = ask.intent is None and ask.output_schema is None
     options = ask.options
     if not options.metric:
-        options = msgspec.structs.replace(options, metric=latest["requested_metric"])
+        options = msgspec.structs.replace(options, metric=latest.requested_metric)
     training = await resolve_training(
         platform,
         principal.account_id,
         TrainingAsk(
-            version=model["latest_version"] + 1,
-            upload_id=ask.upload_id or latest["upload_id"],
-            intent=ask.intent or latest["intent"],
+            version=model.latest_version + 1,
+            upload_id=ask.upload_id or latest.upload_id,
+            intent=ask.intent or latest.intent,
             target=ask.target,
-            output_schema=ask.output_schema or model["output_schema"],
+            output_schema=ask.output_schema or model.output_schema,
             options=options,
-            previous_target=latest["target"] if keep_target else None,
-            previous_version=latest["version"],
+            previous_target=latest.target if keep_target else None,
+            previous_version=latest.version,
         ),
     )
     event = make_event(
         VersionRequested(
-            model_id=model["model_id"],
+            model_id=model.model_id,
             training=training,
             reason=ask.reason,
             # Recorded as given (None: the model's), for auditors and the next issue's search.
@@ -305,11 +312,11 @@ class VersionController(Controller):
     ) -> VersionList:
         """Every version with its status and metrics."""
         model = await find_model(platform, request.user.account_id, model_name)
-        rows = await platform.pool.fetch(q.VERSIONS, request.user.account_id, model_name)
+        versions = await versions_of_model(platform.pool, request.user.account_id, model_name)
         return VersionList(
             model_name=model_name,
-            model_version=version_label(model["latest_version"]),
-            versions=[_summary(r) for r in rows],
+            model_version=version_label(model.latest_version),
+            versions=[_summary(v) for v in versions],
         )
 
     @post("/versions", status_code=202, summary="Train a new version on a dataset")
@@ -402,14 +409,14 @@ class VersionController(Controller):
     ) -> DescribeOut:
         """Features, target, metrics, schemas and training information."""
         row = await find_version(platform, request.user.account_id, model_name, model_version)
-        if row["artifact"] is None:
+        if row.artifact is None:
             raise ApiError(
                 409,
-                f"{model_name} {version_label(row['version'])} is {row['status']} and has no "
+                f"{model_name} {version_label(row.version)} is {row.status} and has no "
                 "trained model to describe"
                 + (
                     "; see its error with GET .../status"
-                    if row["status"] == VersionStatus.ERROR
+                    if row.status == VersionStatus.ERROR
                     else "; poll its status until READY"
                 ),
             )
