@@ -252,7 +252,9 @@ def _scan_blocks(
                 types.rows += batch.num_rows
                 for name, column in zip(final, batch.columns, strict=True):
                     known = types.merged.get(name)
-                    kind, typed = "string", None  # nothing a later value can change
+                    # Once text, nothing a later value can change: only profiled.
+                    kind: str | None = "string"
+                    typed: pa.Array | None = None
                     if known != "string":
                         kind, typed = _csv_text_type(column, known)
                         types.add(name, kind, "string")
