@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
@@ -20,6 +21,7 @@ from intentml.api.errors import ApiError
 from intentml.api.platform import PlatformDep
 from intentml.api.schemas import ColumnOut, UploadOut
 from intentml.api.storable import check_upload
+from intentml.domain.profiles import ColumnProfile
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import Column, DatasetUploaded
 from intentml.infra.storage import upload_path
@@ -52,10 +54,20 @@ def upload_out(row: Any) -> UploadOut:
         filename=row["filename"],
         format=row["format"],
         rows=row["rows"],
-        columns=[ColumnOut(c["name"], c["type"]) for c in row["columns"]],
+        columns=[_column_out(c) for c in row["columns"]],
         size_bytes=row["size_bytes"],
         status="complete",
         created_at=row["created_at"],
+    )
+
+
+def _column_out(column: dict[str, Any]) -> ColumnOut:
+    """A column of an uploads row (its `columns` jsonb), with its profile when it has one."""
+    profile = column.get("profile")
+    return ColumnOut(
+        column["name"],
+        column["type"],
+        None if profile is None else msgspec.convert(profile, ColumnProfile),
     )
 
 
@@ -66,7 +78,8 @@ def _inspect(path: Path, filename: str) -> tuple[str, int, list[Column], str]:
     fmt = detect_format(filename, head)
     # Streamed in batches: the API must not hold a whole (up to 1 GiB) upload in memory.
     summary = inspect_dataset(path, fmt)
-    cols = [Column(c.name, c.type) for c in summary.columns]
+    profiles = summary.profiles or [None] * len(summary.columns)
+    cols = [Column(c.name, c.type, p) for c, p in zip(summary.columns, profiles, strict=True)]
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -175,7 +188,7 @@ class UploadController(Controller):
             filename=filename,
             format=fmt,
             rows=rows,
-            columns=[ColumnOut(c.name, c.type) for c in cols],
+            columns=[ColumnOut(c.name, c.type, c.profile) for c in cols],
             size_bytes=size,
             status="complete",
             created_at=outcome.appended.envelope.occurred_at,
