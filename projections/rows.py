@@ -31,6 +31,7 @@ from intentml.events.types import (
     BuildFailed,
     BuildProgressed,
     BuildStarted,
+    Column,
     DatasetUploaded,
     DeploymentActivated,
     DeploymentFailed,
@@ -312,13 +313,21 @@ def _uploaded(tables: Tables, env: Envelope, d: DatasetUploaded, here: Position)
         "filename": d.filename,
         "format": d.format,
         "rows": d.rows,
-        "columns": [{"name": c.name, "type": c.type} for c in d.columns],
+        "columns": [_column_row(c) for c in d.columns],
         "size_bytes": d.size_bytes,
         "sha256": d.sha256,
         "created_by": env.actor,
         "created_at": env.occurred_at,
     }
     tables.mark("uploads", d.upload_id)
+
+
+def _column_row(column: Column) -> dict[str, Any]:
+    """An upload's column as its row keeps it (in `columns` jsonb): with its profile, if any."""
+    row: dict[str, Any] = {"name": column.name, "type": column.type}
+    if column.profile is not None:
+        row["profile"] = msgspec.to_builtins(column.profile)
+    return row
 
 
 def _model_created(tables: Tables, env: Envelope, d: ModelCreated, here: Position) -> None:

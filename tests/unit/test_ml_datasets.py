@@ -24,6 +24,7 @@ from intentml.ml.datasets import (
     detect_format,
     inspect_dataset,
     merge_column_types,
+    profile_frame,
     read_dataset,
 )
 from tests.data import churn_rows, to_csv
@@ -253,9 +254,9 @@ def test_column_types_of_strings() -> None:
 
 
 def _whole(path: Path, fmt: str) -> DatasetSummary:
-    """What inspection used to do: read everything, then type the frame."""
+    """What inspection used to do: read everything, then type (and profile) the frame."""
     df = read_dataset(path, fmt)
-    return DatasetSummary(len(df), column_infos(df))
+    return DatasetSummary(len(df), column_infos(df), profile_frame(df))
 
 
 def _parquet_frame() -> pd.DataFrame:
@@ -404,7 +405,7 @@ def test_column_turning_decimal_then_text_after_the_first_block(
     body = "id,x,when,empty\n" + ints + decimals
     path = _write(tmp_path, "late.csv", body)
     summary = inspect_dataset(path, "csv")
-    assert summary == DatasetSummary(
+    assert (summary.rows, summary.columns) == (
         12_100,
         [
             ColumnInfo("id", "integer"),
@@ -413,7 +414,7 @@ def test_column_turning_decimal_then_text_after_the_first_block(
             ColumnInfo("empty", "string"),
         ],
     )
-    assert summary == _whole(path, "csv")
+    assert summary == _whole(path, "csv")  # the profiles too
 
     path = _write(tmp_path, "text.csv", body + "12100,n/a?,soon,\n")
     summary = inspect_dataset(path, "csv")

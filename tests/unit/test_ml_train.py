@@ -711,3 +711,52 @@ def test_the_stages_run_by_hand_build_what_train_builds(tmp_path: Path) -> None:
         c.params for c in whole.report.search.candidates
     ]
     assert lines[-1].startswith("saved model:")
+
+
+def _sorted_by_price_with_row_numbers(name: str, seed: int = 5) -> pd.DataFrame:
+    """A diamonds-like table sorted by its target, with the row numbers of a subset of
+    the rows kept (gaps), as R's write.csv and pandas' to_csv leave them."""
+    rng = np.random.default_rng(seed)
+    n = 1200
+    carat = rng.uniform(0.2, 3.0, n)
+    cut = rng.choice(["Fair", "Good", "Ideal"], n)
+    price = 3000 * carat + np.where(cut == "Ideal", 800.0, 0.0) + rng.normal(0, 900, n)
+    frame = pd.DataFrame({"carat": carat, "cut": cut, "price": price})
+    frame = frame.sort_values("price", ignore_index=True)
+    kept = np.sort(rng.choice(n, 800, replace=False))  # a subset: the numbers have gaps
+    frame = frame.iloc[kept].reset_index(drop=True)
+    frame.insert(0, name, kept + 1)
+    return frame
+
+
+@pytest.mark.parametrize("name", ["rownames", "sample"])
+def test_a_row_number_of_a_table_sorted_by_its_target_is_dropped(tmp_path: Path, name: str) -> None:
+    data = write_csv(_sorted_by_price_with_row_numbers(name), tmp_path / "d.csv")
+    result = train(data, "csv", quick(target="price"), tmp_path / "art")
+    assert sorted(result.features) == ["carat", "cut"]  # the real inputs only
+    why = result.dropped_columns[name]
+    assert "row index" in why and "rising with the row order" in why
+    assert ("named as one" in why) == (name == "rownames")
+    assert result.report is not None
+    assert result.report.data.dropped_columns[name] == why  # what describe shows
+
+
+def test_a_leaky_identifier_is_dropped_not_only_reported(tmp_path: Path) -> None:
+    frame = _sorted_by_price_with_row_numbers("rownames")
+    # Shuffled: no longer rising, but the number still says where the price ranked.
+    frame = frame.sample(frac=1.0, random_state=3, ignore_index=True)
+    data = write_csv(frame, tmp_path / "d.csv")
+    lines: list[str] = []
+    result = train(
+        data,
+        "csv",
+        quick(target="price"),
+        tmp_path / "art",
+        progress=lambda _, line: lines.append(line),
+    )
+    assert sorted(result.features) == ["carat", "cut"]
+    why = result.dropped_columns["rownames"]
+    assert why.startswith("identifier-like and leaks the target: 'rownames' alone predicts")
+    assert any(line.startswith("dropped column 'rownames': identifier-like") for line in lines)
+    assert result.report is not None
+    assert not any("possible leakage" in w for w in result.report.warnings)

@@ -253,3 +253,46 @@ def test_v1_training_events_project_exactly_like_v2() -> None:
         assert getattr(tables["v1"], table) == getattr(tables["v2"], table), table
     versions = list(tables["v1"].versions.values())
     assert versions[0]["metric_name"] == "roc_auc" and versions[0]["max_iterations"] == 8
+
+
+def test_a_v1_upload_decodes_with_unprofiled_columns_and_v2_keeps_its_profiles() -> None:
+    from intentml.domain.profiles import ColumnProfile
+    from intentml.events.types import Column, DatasetUploaded
+
+    v1_data = {
+        "upload_id": "u1",
+        "filename": "d.csv",
+        "format": "csv",
+        "rows": 3,
+        "columns": [{"name": "a", "type": "integer"}],
+        "size_bytes": 10,
+        "sha256": "s",
+    }
+    env = decode(_v1("DatasetUploaded", v1_data))
+    assert env.schema_version == 2 == SCHEMA_VERSIONS["DatasetUploaded"]
+    assert isinstance(env.data, DatasetUploaded)
+    assert env.data.columns == [Column("a", "integer", None)]
+    profile = ColumnProfile(distinct=3, missing=0, unique=True, rising=True, min=1.0, max=3.0)
+    fields: dict[str, Any] = {**v1_data, "columns": [Column("a", "integer", profile)]}
+    v2 = make_event(DatasetUploaded(**fields), account_id="acme")
+    assert decode(encode(v2)) == v2
+    tables = Tables()
+    project(tables, env, 0, 0)
+    assert tables.uploads["u1"]["columns"] == [{"name": "a", "type": "integer"}]
+    project(tables, v2, 0, 1)
+    assert tables.uploads["u1"]["columns"] == [
+        {
+            "name": "a",
+            "type": "integer",
+            "profile": {
+                "distinct": 3,
+                "distinct_exact": True,
+                "missing": 0,
+                "unique": True,
+                "rising": True,
+                "min": 1.0,
+                "max": 3.0,
+                "top": [],
+            },
+        }
+    ]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from intentml.domain.profiles import ColumnProfile
 from intentml.domain.training_options import TrainingOptions
 from intentml.domain.training_report import Baseline, Choice, ClassScores, DataSummary
 
@@ -21,6 +22,9 @@ Environment = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
 class ColumnOut(msgspec.Struct, frozen=True):
     name: str
     type: str
+    #: What the upload's inspection learned of the column (null for uploads made
+    #: before profiles existed).
+    profile: ColumnProfile | None = None
 
 
 class UploadOut(msgspec.Struct, frozen=True):

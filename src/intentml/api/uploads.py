@@ -52,7 +52,7 @@ def upload_out(row: UploadRecord) -> UploadOut:
         filename=row.filename,
         format=row.format,
         rows=row.rows,
-        columns=[ColumnOut(c.name, c.type) for c in row.columns],
+        columns=[ColumnOut(c.name, c.type, c.profile) for c in row.columns],
         size_bytes=row.size_bytes,
         status="complete",
         created_at=row.created_at,
@@ -66,7 +66,8 @@ def _inspect(path: Path, filename: str) -> tuple[str, int, list[Column], str]:
     fmt = detect_format(filename, head)
     # Streamed in batches: the API must not hold a whole (up to 1 GiB) upload in memory.
     summary = inspect_dataset(path, fmt)
-    cols = [Column(c.name, c.type) for c in summary.columns]
+    profiles = summary.profiles or [None] * len(summary.columns)
+    cols = [Column(c.name, c.type, p) for c, p in zip(summary.columns, profiles, strict=True)]
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -175,7 +176,7 @@ class UploadController(Controller):
             filename=filename,
             format=fmt,
             rows=rows,
-            columns=[ColumnOut(c.name, c.type) for c in cols],
+            columns=[ColumnOut(c.name, c.type, c.profile) for c in cols],
             size_bytes=size,
             status="complete",
             created_at=outcome.appended.envelope.occurred_at,

@@ -20,6 +20,9 @@ class ColumnProfile(msgspec.Struct, frozen=True, kw_only=True):
 
     #: Distinct non-missing values.
     distinct: int
+    #: False when the count stopped at its cap (a memory bound of the inspection, see
+    #: `intentml.ml.datasets.profiling`): `distinct` is then a lower bound.
+    distinct_exact: bool = True
     #: Rows with no value.
     missing: int
     #: Every row has a value, and no two rows the same one.

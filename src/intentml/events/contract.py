@@ -25,7 +25,7 @@ from intentml.events.schema import current_version
 from intentml.events.types import EventData
 
 #: The version of the contract documents: bumped with any change a subscriber sees.
-CONTRACT_VERSION = "2.0.0"
+CONTRACT_VERSION = "2.1.0"
 _REF = "#/components/schemas/{name}"
 _KAFKA_BINDING = "0.5.0"
 

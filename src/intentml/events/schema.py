@@ -79,11 +79,20 @@ def _result_nested(envelope: dict[str, Any]) -> dict[str, Any]:
     return {**envelope, "data": _moved_into("result", V1_TRAINING_RESULT)(envelope["data"])}
 
 
+def _columns_profiled(envelope: dict[str, Any]) -> dict[str, Any]:
+    """v1 → v2 of DatasetUploaded: each column carries its `profile`; a v1 upload's
+    columns were never profiled, which v2 says with `null`."""
+    data = dict(envelope["data"])
+    data["columns"] = [{**column, "profile": None} for column in data.get("columns", [])]
+    return {**envelope, "data": data}
+
+
 #: The current version of each event type; a type not named here is at version 1.
 SCHEMA_VERSIONS: Mapping[str, int] = {
     "AccountCreated": 2,
     "ApiKeyIssued": 2,
     "ApiKeyRevoked": 2,
+    "DatasetUploaded": 2,
     "ModelCreated": 2,
     "VersionRequested": 2,
     "VersionTrained": 2,
@@ -94,6 +103,7 @@ UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("AccountCreated", 1): _author_named("created_by"),
     ("ApiKeyIssued", 1): _author_named("issued_by"),
     ("ApiKeyRevoked", 1): _author_named("revoked_by"),
+    ("DatasetUploaded", 1): _columns_profiled,
     ("ModelCreated", 1): _options_nested,
     ("VersionRequested", 1): _options_nested,
     ("VersionTrained", 1): _result_nested,

@@ -11,15 +11,22 @@ from typing import Any
 
 import msgspec
 
+from intentml.domain.profiles import ColumnProfile
 from intentml.domain.training_options import TrainingOptions
 from intentml.domain.training_report import TrainingResult
 
 
 class Column(msgspec.Struct, frozen=True):
-    """A column of an uploaded dataset and its user-facing type."""
+    """A column of an uploaded dataset, its user-facing type and its profile.
+
+    `profile` is what the upload's inspection learned of the column's values (None
+    for an upload recorded before profiles existed: a v1 `DatasetUploaded`, or a
+    column the inspection could not profile).
+    """
 
     name: str
     type: str
+    profile: ColumnProfile | None = None
 
 
 class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,7 +96,10 @@ class ApiKeyLimitsChanged(msgspec.Struct, frozen=True, tag=True, kw_only=True):
 
 
 class DatasetUploaded(msgspec.Struct, frozen=True, tag=True, kw_only=True):
-    """A file was stored in the artifact store and parsed successfully."""
+    """A file was stored in the artifact store and parsed successfully.
+
+    Schema v2 gave each column its `profile` (v1 events decode with none).
+    """
 
     upload_id: str
     filename: str

@@ -28,6 +28,27 @@ MAX_CATEGORIES = 1000
 _ID_TOKENS = frozenset(
     ["id", "ids", "uuid", "guid", "key", "index", "idx", "rowid", "row", "num", "no", "ref"]
 )
+#: Names that R, pandas and spreadsheets give a row number (letters and digits only,
+#: lowercase): `rownames`, `Unnamed: 0`, `index`, `row_id`, `RowNumber`, ...
+_ROW_INDEX_NAMES = frozenset(
+    [
+        "rownames",
+        "rowname",
+        "unnamed0",
+        "unnamed",
+        "index",
+        "idx",
+        "rowid",
+        "rownumber",
+        "rownum",
+        "rowno",
+        "row",
+        "rowindex",
+        "rowidx",
+        "obs",
+        "observation",
+    ]
+)
 
 
 def plan_features(df: pd.DataFrame, target: str) -> tuple[list[FeatureSpec], dict[str, str]]:
@@ -64,6 +85,10 @@ def plan_features(df: pd.DataFrame, target: str) -> tuple[list[FeatureSpec], dic
             and (_id_like_name(name) or _is_dense_sequence(present, n_distinct))
         ):
             dropped[name] = "identifier: a different whole number in every row"
+            continue
+        row_index = row_index_reason(name, series, kind)
+        if row_index is not None:
+            dropped[name] = row_index
             continue
         if kind == "string" and n_distinct > max(50, n_present // 2):
             dropped[name] = (
@@ -166,6 +191,44 @@ def _date_parts(series: pd.Series[Any], with_time: bool) -> FloatMatrix:
     out = np.column_stack([p.astype(np.float64) for p in parts])
     out[absent] = np.nan
     return out
+
+
+def row_index_reason(name: str, series: pd.Series[Any], kind: str) -> str | None:
+    """Why the column is a row index, or None: whole numbers in every row, each above
+    the one before (so no two rows share one), gaps allowed (a subset of the rows).
+
+    A row number says where a row sat in the file, not what it is: a table sorted by
+    its target turns it into a perfect, useless predictor. A name like `rownames` or
+    `Unnamed: 0` is said in the reason but not needed.
+    """
+    if kind not in ("integer", "number") or len(series) < 2:
+        return None
+    values = as_float(series)
+    if bool(np.isnan(values).any()) or not bool(np.all(values == np.floor(values))):
+        return None
+    if not bool(np.all(values[1:] > values[:-1])):
+        return None
+    named = " named as one," if _row_index_name(name) else ""
+    return (
+        f"identifier (a row index):{named} a different whole number in every row, rising "
+        "with the row order (where a row sits in the file, not what it is)"
+    )
+
+
+def identifier_like(name: str, series: pd.Series[Any]) -> bool:
+    """Whether a column looks like an identifier or a row number: by its name, or by
+    holding a different whole number (or text) in every row."""
+    if _id_like_name(name) or _row_index_name(name):
+        return True
+    present = series.dropna()
+    kind = column_type(series)
+    if kind not in ("integer", "string") or len(present) < 0.9 * len(series):
+        return False
+    return int(present.nunique()) == len(present)
+
+
+def _row_index_name(name: str) -> bool:
+    return re.sub(r"[^0-9a-z]", "", name.lower()) in _ROW_INDEX_NAMES
 
 
 def _id_like_name(name: str) -> bool:

@@ -3,7 +3,10 @@
 Such a column is usually recorded after the outcome (a cancellation date for churn,
 the total for a price) and will not be known when the model is used. It is not
 dropped, since it may be legitimate, but the user is warned in the build log and in
-`describe`. Each input gets a tiny one-feature model, trained on part of a sample and
+`describe` — unless it also looks like an identifier or a row number, which can only
+predict the target by where the row sits (training drops those, see `train.prepare`).
+
+Each input gets a tiny one-feature model, trained on part of a sample and
 scored on the rest, so a column that only looks predictive by memorizing rows does
 not trip the warning.
 """
@@ -33,17 +36,17 @@ def leaky_inputs(
     task: str,
     n_classes: int,
     seed: int,
-) -> list[str]:
-    """Warnings for each input whose one-feature model scores ≥ NEAR_PERFECT held out."""
+) -> dict[str, str]:
+    """Each input whose one-feature model scores ≥ NEAR_PERFECT held out, with its warning."""
     rng = np.random.default_rng(seed + 2)
     sample = rng.permutation(rows)[:SAMPLE_ROWS]
     cut = (len(sample) * 2) // 3
     fit, held = sample[:cut], sample[cut:]
     if len(held) < 10 or len(fit) < 10:
-        return []
+        return {}
     if task != "regression" and _majority_share(y[held]) >= NEAR_PERFECT:
-        return []  # a constant guess is already "perfect"; the check would say nothing
-    warnings: list[str] = []
+        return {}  # a constant guess is already "perfect"; the check would say nothing
+    warnings: dict[str, str] = {}
     j = 0
     for spec in inputs:
         width = len(expanded_columns(spec))
@@ -61,7 +64,7 @@ def leaky_inputs(
         )
         if score is not None and score >= NEAR_PERFECT:
             what = {"binary": "ROC AUC", "multiclass": "accuracy", "regression": "R²"}[task]
-            warnings.append(
+            warnings[spec.name] = (
                 f"possible leakage: '{spec.name}' alone predicts the target with {what} "
                 f"{score:.3f} on held-out rows; if its value is only known after the "
                 "outcome, remove it from the data, or the model will disappoint in use"

@@ -49,7 +49,13 @@ from intentml.ml.evaluation import (
     importance,
     primary_metric,
 )
-from intentml.ml.features import build_matrix, feature_names, plan_features, sample_input
+from intentml.ml.features import (
+    build_matrix,
+    feature_names,
+    identifier_like,
+    plan_features,
+    sample_input,
+)
 from intentml.ml.leakage import leaky_inputs
 from intentml.ml.outputs import plan_outputs
 from intentml.ml.search import (
@@ -208,9 +214,13 @@ def prepare(
         25,
         f"holding out {len(test):,} rows for the test; choosing the configuration on {len(rest):,}",
     )
-    leaks = leaky_inputs(
+    leaky = leaky_inputs(
         matrix, y, rest, inputs, categorical, target.task, len(target.classes), seed
     )
+    inputs, leaks = _drop_leaky_identifiers(df, inputs, dropped, leaky, report)
+    if len(leaks) < len(leaky):
+        matrix = build_matrix(df, inputs)
+        columns, categorical = matrix_layout(inputs)
     for warning in leaks:
         report(25, f"warning: {warning}")
     return Prepared(
@@ -329,6 +339,41 @@ def _inputs(
             "upload data with at least one informative column",
         )
     return inputs, dropped
+
+
+def _drop_leaky_identifiers(
+    df: pd.DataFrame,
+    inputs: list[FeatureSpec],
+    dropped: dict[str, str],
+    leaky: dict[str, str],
+    report: ReportProgress,
+) -> tuple[list[FeatureSpec], list[str]]:
+    """The inputs without the leaky ones that look like identifiers or row numbers
+    (added to `dropped`), and the warnings about the leaky inputs kept.
+
+    An identifier can only predict the target by where its row sits (a table sorted
+    by the target), never on new rows: it is dropped, not merely reported.
+    """
+    warnings: list[str] = []
+    for name, warning in leaky.items():
+        if not identifier_like(name, df[name]):
+            warnings.append(warning)
+            continue
+        finding = warning.removeprefix("possible leakage: ").split("; if its value")[0]
+        why = (
+            f"identifier-like and leaks the target: {finding} (it can only know the "
+            "row's place in the file, so it is dropped)"
+        )
+        dropped[name] = why
+        report(25, f"dropped column '{name}': {why}")
+    kept = [spec for spec in inputs if spec.name not in dropped]
+    if not kept:
+        raise TrainingFailed(
+            "no_features",
+            "no column besides the target can be used as an input (see the dropped columns); "
+            "upload data with at least one informative column",
+        )
+    return kept, warnings
 
 
 def select(prepared: Prepared, options: TrainingOptions, report: ReportProgress) -> Selected:

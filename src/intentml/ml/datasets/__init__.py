@@ -24,6 +24,7 @@ from intentml.ml.datasets.column_types import (
     column_type,
     merge_column_types,
     parse_iso_datetimes,
+    profile_frame,
 )
 from intentml.ml.datasets.pipeline import inspect_dataset, read_dataset
 from intentml.ml.datasets.sniff import detect_format
@@ -41,5 +42,6 @@ __all__ = [
     "inspect_dataset",
     "merge_column_types",
     "parse_iso_datetimes",
+    "profile_frame",
     "read_dataset",
 ]

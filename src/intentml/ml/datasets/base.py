@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 import pyarrow as pa
 
+from intentml.domain.profiles import ColumnProfile
+
 if TYPE_CHECKING:
     from intentml.ml.datasets.column_types import ColumnTypes
 
@@ -35,10 +37,12 @@ class ColumnInfo(msgspec.Struct, frozen=True):
 
 
 class DatasetSummary(msgspec.Struct, frozen=True):
-    """What `inspect_dataset` finds: the row count and the typed columns."""
+    """What `inspect_dataset` finds: the row count, the typed columns and their profiles
+    (in the order of `columns`; None for a column that could not be profiled)."""
 
     rows: int
     columns: list[ColumnInfo]
+    profiles: list[ColumnProfile | None] = []
 
 
 class DatasetError(ValueError):

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from intentml.domain.profiles import ColumnProfile
 from intentml.ml.datasets.base import ColumnInfo
+from intentml.ml.datasets.profiling import ColumnProfiler, keys_cap
 from intentml.ml.datasets.tables import to_pandas
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -51,6 +53,19 @@ def column_type(series: pd.Series[Any]) -> str:
 def column_infos(df: pd.DataFrame) -> list[ColumnInfo]:
     """The name and user-facing type of every column, in file order."""
     return [ColumnInfo(name=str(name), type=column_type(df[name])) for name in df.columns]
+
+
+def profile_frame(df: pd.DataFrame) -> list[ColumnProfile | None]:
+    """The profile of every column of a whole DataFrame, in column order (what the
+    streaming inspection finds in batches)."""
+    profiles: list[ColumnProfile | None] = []
+    for name in df.columns:
+        series = df[name]
+        kind = column_type(series)
+        profiler = ColumnProfiler(keys_cap(len(df.columns)))
+        add_series(profiler, series, kind)
+        profiles.append(profiler.finish(kind))
+    return profiles
 
 
 def parse_iso_datetimes(series: pd.Series[Any]) -> pd.Series[Any]:
@@ -131,7 +146,8 @@ def merge_column_types(first: str, second: str) -> str:
 class ColumnTypes:
     """Column types combined over batches; a batch where a column is all missing is ignored.
 
-    Also counts the data rows of the batches (`rows`), which their scan adds.
+    Also counts the data rows of the batches (`rows`), which their scan adds, and
+    profiles each column (`profiler`, `profiles`).
     """
 
     def __init__(self) -> None:
@@ -140,6 +156,21 @@ class ColumnTypes:
         self.merged: dict[str, str] = {}
         # The type of a column that is missing everywhere: what typing it whole gives.
         self.fallback: dict[str, str] = {}
+        #: How many columns the file has, when its scan knows it up front (sizes the
+        #: profiles' distinct counts, see `profiling.keys_cap`).
+        self.expected_columns = 0
+        #: Rows fed to the profilers so far (a JSON Lines column may start late).
+        self.profiled_rows = 0
+        self.profilers: dict[str, ColumnProfiler] = {}
+
+    def profiler(self, name: str) -> ColumnProfiler:
+        """Column `name`'s profiler; a column first met after some rows has them missing."""
+        found = self.profilers.get(name)
+        if found is None:
+            found = ColumnProfiler(keys_cap(self.expected_columns or len(self.names)))
+            found.rows = found.missing = self.profiled_rows
+            self.profilers[name] = found
+        return found
 
     def add(self, name: str, kind: str | None, fallback: str) -> None:
         """Merge `kind` (None: all missing in this batch) into column `name`'s type."""
@@ -157,8 +188,51 @@ class ColumnTypes:
         for name in frame.columns:
             series = frame[name]
             kind = column_type(series)
-            self.add(str(name), None if bool(series.isna().all()) else kind, kind)
+            known = None if bool(series.isna().all()) else kind
+            self.add(str(name), known, kind)
+            add_series(self.profiler(str(name)), series, known)
+        self.profiled_rows += len(frame)
 
     def columns(self) -> list[ColumnInfo]:
         """Every column seen, in first-seen order, with its merged type."""
         return [ColumnInfo(n, self.merged.get(n, self.fallback[n])) for n in self.names]
+
+    def profiles(self) -> list[ColumnProfile | None]:
+        """Every column's profile as of its merged type, in the order of `columns`."""
+        profiles: list[ColumnProfile | None] = []
+        for info in self.columns():
+            profiler = self.profiler(info.name)
+            # Rows of batches the column was absent from (JSON Lines) are missing values.
+            absent = self.profiled_rows - profiler.rows
+            profiler.rows += absent
+            profiler.missing += absent
+            profiles.append(profiler.finish(info.type))
+        return profiles
+
+
+def add_series(profiler: ColumnProfiler, series: pd.Series[Any], kind: str | None) -> None:
+    """A batch of a column as pandas holds it (typed `kind`; None if all missing).
+
+    A typed batch feeds only its type's view: in a Parquet or JSON Lines file a typed
+    column does not turn into text later (pyarrow refuses such a file whole), so its
+    texts would never be read.
+    """
+    absent = series.isna().to_numpy(dtype=bool)
+    present = series[~absent]
+    rows, missing = len(series), int(absent.sum())
+    if kind in ("integer", "number"):
+        profiler.add(rows, missing, numbers=present.to_numpy(dtype=np.float64))
+    elif kind in ("date", "datetime"):
+        stamps = parse_iso_datetimes(present).to_numpy(dtype="datetime64[ns]")
+        profiler.add(rows, missing, instants=stamps.view(np.int64))
+    elif kind == "boolean":
+        profiler.add(rows, missing, flags=present.to_numpy(dtype=bool))
+    else:
+        profiler.add(rows, missing, texts=_texts(present))
+
+
+def _texts(present: pd.Series[Any]) -> pa.Array:
+    try:
+        return pa.array(present.to_numpy(dtype=object), type=pa.string())
+    except (pa.ArrowException, TypeError):
+        return pa.array([str(v) for v in present], type=pa.string())

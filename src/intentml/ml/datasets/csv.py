@@ -17,7 +17,8 @@ import pyarrow.csv as pa_csv
 
 from intentml.ml.datasets import base
 from intentml.ml.datasets.base import SNIFF_BYTES, DatasetError
-from intentml.ml.datasets.column_types import ColumnTypes, string_kind
+from intentml.ml.datasets.column_types import ColumnTypes, parse_iso_datetimes, string_kind
+from intentml.ml.datasets.profiling import ColumnProfiler
 from intentml.ml.datasets.tables import check_names, check_table, first_batches
 
 _CSV_DELIMITERS = (",", ";", "\t", "|")
@@ -30,6 +31,7 @@ _CSV_MAX_BLOCK_BYTES = 1024 * 1024
 
 # pyarrow's CSV reader takes exactly these as booleans (its default true/false values).
 _CSV_BOOLEANS = pa.array(["1", "True", "TRUE", "true", "0", "False", "FALSE", "false"])
+_CSV_TRUES = pa.array(["1", "True", "TRUE", "true"])
 
 
 class CsvFormat:
@@ -242,6 +244,7 @@ def _scan_blocks(
         # and quoted line breaks, as `_read_table`'s second pass does.
         read = pa_csv.ReadOptions(use_threads=False, encoding=encoding, block_size=block_size)
         types = ColumnTypes()
+        types.expected_columns = len(final)
         with pa_csv.open_csv(
             path, read_options=read, parse_options=parse, convert_options=convert
         ) as reader:
@@ -249,8 +252,14 @@ def _scan_blocks(
                 types.rows += batch.num_rows
                 for name, column in zip(final, batch.columns, strict=True):
                     known = types.merged.get(name)
-                    if known != "string":  # nothing a later value can change
-                        types.add(name, _csv_text_type(column, known), "string")
+                    # Once text, nothing a later value can change: only profiled.
+                    kind: str | None = "string"
+                    typed: pa.Array | None = None
+                    if known != "string":
+                        kind, typed = _csv_text_type(column, known)
+                        types.add(name, kind, "string")
+                    _profile_texts(types.profiler(name), column, kind, typed)
+                types.profiled_rows += batch.num_rows
     except pa.ArrowInvalid as exc:
         message = str(exc)
         if "straddl" in message and block_size < _CSV_MAX_BLOCK_BYTES:
@@ -294,8 +303,10 @@ def _csv_header(path: Path, parse: pa_csv.ParseOptions, encoding: str) -> list[s
     return list(header.column_names)
 
 
-def _csv_text_type(column: pa.Array, known: str | None = None) -> str | None:
-    """The type pyarrow's CSV inference and `column_type` give a column of these texts.
+def _csv_text_type(column: pa.Array, known: str | None = None) -> tuple[str | None, pa.Array]:
+    """The type pyarrow's CSV inference and `column_type` give a column of these texts,
+    with the present values read as that type (numbers as float64, dates and date-times
+    as ns timestamps, booleans as booleans; other texts as they are).
 
     None if every value is missing. Tries what pyarrow tries, in its order: integer,
     boolean, date or timestamp (naive; a date when all at midnight, as
@@ -306,31 +317,56 @@ def _csv_text_type(column: pa.Array, known: str | None = None) -> str | None:
     """
     values = column.drop_null()
     if len(values) == 0:
-        return None
+        return None, values
     if known == "number":
-        return "number" if _casts(values, pa.float64()) else "string"
-    if _casts(values, pa.int64()):
-        return "integer"
+        numbers = _cast(values, pa.float64())
+        return ("number", numbers) if numbers is not None else ("string", values)
+    integers = _cast(values, pa.int64())
+    if integers is not None:
+        return "integer", pc.cast(integers, pa.float64())
     if bool(pc.all(pc.is_in(values, value_set=_CSV_BOOLEANS)).as_py()):
-        return "boolean"
-    try:
-        stamps = pc.cast(values, pa.timestamp("ns"))
-    except pa.ArrowInvalid:
-        pass
-    else:
+        return "boolean", pc.is_in(values, value_set=_CSV_TRUES)
+    stamps = _cast(values, pa.timestamp("ns"))
+    if stamps is not None:
         midnight = pc.all(pc.equal(stamps, pc.floor_temporal(stamps, unit="day"))).as_py()
-        return "date" if bool(midnight) else "datetime"
-    if _casts(values, pa.timestamp("ns", tz="UTC")):
-        return "datetime"
-    if _casts(values, pa.float64()):
-        return "number"
+        return ("date" if bool(midnight) else "datetime"), stamps
+    zoned = _cast(values, pa.timestamp("ns", tz="UTC"))
+    if zoned is not None:
+        return "datetime", zoned
+    numbers = _cast(values, pa.float64())
+    if numbers is not None:
+        return "number", numbers
     uniques: pd.Series[Any] = pc.unique(values).to_pandas()
-    return string_kind(uniques)
+    return string_kind(uniques), values
 
 
-def _casts(values: pa.Array, target: pa.DataType) -> bool:
+def _profile_texts(
+    profiler: ColumnProfiler, column: pa.Array, kind: str | None, typed: pa.Array | None
+) -> None:
+    """A batch of a column's texts and, if the batch has a type `kind` (None: all missing),
+    its present values read as that type (`typed`, from `_csv_text_type`), into its profile."""
+    texts = column.drop_null()
+    rows, missing = len(column), column.null_count
+    if kind in ("integer", "number") and typed is not None:
+        numbers = typed.to_numpy(zero_copy_only=False)
+        profiler.add(rows, missing, texts=texts, numbers=numbers)
+    elif kind in ("date", "datetime") and typed is not None:
+        if pa.types.is_string(typed.type):  # ISO dates only `string_kind` recognised
+            parsed = parse_iso_datetimes(pd.Series(typed.to_pandas()))
+            instants = parsed.to_numpy(dtype="datetime64[ns]").view("int64")
+        else:
+            stamps = typed.cast(pa.timestamp("ns"))
+            instants = stamps.to_numpy(zero_copy_only=False).view("int64")
+        profiler.add(rows, missing, texts=texts, instants=instants)
+    elif kind == "boolean" and typed is not None:
+        profiler.add(rows, missing, texts=texts, flags=typed.to_numpy(zero_copy_only=False))
+    else:
+        profiler.add(rows, missing, texts=texts)
+
+
+def _cast(values: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """The values cast to `target`; None if one of them does not convert."""
     try:
-        pc.cast(values, target)
+        return pc.cast(values, target)
     except pa.ArrowInvalid:
-        return False
-    return True
+        return None

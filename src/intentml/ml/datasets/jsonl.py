@@ -56,6 +56,7 @@ class JsonLinesFormat:
             except pa.ArrowException as exc:
                 raise DatasetError(f"could not read the JSON Lines file: {exc}") from exc
             types.rows += table.num_rows
+            types.expected_columns = types.expected_columns or table.num_columns
             for batch in table.to_batches():
                 types.add_frame_types(batch)
         if types.rows == 0 and not types.names:

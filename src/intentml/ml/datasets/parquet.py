@@ -39,6 +39,7 @@ class ParquetFormat:
         try:
             parquet_file = pq.ParquetFile(path)
             check_names(parquet_file.schema_arrow.names, self.label)
+            types.expected_columns = len(parquet_file.schema_arrow.names)
             for batch in parquet_file.iter_batches(batch_size=_BATCH_ROWS):
                 types.rows += batch.num_rows
                 types.add_frame_types(batch)

@@ -47,18 +47,19 @@ def read_dataset(path: Path, fmt: str, max_rows: int | None = None) -> pd.DataFr
 
 
 def inspect_dataset(path: Path, fmt: str) -> DatasetSummary:
-    """Count the rows of a dataset file and type its columns, reading it in batches.
+    """Count the rows of a dataset file, type and profile its columns, reading it in batches.
 
-    Gives the same rows, column names and types as `read_dataset` followed by
-    `column_infos`, and raises the same `DatasetError`s (a Parquet file's without
-    its path), but holds only a few batches in memory at a time: some MiB for CSV
-    and JSON Lines, one row group for Parquet, whatever the size of the file.
+    Gives the same rows, column names, types and profiles as `read_dataset` followed
+    by `column_infos` and `profile_frame`, and raises the same `DatasetError`s (a
+    Parquet file's without its path), but holds only a few batches in memory at a
+    time: some MiB for CSV and JSON Lines, one row group for Parquet, whatever the
+    size of the file (the profiles' distinct counts are capped, see `profiling`).
     """
     reader = _reader(fmt)
     types = reader.scan(path, _size(path))
     if types.rows == 0:
         raise DatasetError(f"the {reader.label} file has a header but no data rows")
-    return DatasetSummary(types.rows, types.columns())
+    return DatasetSummary(types.rows, types.columns(), types.profiles())
 
 
 def _reader(fmt: str) -> DatasetFormat:
