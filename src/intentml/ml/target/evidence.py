@@ -6,6 +6,7 @@ benchmark (`benchmarks/intent.py`) and the README speak of the same numbers.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -14,19 +15,23 @@ import msgspec
 from intentml.domain.profiles import ColumnProfile
 from intentml.ml.target import matching as mt
 from intentml.ml.target.names import name_tokens, stem
-from intentml.ml.target.vocabulary import Vocabulary, vocabulary
+from intentml.ml.target.vocabulary import Concept, Vocabulary, vocabulary
 
 #: The intent's phrase naming the target is headed by the column's name.
 NAME_AT_HEAD = 10.0
 #: The column's name is in that phrase, or (without one) anywhere outside the inputs.
 NAME_IN_PHRASE = 6.0
 NAME_NEUTRAL = 8.0
+#: The name is in the sentence, but outside the phrase naming the target ("... in default").
+NAME_OUTSIDE_PHRASE = 3.0
 #: Each extra word the name match covers ("house price" over "price").
 NAME_PER_EXTRA_WORD = 2.0
 #: How exactly it was spelled: verbatim, ignoring case, normalized, generic, loosely.
 NAME_TIER = {mt.VERBATIM: 2.5, mt.EXACT: 2.0, mt.NORMALIZED: 1.5, mt.GENERIC: 1.0, mt.FUZZY: 0.5}
 #: Words of the intent found in a longer column name (`median_house_value`).
 WORD_IN_NAME = 3.0
+#: ...and one of them heads the phrase naming the target ("predict credit card default").
+HEAD_IN_NAME = 2.0
 #: The intent says a word the vocabulary maps to the column's name: all of it / a part.
 MEANING_WHOLE = 8.0
 MEANING_PART = 5.0
@@ -45,7 +50,8 @@ _INDEX_NAMES = frozenset(["rownames", "index", "unnamed: 0", "rownumber", "row_n
 MAX_TEXT_CLASSES = 100
 
 _NUMBER_FORM = re.compile(
-    r"\bhow (much|many|long|late|heavy|old|far|big|high|expensive)\b|\bwhat (price|amount)\b"
+    r"\bhow (much|many|long|late|heavy|old|far|big|high|expensive|good|well)\b"
+    r"|\bwhat (price|amount)\b"
 )
 _CATEGORY_FORM = re.compile(
     r"\b(what|which) (kind|type|species|category|sort|class|breed)\b|\bclassify\b"
@@ -72,6 +78,10 @@ class Scored:
     score: float = 0.0
     evidence: list[tuple[float, str]] = field(default_factory=list)
     excluded: str = ""
+    #: The intent names or means this column (its name, or a word the vocabulary ties to it).
+    named: bool = False
+    #: The question's form fits the column's values.
+    fits_form: bool = False
 
     def add(self, points: float, why: str) -> None:
         """Count one piece of evidence."""
@@ -97,9 +107,20 @@ class Reading:
         zone = [i for i in range(len(tokens)) if self.sentence.in_target_zone(i)]
         self.zone_stems = {tokens[i].stem: i for i in zone}
         self.entities = {i for i in zone if tokens[i].stem in self.vocab.entities}
+        # Words that mean something are looked for everywhere but among the inputs:
+        # "make at the box office", "miles per gallon" sit past a "per" or an "at".
+        not_inputs = [i for i in range(len(tokens)) if self.sentence.roles[i] != mt.FEATURE_ZONE]
+        self.all_stems = frozenset(t.stem for t in tokens)
+        self.heads = {i for i in zone if self.sentence.roles[i] == mt.HEAD}
         self.concepts = [
-            (c, hit) for c in self.vocab.concepts for hit in self._find(c.says, zone, c.name)
+            (c, hit) for c in self.vocab.concepts for hit in self._find(c.says, not_inputs, c.name)
         ]
+        # Indexed by the first word of each column-name run, so a column costs a lookup
+        # per word of its name rather than a pass over every concept.
+        self.runs_by_first: dict[str, list[tuple[Concept, _Hit, tuple[str, ...]]]] = {}
+        for concept, hit in self.concepts:
+            for run in concept.columns:
+                self.runs_by_first.setdefault(run[0], []).append((concept, hit, run))
         self.values = [
             (v, hit) for v in self.vocab.value_hints for hit in self._find(v.says, zone, "")
         ]
@@ -166,77 +187,115 @@ def unusable_reason(column: ColumnFacts) -> str:
     return ""
 
 
-def column_stems(name: str, vocab: Vocabulary) -> list[str]:
+@functools.lru_cache(maxsize=1 << 16)
+def column_stems(name: str) -> tuple[str, ...]:
     """The name's words, abbreviations spelled out, stemmed."""
     out: list[str] = []
+    abbreviations = vocabulary().abbreviations
     for token in name_tokens(name):
-        out.extend(stem(w) for w in vocab.abbreviations.get(token, (token,)))
-    return out
+        out.extend(stem(w) for w in abbreviations.get(token, (token,)))
+    return tuple(out)
 
 
-def score_column(column: ColumnFacts, reading: Reading, dimensions: bool) -> Scored:
+def score_column(column: ColumnFacts, reading: Reading) -> Scored:
     """All the evidence for `column` being what the intent asks to predict."""
     scored = Scored(column.name)
     reason = identifier_reason(column) or unusable_reason(column)
     if reason:
         scored.excluded = reason
         return scored
-    used = _name_evidence(scored, column, reading)
-    _meaning_evidence(scored, column, reading, used)
+    used, whole = _name_evidence(scored, column, reading)
+    meant = _meaning_evidence(scored, column, reading, used if whole else set())
+    scored.named = meant or (whole and scored.score > 0)
     _value_evidence(scored, column, reading)
     _form_evidence(scored, column, reading)
-    if column.name.strip().lower() in CONVENTIONAL_NAMES:
-        if column.name.strip().lower() == "y" and dimensions:
-            scored.evidence.append((0.0, "'y' stands beside 'x' and 'z': a dimension"))
-        else:
-            scored.add(CONVENTIONAL, f"'{column.name}' is a conventional target name")
     return scored
 
 
-def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> set[int]:
-    """The intent spells the name (whole, or some of its words); the words used."""
+def conventional_evidence(scored: list[Scored], dimensions: bool, asks_form: bool) -> None:
+    """`target`, `label`, `y`...: the target by convention, unless the table or the
+    intent says otherwise (`x`/`y`/`z` dimensions; another column named or meant)."""
+    conventional = [s for s in scored if s.column.strip().lower() in CONVENTIONAL_NAMES]
+    other = next(
+        (
+            s
+            for s in scored
+            if s.named
+            and (s.fits_form or not asks_form)
+            and s not in conventional
+            and not s.excluded
+        ),
+        None,
+    )
+    for s in conventional:
+        if s.excluded:
+            continue
+        if s.column.strip().lower() == "y" and dimensions:
+            s.evidence.append((0.0, "'y' stands beside 'x' and 'z': a dimension"))
+        elif other is not None and not s.named:
+            s.evidence.append(
+                (0.0, f"a conventional name, but the intent speaks of '{other.column}'")
+            )
+        else:
+            s.add(CONVENTIONAL, f"'{s.column}' is a conventional target name")
+
+
+def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tuple[set[int], bool]:
+    """The intent spells the name (whole, or some of its words): the words used, and
+    whether they spell the whole name."""
     sentence = reading.sentence
     match = sentence.name_match(column.name)
-    if match is not None and match.rank >= sentence.floor:
+    if match is not None and match.rank > mt.FEATURE_ZONE:
         words = set(range(match.first, match.last + 1))
+        inside = next(
+            (h for _, h in reading.concepts if len(h.words) > 1 and words < set(h.words)), None
+        )
+        if inside is not None:
+            scored.evidence.append(
+                (0.0, f"'{match.phrase}' is part of '{inside.phrase}', which means {inside.label}")
+            )
+            return words, True
         if words <= reading.entities:
             scored.evidence.append(
                 (0.0, f"'{match.phrase}' is who the prediction is about, not what is predicted")
             )
-            return words
+            return words, True
         base = NAME_AT_HEAD if match.rank == mt.HEAD else NAME_IN_PHRASE
         if not sentence.has_phrase:
             base = NAME_NEUTRAL
+        elif match.rank < sentence.floor:
+            base = NAME_OUTSIDE_PHRASE
         points = base + NAME_PER_EXTRA_WORD * (match.span - 1) + NAME_TIER[match.tier]
+        if match.rank < sentence.floor:
+            points = NAME_OUTSIDE_PHRASE
         if match.phrase == column.name:
             scored.add(points, f"the intent names column '{column.name}'")
         else:
             scored.add(points, f"matched '{match.phrase}' in the intent to column '{column.name}'")
-        return words
-    stems = column_stems(column.name, reading.vocab)
+        return words, True
+    stems = column_stems(column.name)
     found = sorted(
         {i for s in stems if (i := reading.zone_stems.get(s)) is not None} - reading.entities
     )
     found = [i for i in found if mt.is_content(sentence.tokens[i].text)]
-    if found and len(stems) > 1:
+    if found:
         said = ", ".join(f"'{sentence.tokens[i].text}'" for i in found)
-        scored.add(WORD_IN_NAME * len(found), f"{said} in the intent, in the name '{column.name}'")
-    return set(found)
+        points = WORD_IN_NAME * len(found) + (HEAD_IN_NAME if reading.heads & set(found) else 0)
+        scored.add(points, f"{said} in the intent, in the name '{column.name}'")
+    return set(found), False
 
 
 def _meaning_evidence(
     scored: Scored, column: ColumnFacts, reading: Reading, used: set[int]
 ) -> None:
     """The intent says a word whose meaning the vocabulary ties to the column's name."""
-    stems = column_stems(column.name, reading.vocab)
+    stems = column_stems(column.name)
     best: tuple[float, str] | None = None
-    for concept, hit in reading.concepts:
-        if used & set(hit.words):
-            continue  # the same words already counted as the name
-        for run in concept.columns:
-            if not _contains(stems, run):
-                continue
-            explained = set(run) | set(reading.zone_stems)
+    for first in set(stems):
+        for concept, hit, run in reading.runs_by_first.get(first, ()):
+            if used & set(hit.words) or not _contains(stems, run):
+                continue  # the same words already counted as the name
+            explained = set(run) | reading.all_stems
             whole = all(s in explained for s in stems)
             points = MEANING_WHOLE if whole else MEANING_PART
             why = f"'{hit.phrase}' means {concept.name}; column '{column.name}' is named for it"
@@ -244,6 +303,7 @@ def _meaning_evidence(
                 best = (points, why)
     if best is not None:
         scored.add(*best)
+    return best is not None
 
 
 def _value_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> None:
@@ -279,14 +339,21 @@ def _form_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> Non
     if form == "number":
         if numeric and not two:
             scored.add(FORM_FITS, f"the question asks for a number; '{column.name}' holds numbers")
+            scored.fits_form = True
         elif not numeric:
             scored.add(FORM_CLASHES, f"the question asks for a number; '{column.name}' does not")
     elif form == "two" and two:
         scored.add(FORM_FITS, f"'{asked}…' asks yes or no; column '{column.name}' holds {values}")
+        scored.fits_form = True
+    elif form == "two" and distinct is not None and distinct > 2:
+        scored.add(
+            FORM_CLASHES, f"'{asked}…' asks yes or no; '{column.name}' has {distinct} values"
+        )
     elif form == "category" and column.type == "string" and distinct is not None and distinct > 2:
         scored.add(FORM_FITS, f"the question asks for a kind; '{column.name}' holds {values}")
+        scored.fits_form = True
 
 
-def _contains(stems: list[str], run: tuple[str, ...]) -> bool:
+def _contains(stems: tuple[str, ...], run: tuple[str, ...]) -> bool:
     n = len(run)
     return any(tuple(stems[k : k + n]) == run for k in range(len(stems) - n + 1))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _WORD = re.compile(r"[^\W_]+")
@@ -37,12 +38,19 @@ GENERIC_SUFFIXES = frozenset(
 def name_tokens(name: str) -> list[str]:
     """Split a column or field name into lowercase words (snake, kebab, dotted and camel
     case)."""
+    return list(_name_tokens(name))
+
+
+# Cached because one upload's columns are resolved again at every create and retrain.
+@functools.lru_cache(maxsize=1 << 16)
+def _name_tokens(name: str) -> tuple[str, ...]:
     tokens: list[str] = []
     for word in _WORD.findall(name):
         tokens.extend(t.lower() for t in split_camel(word))
-    return tokens
+    return tuple(tokens)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A deliberately small English stemmer: churned→churn, prices→pric, fraudulent→fraud,
     renewal→renew."""

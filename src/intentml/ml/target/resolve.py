@@ -119,7 +119,8 @@ def rank_columns(columns: Sequence[ev.ColumnFacts], intent: str) -> list[ev.Scor
     reading = ev.Reading(intent)
     lowered = {c.name.strip().lower() for c in columns}
     dimensions = {"x", "y", "z"} <= lowered
-    scored = [ev.score_column(c, reading, dimensions) for c in columns]
+    scored = [ev.score_column(c, reading) for c in columns]
+    ev.conventional_evidence(scored, dimensions, bool(reading.form))
     order = sorted(range(len(scored)), key=lambda i: (bool(scored[i].excluded), -scored[i].score))
     return [scored[i] for i in order]
 
