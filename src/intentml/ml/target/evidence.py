@@ -287,7 +287,7 @@ def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tup
 
 def _meaning_evidence(
     scored: Scored, column: ColumnFacts, reading: Reading, used: set[int]
-) -> None:
+) -> bool:
     """The intent says a word whose meaning the vocabulary ties to the column's name."""
     stems = column_stems(column.name)
     best: tuple[float, str] | None = None
