@@ -12,13 +12,14 @@ import msgspec
 
 from intentml.api.errors import ApiError
 from intentml.api.platform import Platform
+from intentml.domain.profiles import ColumnProfile
 from intentml.domain.schemas import field_names
 from intentml.domain.training_options import TrainingOptions
 from intentml.events.envelope import new_id
 from intentml.events.types import TrainingRequest
 from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
 from intentml.ml.outputs import possible_tasks, unfillable_everywhere
-from intentml.ml.target import TargetResolutionError, resolve_target
+from intentml.ml.target import ColumnFacts, TargetResolutionError, resolve_target
 from intentml.ml.train import TrainingFailed, check_task
 from projections import queries as q
 
@@ -82,11 +83,11 @@ async def resolve_training(
         reason = f"the target of v{ask.previous_version}, still a column of the dataset"
     else:
         try:
-            resolved = resolve_target(columns, ask.intent, ask.target, ask.output_schema)
+            facts = [_column_facts(c) for c in upload["columns"]]
+            resolved = resolve_target(facts, ask.intent, ask.target, ask.output_schema)
         except TargetResolutionError as exc:
-            raise ApiError(
-                422, str(exc), {"candidates": exc.candidates, "columns": columns}
-            ) from exc
+            ranked = [msgspec.to_builtins(c) for c in exc.ranked]
+            raise ApiError(422, str(exc), {"candidates": ranked, "columns": columns}) from exc
         target, reason = resolved.column, resolved.reason
     assert target is not None
     _check_outputs(ask, upload["columns"], target, task)
@@ -102,6 +103,16 @@ async def resolve_training(
         output_fields=field_names(ask.output_schema),
         options=ask.options,
     )
+
+
+def _column_facts(column: dict[str, Any]) -> ColumnFacts:
+    """A read-model column with its upload profile, when the upload recorded one."""
+    profile = column.get("profile")
+    try:
+        parsed = None if profile is None else msgspec.convert(profile, ColumnProfile)
+    except msgspec.ValidationError:
+        parsed = None  # an older or unexpected shape: resolve from the name and type
+    return ColumnFacts(column["name"], column.get("type"), parsed)
 
 
 def _check_outputs(
