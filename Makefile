@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck check bench-train bench-inference bench-quality bench-replay bench-log clean
+.PHONY: run test lint typecheck check bench-train bench-inference bench-quality bench-replay bench-log bench-intent clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -55,6 +55,10 @@ bench-replay: $(VENV)/.synced
 ## The durable log against the in-memory one; time to serve again after a kill -9 of each process.
 bench-log: $(VENV)/.synced
 	$(BIN)/python benchmarks/log_durability.py $(ARGS)
+
+## Intent resolution: right / refused / wrong on public datasets' published columns, and its speed.
+bench-intent: $(VENV)/.synced
+	$(BIN)/python benchmarks/intent.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

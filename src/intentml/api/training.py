@@ -18,7 +18,7 @@ from intentml.events.envelope import new_id
 from intentml.events.types import Column, TrainingRequest
 from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
 from intentml.ml.outputs import possible_tasks, unfillable_everywhere
-from intentml.ml.target import TargetResolutionError, resolve_target
+from intentml.ml.target import ColumnFacts, TargetResolutionError, resolve_target
 from intentml.ml.train import TrainingFailed, check_task
 from projections.read_models.uploads import account_upload
 
@@ -82,11 +82,11 @@ async def resolve_training(
         reason = f"the target of v{ask.previous_version}, still a column of the dataset"
     else:
         try:
-            resolved = resolve_target(columns, ask.intent, ask.target, ask.output_schema)
+            facts = [ColumnFacts(c.name, c.type, c.profile) for c in upload.columns]
+            resolved = resolve_target(facts, ask.intent, ask.target, ask.output_schema)
         except TargetResolutionError as exc:
-            raise ApiError(
-                422, str(exc), {"candidates": exc.candidates, "columns": columns}
-            ) from exc
+            ranked = [msgspec.to_builtins(c) for c in exc.ranked]
+            raise ApiError(422, str(exc), {"candidates": ranked, "columns": columns}) from exc
         target, reason = resolved.column, resolved.reason
     assert target is not None
     _check_outputs(ask, upload.columns, target, task)

@@ -1,0 +1,66 @@
+"""The reviewed vocabulary (`vocabulary.toml`), loaded once and indexed by stems."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from intentml.ml.target.names import name_tokens, stem
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """What people say (as stemmed word runs) and how columns holding it are named."""
+
+    name: str
+    says: tuple[tuple[str, ...], ...]
+    columns: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ValueHint:
+    """Words of the intent that point at a column holding one of `values` (lowercase)."""
+
+    says: tuple[tuple[str, ...], ...]
+    values: tuple[frozenset[str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """Concepts, value hints, entity nouns (stems) and abbreviations (token → words)."""
+
+    concepts: tuple[Concept, ...]
+    value_hints: tuple[ValueHint, ...]
+    entities: frozenset[str]
+    abbreviations: dict[str, tuple[str, ...]]
+
+
+def _run(text: str) -> tuple[str, ...]:
+    return tuple(stem(t) for t in name_tokens(text))
+
+
+@functools.cache
+def vocabulary() -> Vocabulary:
+    """The package's vocabulary, parsed on first use."""
+    with (Path(__file__).parent / "vocabulary.toml").open("rb") as f:
+        data = tomllib.load(f)
+    concepts = tuple(
+        Concept(
+            name=c["name"],
+            says=tuple(_run(s) for s in c["says"]),
+            columns=tuple(_run(s) for s in c["columns"]),
+        )
+        for c in data["concept"]
+    )
+    hints = tuple(
+        ValueHint(
+            says=tuple(_run(s) for s in v["says"]),
+            values=tuple(frozenset(x.lower() for x in group) for group in v["values"]),
+        )
+        for v in data["values"]
+    )
+    abbreviations = {k: tuple(v.split()) for k, v in data["abbreviations"].items()}
+    entities = frozenset(stem(w) for w in data["entities"]["words"])
+    return Vocabulary(concepts, hints, entities, abbreviations)

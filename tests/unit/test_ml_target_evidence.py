@@ -1,0 +1,106 @@
+"""Data- and meaning-aware resolution: identifiers, entities, conventional names,
+values, question forms, the vocabulary, the margin, and the intent benchmark's floors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from intentml.domain.profiles import ColumnProfile
+from intentml.ml.target import (
+    MARGIN,
+    ColumnFacts,
+    TargetResolutionError,
+    resolve_target,
+)
+from intentml.ml.target.vocabulary import vocabulary
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+
+import intent
+from intent_cases import TUNING
+from intent_data import DATASETS, cat, ident, num
+from intent_heldout import HELD_OUT
+
+
+def _facts(*columns: tuple[str, str, ColumnProfile]) -> list[ColumnFacts]:
+    return [ColumnFacts(*c) for c in columns]
+
+
+def test_an_identifier_is_never_the_target() -> None:
+    columns = _facts(ident("customerID", "string"), num("tenure", 0, 72), cat("Churn", "No", "Yes"))
+    with pytest.raises(TargetResolutionError) as info:
+        resolve_target(columns, "Predict the customers")  # names only the identifier
+    assert "customerID" not in info.value.candidates
+
+
+def test_a_row_index_is_recognized_by_its_data() -> None:
+    columns = _facts(ident("n"), num("price", 1, 9), num("carat", 0.2, 5))
+    choice = resolve_target(columns, "predict n or price")
+    assert choice.column == "price"
+
+
+def test_the_sentence_entity_is_not_the_target() -> None:
+    columns = _facts(num("flight", 1, 8500), num("arr_delay", -86, 1272))
+    choice = resolve_target(columns, "How late will a flight arrive?")
+    assert choice.column == "arr_delay"
+    assert "'late' means delay" in choice.reason
+
+
+def test_y_beside_x_and_z_is_a_dimension() -> None:
+    choice = resolve_target(intent.facts("diamonds"), "What is this diamond worth?")
+    assert choice.column == "price"
+    assert "'worth' means price" in choice.reason
+
+
+def test_values_are_evidence() -> None:
+    choice = resolve_target(intent.facts("mushrooms"), "Is this mushroom poisonous or edible?")
+    assert choice.column == "class"
+    assert "holds e/p" in choice.reason
+    choice = resolve_target(intent.facts("adult"), "Who earns more than 50K?")
+    assert choice.column == "income"
+
+
+def test_reason_quotes_the_words_and_the_evidence() -> None:
+    choice = resolve_target(intent.facts("telco"), "Which customers are going to leave us?")
+    assert choice.column == "Churn"
+    assert choice.reason.startswith("'leave' means churn")
+    assert "column 'Churn' holds No/Yes" in choice.reason
+    assert choice.candidates[0].column == "Churn"
+
+
+def test_unsure_means_ranked_candidates_with_evidence() -> None:
+    columns = _facts(num("EnvironmentSatisfaction", 1, 4), num("JobSatisfaction", 1, 4))
+    with pytest.raises(TargetResolutionError, match="`target`") as info:
+        resolve_target(columns, "How satisfied is an employee?")
+    ranked = info.value.ranked
+    assert {c.column for c in ranked[:2]} == {"EnvironmentSatisfaction", "JobSatisfaction"}
+    assert all(c.evidence for c in ranked[:2])
+    assert abs(ranked[0].score - ranked[1].score) < MARGIN
+
+
+def test_vocabulary_is_data_in_the_package() -> None:
+    vocab = vocabulary()
+    assert any(c.name == "churn" for c in vocab.concepts)
+    assert vocab.abbreviations["mnth"] == ("month",)
+    assert (Path(__file__).parents[2] / "src/intentml/ml/target/vocabulary.toml").exists()
+
+
+def test_benchmark_cases_use_published_columns() -> None:
+    for dataset, _, expected in TUNING + HELD_OUT:
+        assert expected in [name for name, _, _ in DATASETS[dataset]]
+    assert len(TUNING) + len(HELD_OUT) >= 80
+
+
+@pytest.mark.parametrize(("name", "cases", "floor"), [("tuning", TUNING, 95.0)])
+def test_benchmark_floors(name: str, cases: list[tuple[str, str, str]], floor: float) -> None:
+    """No wrong target, the floor of right answers, and every refusal's right column
+    among its first three candidates."""
+    outcomes = intent.run_set(cases)
+    summary = intent.summary(outcomes)
+    wrong = [o for o in outcomes if o.verdict == "wrong"]
+    assert not wrong, wrong
+    assert summary["right_pct"] >= floor
+    assert all(o.in_top3 for o in outcomes if o.verdict == "refused")
