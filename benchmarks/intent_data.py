@@ -16,109 +16,67 @@ Column = tuple[str, str, ColumnProfile]
 ROWS = 1000
 
 
+def column(
+    name: str,
+    kind: str,
+    distinct: int,
+    lo: float | str | None = None,
+    hi: float | str | None = None,
+    top: list[str] | None = None,
+    *,
+    unique: bool = False,
+    rising: bool = False,
+) -> Column:
+    """A column with no missing values, as the helpers below describe it."""
+    profile = ColumnProfile(
+        distinct=distinct,
+        missing=0,
+        unique=unique,
+        rising=rising,
+        min=lo,
+        max=hi,
+        top=top or [],
+    )
+    return (name, kind, profile)
+
+
 def ident(name: str, kind: str = "integer", rising: bool = True) -> Column:
     """A key: every row different (whole numbers rising with the row order, or codes)."""
     if kind == "integer":
-        return (
-            name,
-            kind,
-            ColumnProfile(
-                distinct=ROWS, missing=0, unique=True, rising=rising, min=1.0, max=float(ROWS)
-            ),
-        )
-    return (
-        name,
-        kind,
-        ColumnProfile(
-            distinct=ROWS, missing=0, unique=True, rising=False, min="0002-ORFBO", max="9995-HOTOH"
-        ),
-    )
+        return column(name, kind, ROWS, 1.0, float(ROWS), unique=True, rising=rising)
+    return column(name, kind, ROWS, "0002-ORFBO", "9995-HOTOH", unique=True)
 
 
 def num(name: str, lo: float, hi: float, distinct: int = 600) -> Column:
     """A continuous number."""
-    return (
-        name,
-        "number",
-        ColumnProfile(distinct=distinct, missing=0, unique=False, rising=False, min=lo, max=hi),
-    )
+    return column(name, "number", distinct, lo, hi)
 
 
 def whole(name: str, lo: int, hi: int, distinct: int | None = None) -> Column:
     """Whole numbers; the values themselves are the top values when they are few."""
     count = distinct if distinct is not None else hi - lo + 1
     top = [str(v) for v in range(lo, hi + 1)][:5] if count <= 20 else []
-    return (
-        name,
-        "integer",
-        ColumnProfile(
-            distinct=count,
-            missing=0,
-            unique=False,
-            rising=False,
-            min=float(lo),
-            max=float(hi),
-            top=top,
-        ),
-    )
+    return column(name, "integer", count, float(lo), float(hi), top)
 
 
 def cat(name: str, *values: str, kind: str = "string") -> Column:
     """A category (or a yes/no column) with its values, most frequent first."""
     if kind == "integer":
         nums = [float(v) for v in values]
-        return (
-            name,
-            kind,
-            ColumnProfile(
-                distinct=len(values),
-                missing=0,
-                unique=False,
-                rising=False,
-                min=min(nums),
-                max=max(nums),
-                top=list(values[:5]),
-            ),
-        )
+        return column(name, kind, len(values), min(nums), max(nums), list(values[:5]))
     if kind == "boolean":
-        return (
-            name,
-            kind,
-            ColumnProfile(distinct=2, missing=0, unique=False, rising=False, top=list(values[:5])),
-        )
-    return (
-        name,
-        kind,
-        ColumnProfile(
-            distinct=len(values),
-            missing=0,
-            unique=False,
-            rising=False,
-            min=min(values),
-            max=max(values),
-            top=list(values[:5]),
-        ),
-    )
+        return column(name, kind, 2, top=list(values[:5]))
+    return column(name, kind, len(values), min(values), max(values), list(values[:5]))
 
 
 def text(name: str, distinct: int = 900) -> Column:
     """Free text or names: many values, no top values kept."""
-    return (
-        name,
-        "string",
-        ColumnProfile(distinct=distinct, missing=0, unique=False, rising=False, min="A", max="z"),
-    )
+    return column(name, "string", distinct, "A", "z")
 
 
 def date(name: str) -> Column:
     """A date column."""
-    return (
-        name,
-        "date",
-        ColumnProfile(
-            distinct=700, missing=0, unique=False, rising=False, min="2011-01-01", max="2012-12-31"
-        ),
-    )
+    return column(name, "date", 700, "2011-01-01", "2012-12-31")
 
 
 DATASETS: dict[str, list[Column]] = {
