@@ -174,14 +174,14 @@ def identifier_reason(column: ColumnFacts) -> str:
 
 
 def unusable_reason(column: ColumnFacts) -> str:
-    """Why a column cannot be learned as a target (dates, constants, free text), or ""."""
+    """Why a column cannot be learned as a target (dates, free text), or "". A column with
+    a single value is not refused here: the user named it, and its build fails saying so
+    (`target_single_class`), which is clearer than "no column fits"."""
     if column.type in ("date", "datetime"):
         return f"'{column.name}' holds {column.type}s, which cannot be predicted"
     profile = column.profile
     if profile is None:
         return ""
-    if profile.distinct <= 1:
-        return f"'{column.name}' has a single value"
     if column.type == "string" and profile.distinct > MAX_TEXT_CLASSES:
         return f"'{column.name}' is free text ({profile.distinct:,} distinct values)"
     return ""
