@@ -29,7 +29,13 @@ from projections.projector import Projector
 from tests.conftest import running
 from tests.stack import api_server
 
-NEWER = "schema version 2 of DatasetUploaded is newer than this intentml (1): upgrade intentml"
+#: The version of `DatasetUploaded` this code knows, and one from a newer release.
+CURRENT = schema.SCHEMA_VERSIONS["DatasetUploaded"]
+NEWER_VERSION = CURRENT + 1
+NEWER = (
+    f"schema version {NEWER_VERSION} of DatasetUploaded is newer than this intentml "
+    f"({CURRENT}): upgrade intentml"
+)
 
 
 def upload(upload_id: str, version: int = 1) -> bytes:
@@ -76,7 +82,7 @@ async def test_a_newer_event_halts_only_its_partition_and_undecodable_records_ar
     topic = settings.topic
     try:
         before = await _produce(producer, topic, 0, upload("p0-before"))
-        newer = await _produce(producer, topic, 0, upload("p0-newer", version=2))
+        newer = await _produce(producer, topic, 0, upload("p0-newer", version=NEWER_VERSION))
         after = await _produce(producer, topic, 0, upload("p0-after"))
         garbage = [b"\x00\xffnot json", b'{"type": "SomethingNew", "schema_version": 5}']
         p1 = [
@@ -131,9 +137,9 @@ async def test_a_newer_event_halts_only_its_partition_and_undecodable_records_ar
             assert NEWER in body["halted"][0]["reason"] and body["quarantined"] == 2
             stop.set()
 
-        # The upgrade: a projector that knows version 2 starts from the stored offset.
-        monkeypatch.setitem(schema.SCHEMA_VERSIONS, "DatasetUploaded", 2)  # type: ignore[index]
-        monkeypatch.setitem(schema.UPCASTERS, ("DatasetUploaded", 1), dict)  # type: ignore[index]
+        # The upgrade: a projector that knows the newer version starts from the stored offset.
+        monkeypatch.setitem(schema.SCHEMA_VERSIONS, "DatasetUploaded", NEWER_VERSION)  # type: ignore[index]
+        monkeypatch.setitem(schema.UPCASTERS, ("DatasetUploaded", CURRENT), dict)  # type: ignore[index]
         stop = asyncio.Event()
         new = Projector(pool, settings.kafka_bootstrap_servers, topic, "p2")
         async with running(new.run(stop)):
@@ -205,7 +211,7 @@ async def test_a_worker_waits_at_an_event_newer_than_its_code_and_skips_nothing(
     try:
         offsets = [
             await _produce(producer, topic, 0, value)
-            for value in (upload("a"), upload("b", version=2), upload("c"))
+            for value in (upload("a"), upload("b", version=NEWER_VERSION), upload("c"))
         ]
         caplog.set_level(logging.ERROR, logger="consumers.worker")
         stop = asyncio.Event()
@@ -220,8 +226,8 @@ async def test_a_worker_waits_at_an_event_newer_than_its_code_and_skips_nothing(
             tp = TopicPartition(topic, 0)
             assert await worker.consumer.committed(tp) == offsets[1]
             # Once the code knows the version, the worker goes on from there.
-            monkeypatch.setitem(schema.SCHEMA_VERSIONS, "DatasetUploaded", 2)  # type: ignore[index]
-            monkeypatch.setitem(schema.UPCASTERS, ("DatasetUploaded", 1), dict)  # type: ignore[index]
+            monkeypatch.setitem(schema.SCHEMA_VERSIONS, "DatasetUploaded", NEWER_VERSION)  # type: ignore[index]
+            monkeypatch.setitem(schema.UPCASTERS, ("DatasetUploaded", CURRENT), dict)  # type: ignore[index]
             await _until(lambda: recorder.seen == offsets)
             stop.set()
     finally:
