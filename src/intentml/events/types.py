@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from intentml.domain.interpretation import Interpretation
 from intentml.domain.profiles import ColumnProfile
 from intentml.domain.training_options import TrainingOptions
 from intentml.domain.training_report import TrainingResult
@@ -47,6 +48,9 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True):
     output_fields: list[str] = msgspec.field(default_factory=list)
     #: How to train, as the user asked (carried whole to the trainer and the report).
     options: TrainingOptions = msgspec.field(default_factory=TrainingOptions)
+    #: What the LLM interpreter answered when the command was accepted (None: none is
+    #: configured, or the request named its target); never asked again after that.
+    interpretation: Interpretation | None = None
 
 
 class RateLimits(msgspec.Struct, frozen=True, kw_only=True):
