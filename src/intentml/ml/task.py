@@ -386,32 +386,48 @@ def describe_target(name: str, target: Target) -> str:
 def choose_metric(
     target: Target, requested: str | None, hint: TaskHint | None = None
 ) -> MetricChoice:
+    """The metric a build judges `target` by (`metric_for`, with the class shares)."""
+    shares: list[float] | None = None
+    if target.task != "regression":
+        counts = np.bincount(target.values.astype(np.int64), minlength=len(target.classes))
+        shares = (counts / max(1, counts.sum())).tolist()
+    return metric_for(target.task, requested, hint, shares)
+
+
+def metric_for(
+    task: str, requested: str | None, hint: TaskHint | None, shares: list[float] | None
+) -> MetricChoice:
     """The requested metric, else the sentence's (when it fits the task), else the
-    default for the task and its class balance."""
+    default for the task and its class balance (`shares` of the rows per class; None
+    when not known yet, as in a plan: the default is then said with its condition)."""
     if requested is not None:
         return MetricChoice(requested, "set by the request's `metric`")
-    if hint is not None and hint.metric is not None and _metric_fits(hint.metric, target.task):
+    if hint is not None and hint.metric is not None and _metric_fits(hint.metric, task):
         return MetricChoice(hint.metric, hint.metric_reason)
-    if target.task == "regression":
+    if task == "regression":
         return MetricChoice(
             "rmse", "regression default: root mean squared error, in the target's own units"
         )
-    counts = np.bincount(target.values.astype(np.int64), minlength=len(target.classes))
-    shares = counts / max(1, counts.sum())
-    rarest = float(shares.min())
-    if target.task == "binary":
-        balance = (
-            f"the classes are imbalanced ({rarest:.0%} of rows are the rarer one)"
-            if rarest < IMBALANCED_SHARE
-            else f"the classes are balanced ({rarest:.0%} / {1 - rarest:.0%})"
-        )
+    rarest = min(shares) if shares else None
+    if task == "binary":
+        balance = ""
+        if rarest is not None:
+            balance = (
+                f"; the classes are imbalanced ({rarest:.0%} of rows are the rarer one)"
+                if rarest < IMBALANCED_SHARE
+                else f"; the classes are balanced ({rarest:.0%} / {1 - rarest:.0%})"
+            )
         return MetricChoice(
             "roc_auc",
-            f"binary default: ROC AUC ranks the cases regardless of a decision threshold; "
-            f"{balance}",
+            f"binary default: ROC AUC ranks the cases regardless of a decision threshold{balance}",
         )
-    fair_share = 1.0 / len(target.classes)
-    if rarest < IMBALANCED_FAIR_SHARE * fair_share:
+    if rarest is None or shares is None:
+        return MetricChoice(
+            "accuracy",
+            "multiclass default: accuracy, or macro F1 if the build finds a class with under "
+            f"{IMBALANCED_FAIR_SHARE:.0%} of its fair share of rows",
+        )
+    if rarest < IMBALANCED_FAIR_SHARE / len(shares):
         return MetricChoice(
             "f1",
             f"multiclass with imbalanced classes (the rarest is {rarest:.1%} of rows): macro F1 "
