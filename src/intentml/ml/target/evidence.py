@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -24,6 +25,10 @@ NAME_IN_PHRASE = 6.0
 NAME_NEUTRAL = 8.0
 #: The name is in the sentence, but outside the phrase naming the target ("... in default").
 NAME_OUTSIDE_PHRASE = 3.0
+#: The name is the unit the answer is counted in ("how many minutes late" and `minute`):
+#: weak, so that a column named for what is counted wins, but a column that is only
+#: that count (`hours` for "how many hours ...") still can.
+NAME_IS_UNIT = 3.0
 #: Each extra word the name match covers ("house price" over "price").
 NAME_PER_EXTRA_WORD = 2.0
 #: How exactly it was spelled: verbatim, ignoring case, normalized, generic, loosely.
@@ -112,8 +117,14 @@ class Reading:
         not_inputs = [i for i in range(len(tokens)) if self.sentence.roles[i] != mt.FEATURE_ZONE]
         self.all_stems = frozenset(t.stem for t in tokens)
         self.heads = {i for i in zone if self.sentence.roles[i] == mt.HEAD}
+        # "How much money will a film make" says "make money" too, in the verb's order.
+        orders = [not_inputs]
+        if (reordered := mt.unfronted(tokens, not_inputs)) != not_inputs:
+            orders.append(reordered)
         self.concepts = [
-            (c, hit) for c in self.vocab.concepts for hit in self._find(c.says, not_inputs, c.name)
+            (c, hit)
+            for c in self.vocab.concepts
+            for hit in _unique(h for order in orders for h in self._find(c.says, order, c.name))
         ]
         # Indexed by the first word of each column-name run, so a column costs a lookup
         # per word of its name rather than a pass over every concept.
@@ -125,6 +136,12 @@ class Reading:
             (v, hit) for v in self.vocab.value_hints for hit in self._find(v.says, zone, "")
         ]
         self.value_words = {tokens[i].text for i in zone if len(tokens[i].text) > 1}
+        counted = mt.how_many_object(tokens)
+        self.units = (
+            {counted[0]}
+            if counted is not None and tokens[counted[0]].stem in self.vocab.units
+            else set()
+        )
         text = " ".join(t.text for t in tokens)
         self.form = (
             "category"
@@ -148,9 +165,23 @@ class Reading:
             for k in range(len(stems) - n + 1):
                 if tuple(stems[k : k + n]) == run:
                     words = tuple(content[k : k + n])
-                    text = self.sentence.text[tokens[words[0]].start : tokens[words[-1]].end]
-                    hits.append(_Hit(label, words, text))
+                    hits.append(_Hit(label, words, self._phrase(words)))
         return hits
+
+    def _phrase(self, words: tuple[int, ...]) -> str:
+        """The words as written: the span of the intent, or (when reordered) each word."""
+        tokens, text = self.sentence.tokens, self.sentence.text
+        if list(words) == sorted(words):
+            return text[tokens[words[0]].start : tokens[words[-1]].end]
+        return " ".join(text[tokens[i].start : tokens[i].end] for i in words)
+
+
+def _unique(hits: Iterable[_Hit]) -> list[_Hit]:
+    """Hits with the same meaning over the same words counted once."""
+    seen: dict[tuple[str, frozenset[int]], _Hit] = {}
+    for hit in hits:
+        seen.setdefault((hit.label, frozenset(hit.words)), hit)
+    return list(seen.values())
 
 
 _SKIPPED = frozenset(
@@ -205,7 +236,7 @@ def score_column(column: ColumnFacts, reading: Reading) -> Scored:
         scored.excluded = reason
         return scored
     used, whole = _name_evidence(scored, column, reading)
-    meant = _meaning_evidence(scored, column, reading, used if whole else set())
+    meant = _meaning_evidence(scored, column, reading, used, 0.0 if whole else scored.score)
     scored.named = meant or (whole and scored.score > 0)
     _value_evidence(scored, column, reading)
     _form_evidence(scored, column, reading)
@@ -242,7 +273,7 @@ def conventional_evidence(scored: list[Scored], dimensions: bool, asks_form: boo
 
 def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tuple[set[int], bool]:
     """The intent spells the name (whole, or some of its words): the words used, and
-    whether they spell the whole name."""
+    whether they say the whole name."""
     sentence = reading.sentence
     match = sentence.name_match(column.name)
     if match is not None and match.rank > mt.FEATURE_ZONE:
@@ -258,6 +289,13 @@ def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tup
         if words <= reading.entities:
             scored.evidence.append(
                 (0.0, f"'{match.phrase}' is who the prediction is about, not what is predicted")
+            )
+            return words, True
+        if words <= reading.units:
+            scored.add(
+                NAME_IS_UNIT,
+                f"'{match.phrase}' is the unit the answer is counted in, so only weakly "
+                f"column '{column.name}'",
             )
             return words, True
         base = NAME_AT_HEAD if match.rank == mt.HEAD else NAME_IN_PHRASE
@@ -282,26 +320,35 @@ def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tup
         said = ", ".join(f"'{sentence.tokens[i].text}'" for i in found)
         points = WORD_IN_NAME * len(found) + (HEAD_IN_NAME if reading.heads & set(found) else 0)
         scored.add(points, f"{said} in the intent, in the name '{column.name}'")
-    return set(found), False
+    # Every word of the name said, abbreviations spelled out ("cholesterol" for `chol`):
+    # the intent names the column as surely as if it had spelled it.
+    spelled = {sentence.tokens[i].stem for i in found} >= set(stems)
+    return set(found), bool(found) and spelled
 
 
 def _meaning_evidence(
-    scored: Scored, column: ColumnFacts, reading: Reading, used: set[int]
+    scored: Scored, column: ColumnFacts, reading: Reading, used: set[int], name_points: float
 ) -> bool:
-    """The intent says a word whose meaning the vocabulary ties to the column's name."""
+    """The intent says a word whose meaning the vocabulary ties to the column's name.
+
+    A word counts once: the words in `used` were counted as the whole name
+    (`name_points` 0; their meaning adds nothing) or as part of it (their meaning adds
+    only what it exceeds `name_points` by), so "delay" is not both `arr_delay`'s name
+    and its meaning."""
     stems = column_stems(column.name)
     best: tuple[float, str] | None = None
     for first in set(stems):
         for concept, hit, run in reading.runs_by_first.get(first, ()):
-            if used & set(hit.words) or not _contains(stems, run):
-                continue  # the same words already counted as the name
+            overlap = bool(used & set(hit.words))
+            if (overlap and not name_points) or not _contains(stems, run):
+                continue
             explained = set(run) | reading.all_stems
             whole = all(s in explained for s in stems)
-            points = MEANING_WHOLE if whole else MEANING_PART
+            points = (MEANING_WHOLE if whole else MEANING_PART) - (name_points if overlap else 0)
             why = f"'{hit.phrase}' means {concept.name}; column '{column.name}' is named for it"
             if best is None or points > best[0]:
                 best = (points, why)
-    if best is not None:
+    if best is not None and best[0] > 0:
         scored.add(*best)
     return best is not None
 

@@ -220,6 +220,38 @@ def _heads(tokens: list[Token], phrase: list[int]) -> list[int]:
     return heads
 
 
+#: Words that end a fronted "how much money" (the subject or its verb follows).
+_AFTER_FRONTED = _words(
+    "will would does do did can could should is are was were has have "
+    "a an the their his her its our my your this that these those"
+)
+
+
+def how_many_object(tokens: list[Token]) -> tuple[int, int] | None:
+    """The words after "how much/many" that say what is counted, as [start, end) token
+    indices: "How much money will a film make?" asks what the film will make, money;
+    "predict how many minutes late a flight departs" counts minutes. None when nothing
+    follows before the verb or subject ("how much will a customer pay?")."""
+    for p in range(len(tokens) - 2):
+        if tokens[p].text == "how" and tokens[p + 1].text in ("much", "many"):
+            end = next(
+                (i for i in range(p + 2, len(tokens)) if tokens[i].text in _AFTER_FRONTED),
+                len(tokens),
+            )
+            return (p + 2, end) if p + 2 < end < len(tokens) else None
+    return None
+
+
+def unfronted(tokens: list[Token], order: list[int]) -> list[int]:
+    """`order` (token indices) with a fronted "how much/many" object put back after its
+    verb, so that "how much money will a film make" also reads "... a film make money"."""
+    span = how_many_object(tokens)
+    if span is None:
+        return order
+    fronted = [i for i in order if span[0] <= i < span[1]]
+    return [i for i in order if not span[0] <= i < span[1]] + fronted
+
+
 def _is_trigger(word: str) -> bool:
     return word.startswith(_TRIGGER_PREFIXES)
 

@@ -53,7 +53,7 @@ def _name_tokens(name: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A deliberately small English stemmer: churned→churn, prices→pric, fraudulent→fraud,
-    renewal→renew."""
+    renewal→renew, departure→depart."""
     w = word.lower()
     if len(w) <= 3 or w.isdigit():
         return w
@@ -78,6 +78,9 @@ def stem(word: str) -> str:
     # Nouns of an action meet its past participle: renewal/renewed, approval/approved.
     if w.endswith(("wal", "val", "sal")) and len(w) > 6:
         w = w[:-2]
+    # ...and its verb: departure/departs (`dep_delay`), failure/failed, exposure/exposed.
+    elif w.endswith("ure") and len(w) > 6:
+        w = w[:-3]
     # Dropping a final "e" makes price/priced/pricing agree.
     if w.endswith("e") and len(w) > 3:
         w = w[:-1]
