@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from intentml.ml.target.names import generic_key, name_key, name_tokens, stem, word_spans
+from intentml.ml.target.names import name_forms, stem, word_spans
 
 
 def _words(text: str) -> frozenset[str]:
@@ -276,7 +276,8 @@ class _Windows:
     def __init__(self, intent: str, tokens: list[Token], roles: list[int], floor: int) -> None:
         self.by_text: dict[str, list[_Window]] = {}
         self.by_key: dict[str, list[_Window]] = {}
-        self.fuzzy: list[_Window] = []
+        # By the first letter of their key: `_ratio` pairs only keys that share it.
+        self.fuzzy: dict[str, list[_Window]] = {}
         for size in range(1, min(len(tokens), self._MAX_SPAN) + 1):
             for i in range(len(tokens) - size + 1):
                 run = tokens[i : i + size]
@@ -291,21 +292,21 @@ class _Windows:
                 self.by_text.setdefault(window.text, []).append(window)
                 self.by_key.setdefault(window.key, []).append(window)
                 if window.rank >= floor and len(window.key) >= 4 and _bounded(run):
-                    self.fuzzy.append(window)
+                    self.fuzzy.setdefault(window.key[0], []).append(window)
 
     def best_match(self, column: str) -> NameMatch | None:
-        col_tokens = name_tokens(column)
-        if not col_tokens:
+        forms = name_forms(column)
+        if not forms.text:
             return None
-        normalized = name_key(column)
-        generic = generic_key(column)
+        normalized = forms.key
         found: list[tuple[_Window, int]] = []
-        for window in self.by_text.get("".join(col_tokens), []):
+        for window in self.by_text.get(forms.text, ()):
             found.append((window, VERBATIM if window.phrase == column else EXACT))
-        found.extend((w, NORMALIZED) for w in self.by_key.get(normalized, []))
-        found.extend((w, GENERIC) for w in self.by_key.get(generic, []) if generic)
+        found.extend((w, NORMALIZED) for w in self.by_key.get(normalized, ()))
+        if forms.generic:
+            found.extend((w, GENERIC) for w in self.by_key.get(forms.generic, ()))
         best = max((_match(w, tier) for w, tier in found), key=NameMatch.key, default=None)
-        for window in self.fuzzy:
+        for window in self.fuzzy.get(normalized[:1], ()):
             if best is not None and (window.rank, window.span) <= (best.rank, best.span):
                 continue  # a fuzzy match here could not beat what we have
             if _ratio(window.key, normalized) >= FUZZY_MIN_RATIO:
