@@ -101,6 +101,30 @@ class _Hit:
     phrase: str
 
 
+class _Runs:
+    """The runs of words of the intent in one order (fillers skipped), indexed by their
+    stems, so that finding each phrase of the vocabulary costs a lookup."""
+
+    def __init__(self, sentence: mt.Sentence, order: list[int]) -> None:
+        tokens = sentence.tokens
+        self.content = [i for i in order if tokens[i].text not in _SKIPPED]
+        stems = [tokens[i].stem for i in self.content]
+        self.at: dict[tuple[str, ...], list[int]] = {}
+        for n in range(1, _longest_phrase() + 1):
+            for k in range(len(stems) - n + 1):
+                self.at.setdefault(tuple(stems[k : k + n]), []).append(k)
+
+
+@functools.cache
+def _longest_phrase() -> int:
+    """Words in the vocabulary's longest phrase."""
+    vocab = vocabulary()
+    says = [s for c in vocab.concepts for s in c.says] + [
+        s for v in vocab.value_hints for s in v.says
+    ]
+    return max(len(s) for s in says)
+
+
 class Reading:
     """The intent read against the vocabulary: concepts and values it speaks of, its
     entities, and the form of its question."""
@@ -118,13 +142,13 @@ class Reading:
         self.all_stems = frozenset(t.stem for t in tokens)
         self.heads = {i for i in zone if self.sentence.roles[i] == mt.HEAD}
         # "How much money will a film make" says "make money" too, in the verb's order.
-        orders = [not_inputs]
+        orders = [_Runs(self.sentence, not_inputs)]
         if (reordered := mt.unfronted(tokens, not_inputs)) != not_inputs:
-            orders.append(reordered)
+            orders.append(_Runs(self.sentence, reordered))
         self.concepts = [
             (c, hit)
             for c in self.vocab.concepts
-            for hit in _unique(h for order in orders for h in self._find(c.says, order, c.name))
+            for hit in _unique(h for runs in orders for h in self._find(c.says, runs, c.name))
         ]
         # Indexed by the first word of each column-name run, so a column costs a lookup
         # per word of its name rather than a pass over every concept.
@@ -132,8 +156,9 @@ class Reading:
         for concept, hit in self.concepts:
             for run in concept.columns:
                 self.runs_by_first.setdefault(run[0], []).append((concept, hit, run))
+        in_zone = _Runs(self.sentence, zone)
         self.values = [
-            (v, hit) for v in self.vocab.value_hints for hit in self._find(v.says, zone, "")
+            (v, hit) for v in self.vocab.value_hints for hit in self._find(v.says, in_zone, "")
         ]
         self.value_words = {tokens[i].text for i in zone if len(tokens[i].text) > 1}
         counted = mt.how_many_object(tokens)
@@ -153,19 +178,15 @@ class Reading:
             else ""
         )
         self.form_words = text.split(" ")[:2]
+        self.asked = " ".join(self.form_words)
 
-    def _find(self, runs: tuple[tuple[str, ...], ...], zone: list[int], label: str) -> list[_Hit]:
-        """Where the intent says one of `runs` (fillers between words are skipped)."""
-        tokens = self.sentence.tokens
-        content = [i for i in zone if tokens[i].text not in _SKIPPED]
-        stems = [tokens[i].stem for i in content]
+    def _find(self, says: tuple[tuple[str, ...], ...], runs: _Runs, label: str) -> list[_Hit]:
+        """Where the intent says one of `says` (fillers between words are skipped)."""
         hits: list[_Hit] = []
-        for run in runs:
-            n = len(run)
-            for k in range(len(stems) - n + 1):
-                if tuple(stems[k : k + n]) == run:
-                    words = tuple(content[k : k + n])
-                    hits.append(_Hit(label, words, self._phrase(words)))
+        for said in says:
+            for k in runs.at.get(said, ()):
+                words = tuple(runs.content[k : k + len(said)])
+                hits.append(_Hit(label, words, self._phrase(words)))
         return hits
 
     def _phrase(self, words: tuple[int, ...]) -> str:
@@ -191,9 +212,7 @@ _SKIPPED = frozenset(
 
 def identifier_reason(column: ColumnFacts) -> str:
     """Why a column is a key or a row number (never a target), or ""."""
-    tokens = name_tokens(column.name)
-    lowered = column.name.strip().lower()
-    if lowered in _INDEX_NAMES or (tokens and tokens[-1] == "id") or tokens == ["row", "number"]:
+    if _named_like_identifier(column.name):
         return f"'{column.name}' is named like an identifier or row number"
     profile = column.profile
     if profile is not None and profile.unique:
@@ -202,6 +221,17 @@ def identifier_reason(column: ColumnFacts) -> str:
         if column.type == "string":
             return f"'{column.name}' is an identifier: a different text code on every row"
     return ""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _named_like_identifier(name: str) -> bool:
+    tokens = name_tokens(name)
+    lowered = name.strip().lower()
+    return (
+        lowered in _INDEX_NAMES
+        or (bool(tokens) and tokens[-1] == "id")
+        or tokens == ["row", "number"]
+    )
 
 
 def unusable_reason(column: ColumnFacts) -> str:
@@ -316,14 +346,15 @@ def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tup
         {i for s in stems if (i := reading.zone_stems.get(s)) is not None} - reading.entities
     )
     found = [i for i in found if mt.is_content(sentence.tokens[i].text)]
-    if found:
-        said = ", ".join(f"'{sentence.tokens[i].text}'" for i in found)
-        points = WORD_IN_NAME * len(found) + (HEAD_IN_NAME if reading.heads & set(found) else 0)
-        scored.add(points, f"{said} in the intent, in the name '{column.name}'")
+    if not found:
+        return set(), False
+    said = ", ".join(f"'{sentence.tokens[i].text}'" for i in found)
+    points = WORD_IN_NAME * len(found) + (HEAD_IN_NAME if reading.heads & set(found) else 0)
+    scored.add(points, f"{said} in the intent, in the name '{column.name}'")
     # Every word of the name said, abbreviations spelled out ("cholesterol" for `chol`):
     # the intent names the column as surely as if it had spelled it.
     spelled = {sentence.tokens[i].stem for i in found} >= set(stems)
-    return set(found), bool(found) and spelled
+    return set(found), spelled
 
 
 def _meaning_evidence(
@@ -381,8 +412,7 @@ def _form_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> Non
     distinct = column.profile.distinct if column.profile is not None else None
     numeric = column.type in ("integer", "number")
     two = column.type == "boolean" or distinct == 2
-    asked = " ".join(reading.form_words)
-    values = "/".join(column.profile.top) if column.profile and column.profile.top else ""
+    asked = reading.asked
     if form == "number":
         if numeric and not two:
             scored.add(FORM_FITS, f"the question asks for a number; '{column.name}' holds numbers")
@@ -390,15 +420,23 @@ def _form_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> Non
         elif not numeric:
             scored.add(FORM_CLASHES, f"the question asks for a number; '{column.name}' does not")
     elif form == "two" and two:
-        scored.add(FORM_FITS, f"'{asked}…' asks yes or no; column '{column.name}' holds {values}")
+        scored.add(
+            FORM_FITS, f"'{asked}…' asks yes or no; column '{column.name}' holds {_shown(column)}"
+        )
         scored.fits_form = True
     elif form == "two" and distinct is not None and distinct > 2:
         scored.add(
             FORM_CLASHES, f"'{asked}…' asks yes or no; '{column.name}' has {distinct} values"
         )
     elif form == "category" and column.type == "string" and distinct is not None and distinct > 2:
-        scored.add(FORM_FITS, f"the question asks for a kind; '{column.name}' holds {values}")
+        scored.add(
+            FORM_FITS, f"the question asks for a kind; '{column.name}' holds {_shown(column)}"
+        )
         scored.fits_form = True
+
+
+def _shown(column: ColumnFacts) -> str:
+    return "/".join(column.profile.top) if column.profile and column.profile.top else ""
 
 
 def _contains(stems: tuple[str, ...], run: tuple[str, ...]) -> bool:
