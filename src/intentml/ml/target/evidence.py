@@ -342,6 +342,8 @@ def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tup
             scored.add(points, f"matched '{match.phrase}' in the intent to column '{column.name}'")
         return words, True
     stems = column_stems(column.name)
+    if reading.zone_stems.keys().isdisjoint(stems):
+        return set(), False  # most columns of a wide table: none of their words said
     found = sorted(
         {i for s in stems if (i := reading.zone_stems.get(s)) is not None} - reading.entities
     )
@@ -367,6 +369,8 @@ def _meaning_evidence(
     only what it exceeds `name_points` by), so "delay" is not both `arr_delay`'s name
     and its meaning."""
     stems = column_stems(column.name)
+    if reading.runs_by_first.keys().isdisjoint(stems):
+        return False
     best: tuple[float, str] | None = None
     for first in set(stems):
         for concept, hit, run in reading.runs_by_first.get(first, ()):

@@ -305,7 +305,7 @@ class _Windows:
         found.extend((w, NORMALIZED) for w in self.by_key.get(normalized, ()))
         if forms.generic:
             found.extend((w, GENERIC) for w in self.by_key.get(forms.generic, ()))
-        best = max((_match(w, tier) for w, tier in found), key=NameMatch.key, default=None)
+        best = max((_match(w, tier) for w, tier in found), key=NameMatch.key) if found else None
         for window in self.fuzzy.get(normalized[:1], ()):
             if best is not None and (window.rank, window.span) <= (best.rank, best.span):
                 continue  # a fuzzy match here could not beat what we have
