@@ -265,9 +265,9 @@ def score_column(column: ColumnFacts, reading: Reading) -> Scored:
     if reason:
         scored.excluded = reason
         return scored
-    used, whole = _name_evidence(scored, column, reading)
-    meant = _meaning_evidence(scored, column, reading, used, 0.0 if whole else scored.score)
-    scored.named = meant or (whole and scored.score > 0)
+    used, whole, spelled = _name_evidence(scored, column, reading)
+    meant = _meaning_evidence(scored, column, reading, used if whole else set())
+    scored.named = meant or (spelled and scored.score > 0)
     _value_evidence(scored, column, reading)
     _form_evidence(scored, column, reading)
     return scored
@@ -301,9 +301,12 @@ def conventional_evidence(scored: list[Scored], dimensions: bool, asks_form: boo
             s.add(CONVENTIONAL, f"'{s.column}' is a conventional target name")
 
 
-def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tuple[set[int], bool]:
-    """The intent spells the name (whole, or some of its words): the words used, and
-    whether they say the whole name."""
+def _name_evidence(
+    scored: Scored, column: ColumnFacts, reading: Reading
+) -> tuple[set[int], bool, bool]:
+    """The intent spells the name (whole, or some of its words): the words used, whether
+    they were matched as the name (so their meaning is not counted again), and whether
+    they say every word of it."""
     sentence = reading.sentence
     match = sentence.name_match(column.name)
     if match is not None and match.rank > mt.FEATURE_ZONE:
@@ -315,19 +318,19 @@ def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tup
             scored.evidence.append(
                 (0.0, f"'{match.phrase}' is part of '{inside.phrase}', which means {inside.label}")
             )
-            return words, True
+            return words, True, True
         if words <= reading.entities:
             scored.evidence.append(
                 (0.0, f"'{match.phrase}' is who the prediction is about, not what is predicted")
             )
-            return words, True
+            return words, True, True
         if words <= reading.units:
             scored.add(
                 NAME_IS_UNIT,
                 f"'{match.phrase}' is the unit the answer is counted in, so only weakly "
                 f"column '{column.name}'",
             )
-            return words, True
+            return words, True, True
         base = NAME_AT_HEAD if match.rank == mt.HEAD else NAME_IN_PHRASE
         if not sentence.has_phrase:
             base = NAME_NEUTRAL
@@ -340,50 +343,44 @@ def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tup
             scored.add(points, f"the intent names column '{column.name}'")
         else:
             scored.add(points, f"matched '{match.phrase}' in the intent to column '{column.name}'")
-        return words, True
+        return words, True, True
     stems = column_stems(column.name)
     if reading.zone_stems.keys().isdisjoint(stems):
-        return set(), False  # most columns of a wide table: none of their words said
+        return set(), False, False  # most columns of a wide table: none of their words said
     found = sorted(
         {i for s in stems if (i := reading.zone_stems.get(s)) is not None} - reading.entities
     )
     found = [i for i in found if mt.is_content(sentence.tokens[i].text)]
     if not found:
-        return set(), False
+        return set(), False, False
     said = ", ".join(f"'{sentence.tokens[i].text}'" for i in found)
     points = WORD_IN_NAME * len(found) + (HEAD_IN_NAME if reading.heads & set(found) else 0)
     scored.add(points, f"{said} in the intent, in the name '{column.name}'")
     # Every word of the name said, abbreviations spelled out ("cholesterol" for `chol`):
     # the intent names the column as surely as if it had spelled it.
     spelled = {sentence.tokens[i].stem for i in found} >= set(stems)
-    return set(found), spelled
+    return set(found), False, spelled
 
 
 def _meaning_evidence(
-    scored: Scored, column: ColumnFacts, reading: Reading, used: set[int], name_points: float
+    scored: Scored, column: ColumnFacts, reading: Reading, used: set[int]
 ) -> bool:
-    """The intent says a word whose meaning the vocabulary ties to the column's name.
-
-    A word counts once: the words in `used` were counted as the whole name
-    (`name_points` 0; their meaning adds nothing) or as part of it (their meaning adds
-    only what it exceeds `name_points` by), so "delay" is not both `arr_delay`'s name
-    and its meaning."""
+    """The intent says a word whose meaning the vocabulary ties to the column's name."""
     stems = column_stems(column.name)
     if reading.runs_by_first.keys().isdisjoint(stems):
         return False
     best: tuple[float, str] | None = None
     for first in set(stems):
         for concept, hit, run in reading.runs_by_first.get(first, ()):
-            overlap = bool(used & set(hit.words))
-            if (overlap and not name_points) or not _contains(stems, run):
-                continue
+            if used & set(hit.words) or not _contains(stems, run):
+                continue  # the same words already counted as the name
             explained = set(run) | reading.all_stems
             whole = all(s in explained for s in stems)
-            points = (MEANING_WHOLE if whole else MEANING_PART) - (name_points if overlap else 0)
+            points = MEANING_WHOLE if whole else MEANING_PART
             why = f"'{hit.phrase}' means {concept.name}; column '{column.name}' is named for it"
             if best is None or points > best[0]:
                 best = (points, why)
-    if best is not None and best[0] > 0:
+    if best is not None:
         scored.add(*best)
     return best is not None
 
