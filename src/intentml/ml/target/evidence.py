@@ -7,13 +7,13 @@ benchmark (`benchmarks/intent.py`) and the README speak of the same numbers.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import msgspec
 
 from intentml.domain.profiles import ColumnProfile
+from intentml.ml.question import read_question
 from intentml.ml.target import matching as mt
 from intentml.ml.target.names import name_tokens, stem
 from intentml.ml.target.vocabulary import Concept, Vocabulary, vocabulary
@@ -53,19 +53,6 @@ CONVENTIONAL_NAMES = frozenset(["target", "label", "class", "outcome", "y"])
 _INDEX_NAMES = frozenset(["rownames", "index", "unnamed: 0", "rownumber", "row_number", "row_id"])
 #: A text column with more distinct values than this is free text, not classes.
 MAX_TEXT_CLASSES = 100
-
-_NUMBER_FORM = re.compile(
-    r"\bhow (much|many|long|late|heavy|old|far|big|high|expensive|good|well)\b"
-    r"|\bwhat (price|amount)\b"
-)
-_CATEGORY_FORM = re.compile(
-    r"\b(what|which) (kind|type|species|category|sort|class|breed)\b|\bclassify\b"
-)
-_TWO_FORM = re.compile(
-    r"^(is|are|will|would|does|do|did|can|could|has|have|was|were|should)\b|\bwhether\b|"
-    r"\bif\b|^(who|which)\b"
-)
-
 
 class ColumnFacts(msgspec.Struct, frozen=True):
     """A column as resolution sees it: its name, type and profile (when known)."""
@@ -168,15 +155,9 @@ class Reading:
             else set()
         )
         text = " ".join(t.text for t in tokens)
-        self.form = (
-            "category"
-            if _CATEGORY_FORM.search(text)
-            else "number"
-            if _NUMBER_FORM.search(text)
-            else "two"
-            if _TWO_FORM.search(text)
-            else ""
-        )
+        # The question's form, as the task and metric read it too; a count is a number.
+        form = read_question(intent).form
+        self.form = "number" if form == "count" else form
         self.form_words = text.split(" ")[:2]
         self.asked = " ".join(self.form_words)
 
