@@ -8,6 +8,8 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from intentml.infra.builds import BuildJob, Cancelled, Failed, Trained
 from intentml.infra.builds.local import LocalExecutor
 from intentml.ml.train import TrainingSpec
@@ -30,18 +32,32 @@ def _csv(tmp_path: Path, rows: int = 200) -> Path:
     return path
 
 
-def _hanging(tmp_path: Path) -> Path:
-    """A dataset whose read never ends (a FIFO nobody writes): a build that runs until
-    it is stopped, whatever the machine's speed."""
-    fifo = tmp_path / "never.csv"
-    os.mkfifo(fifo)
-    return fifo
+@pytest.fixture(scope="module")
+def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dataset whose build takes seconds on any machine: long enough to be stopped
+    within the milliseconds after its process starts."""
+    path = tmp_path_factory.mktemp("big") / "churn.csv"
+    path.write_bytes(to_csv(churn_rows(60_000)))
+    return path
 
 
-async def _until_running(executor: LocalExecutor, job_id: str) -> int:
-    while (pid := executor.pid(job_id)) is None:
-        await asyncio.sleep(0.01)  # polling the executor's own state
-    return pid
+class _Started:
+    """A progress callback that says when the build's process first spoke."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def __call__(self, percent: int, line: str) -> None:
+        self.event.set()
+
+
+async def _running(executor: LocalExecutor, job: BuildJob) -> tuple[asyncio.Task[object], int]:
+    started = _Started()
+    task: asyncio.Task[object] = asyncio.create_task(executor.run(job, started))
+    await started.event.wait()
+    pid = executor.pid(job.job_id)
+    assert pid is not None
+    return task, pid
 
 
 async def test_a_build_runs_in_its_own_process_and_reports_progress(tmp_path: Path) -> None:
@@ -58,11 +74,13 @@ async def test_a_build_runs_in_its_own_process_and_reports_progress(tmp_path: Pa
     assert isinstance(bad, Failed) and bad.code == "target_missing"
 
 
-async def test_a_killed_build_fails_cleanly_and_the_next_one_runs(tmp_path: Path) -> None:
+async def test_a_killed_build_fails_cleanly_and_the_next_one_runs(
+    tmp_path: Path, big_csv: Path
+) -> None:
     executor = LocalExecutor(capacity=2, threads=1, memory_limit_mb=None, timeout_s=None)
-    job = _job(tmp_path, "killed", _hanging(tmp_path))
-    running = asyncio.create_task(executor.run(job, print))
-    os.kill(await _until_running(executor, job.job_id), signal.SIGKILL)
+    job = _job(tmp_path, "killed", big_csv)
+    running, pid = await _running(executor, job)
+    os.kill(pid, signal.SIGKILL)
     outcome = await running
     assert isinstance(outcome, Failed) and outcome.code == "build_crashed"
     assert "killed by SIGKILL" in outcome.message
@@ -70,23 +88,25 @@ async def test_a_killed_build_fails_cleanly_and_the_next_one_runs(tmp_path: Path
     assert isinstance(after, Trained)
 
 
-async def test_cancel_timeout_and_memory_limit_stop_the_process(tmp_path: Path) -> None:
+async def test_cancel_timeout_and_memory_limit_stop_the_process(
+    tmp_path: Path, big_csv: Path
+) -> None:
     executor = LocalExecutor(capacity=3, threads=1, memory_limit_mb=None, timeout_s=None)
-    job = _job(tmp_path, "cancel", _hanging(tmp_path))
-    running = asyncio.create_task(executor.run(job, print))
-    pid = await _until_running(executor, job.job_id)
+    job = _job(tmp_path, "cancel", big_csv)
+    running, pid = await _running(executor, job)
     assert executor.cancel(job.job_id, "cancelled by key_1")
     assert await running == Cancelled("cancelled by key_1")
-    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone, and reaped
     assert not executor.cancel(job.job_id, "again")
 
     timed = LocalExecutor(capacity=1, threads=1, memory_limit_mb=None, timeout_s=0.5, poll_s=0.05)
-    late = await timed.run(_job(tmp_path, "late", tmp_path / "never.csv"), print)
+    late = await timed.run(_job(tmp_path, "late", big_csv), print)
     assert isinstance(late, Failed) and late.code == "build_timeout"
     assert "INTENTML_BUILD_TIMEOUT_S" in late.message
 
     # A ceiling below what the trainer's own imports take: stopped at once.
     small = LocalExecutor(capacity=1, threads=1, memory_limit_mb=20, timeout_s=None, poll_s=0.05)
-    hungry = await small.run(_job(tmp_path, "hungry", tmp_path / "never.csv"), print)
+    hungry = await small.run(_job(tmp_path, "hungry", big_csv), print)
     assert isinstance(hungry, Failed) and hungry.code == "build_out_of_memory"
     assert "INTENTML_BUILD_MEMORY_MB" in hungry.message
