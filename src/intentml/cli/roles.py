@@ -64,7 +64,7 @@ async def run_trainer(settings: Settings, args: argparse.Namespace | None = None
     from consumers.trainer import TrainerHandler
 
     await _run_worker(
-        settings, "trainer", "intentml-trainer", lambda: TrainerHandler(settings.data_dir)
+        settings, "trainer", "intentml-trainer", lambda: TrainerHandler(settings)
     )
 
 
