@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from intentml.events.types import RateLimits
+
+if TYPE_CHECKING:
+    from intentml.infra.llm import LlmInterpreter
 
 #: The single topic that holds every event; keyed by aggregate so one model's
 #: events stay in one partition, totally ordered.
@@ -86,6 +90,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: when one dies this many times within `restart_window_s`.
     restart_limit: int = 5
     restart_window_s: float = 60.0
+    #: The optional LLM interpreter (an OpenAI-compatible chat-completions endpoint, e.g.
+    #: `http://localhost:11434/v1`); off unless both the base URL and the model are set.
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    #: The whole call's bound; past it the deterministic resolver decides alone.
+    llm_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -115,7 +126,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_storage=_log_storage(e.get("INTENTML_LOG_STORAGE", "s3")),
             restart_limit=int(e.get("INTENTML_RESTART_LIMIT", "5")),
             restart_window_s=float(e.get("INTENTML_RESTART_WINDOW_S", "60")),
+            llm_base_url=e.get("INTENTML_LLM_BASE_URL", "").strip(),
+            llm_model=e.get("INTENTML_LLM_MODEL", "").strip(),
+            llm_api_key=e.get("INTENTML_LLM_API_KEY", ""),
+            llm_timeout_s=float(e.get("INTENTML_LLM_TIMEOUT_S", "10")),
         )
+
+    @property
+    def llm_enabled(self) -> bool:
+        """Whether the LLM interpreter is configured (both its base URL and its model)."""
+        return bool(self.llm_base_url and self.llm_model)
 
     @property
     def default_rate_limits(self) -> RateLimits:
@@ -123,6 +143,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return RateLimits(
             management_per_minute=self.rate_limit_management,
             inference_per_minute=self.rate_limit_inference,
+        )
+
+    def llm_interpreter(self) -> LlmInterpreter | None:
+        """The configured LLM interpreter, or None when it is off."""
+        if not self.llm_enabled:
+            return None
+        from intentml.infra.llm import LlmInterpreter  # httpx only where it is used
+
+        return LlmInterpreter(
+            self.llm_base_url, self.llm_model, self.llm_api_key, self.llm_timeout_s
         )
 
     @property
