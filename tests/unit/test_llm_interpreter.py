@@ -173,9 +173,11 @@ def test_an_unusable_answer_is_invalid_and_says_why(response: Any, why: str) -> 
     assert why in str(caught.value)
 
 
-def test_a_classification_task_is_kept_for_a_text_column() -> None:
+def test_a_classification_task_leaves_binary_or_multiclass_to_the_data() -> None:
     got = read_answer(good(target="contract", task="classification", metric="f1"), COLUMNS)
-    assert (got.task, got.metric) == ("classification", "f1")
+    assert (got.task, got.metric) == (None, "f1")
+    got = read_answer(good(target="contract", task="Multi-Class"), COLUMNS)
+    assert got.task == "multiclass"
 
 
 # ------------------------------------------------------------------------ combine

@@ -207,12 +207,11 @@ def _task(task: str | None, column: Column) -> str | None:
             f"the LLM's task {_cut(task, 40)!r} is not one of {', '.join(TASKS)}"
         ) from None
     allowed = possible_tasks(column.type, None, None)
-    fits = (
-        bool(set(allowed) & {"binary", "multiclass"})
-        if canonical == "classification"
-        else (canonical in allowed)
-    )
-    if not fits:
+    if canonical == "classification":
+        # Binary or multiclass is the data's to say (two values or more); a build
+        # follows the answer's task as given, so only the three tasks are kept.
+        canonical = None
+    elif canonical not in allowed:
         raise InvalidAnswer(
             f"the LLM chose {canonical} for '{column.name}', a {column.type} column "
             f"(it can be: {', '.join(allowed)})"
@@ -227,12 +226,7 @@ def _metric(metric: str | None, task: str | None, column: Column) -> str | None:
     if canonical is None:
         known = ", ".join((*CLASSIFICATION_METRICS, *REGRESSION_METRICS))
         raise InvalidAnswer(f"the LLM's metric {_cut(metric, 40)!r} is not one of {known}")
-    if task == "classification":
-        allowed = ["binary", "multiclass"]
-    elif task is not None:
-        allowed = [task]
-    else:
-        allowed = possible_tasks(column.type, None, None)
+    allowed = [task] if task is not None else possible_tasks(column.type, None, None)
     regression = canonical in REGRESSION_METRICS
     fits = "regression" in allowed if regression else allowed != ["regression"]
     if not fits:
