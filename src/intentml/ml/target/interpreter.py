@@ -67,9 +67,10 @@ class _RawAnswer(msgspec.Struct, kw_only=True):
 
 def samples(column: Column) -> list[str]:
     """Up to `MAX_SAMPLES` values of a column as text: its most frequent values, else its
-    smallest and largest; each cut to `MAX_SAMPLE_CHARS`."""
+    smallest and largest; each cut to `MAX_SAMPLE_CHARS`. None of an identifier or of
+    free text: they tell the LLM little and are what a table holds most private."""
     profile = column.profile
-    if profile is None:
+    if profile is None or _private(column):
         return []
     if profile.top:
         values = list(profile.top)
@@ -323,6 +324,13 @@ def _disagreement(
 def _top(ranked: list[Candidate]) -> str:
     shown = [f"'{c.column}' ({c.score:g})" for c in ranked[:_UNSURE_SHOWN]]
     return "closest: " + ", ".join(shown) if shown else "no column had evidence"
+
+
+def _private(column: Column) -> bool:
+    facts = _facts(column)
+    return bool(identifier_reason(facts)) or (
+        column.type == "string" and bool(unusable_reason(facts))
+    )
 
 
 def _facts(column: Column) -> ColumnFacts:
