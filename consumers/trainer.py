@@ -136,6 +136,7 @@ class TrainerHandler:
             target_reason=req.target_reason,
             output_fields=req.output_fields,
             options=req.options,
+            interpretation=req.interpretation,
         )
         loop = asyncio.get_running_loop()
         progress = _ProgressPublisher(ctx, env, req, attempt)

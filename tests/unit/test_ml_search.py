@@ -145,3 +145,11 @@ def test_the_search_beats_or_matches_its_default_candidate() -> None:
     outcome, _ = _run(8)
     candidates = outcome.summary.candidates
     assert candidates[outcome.summary.best].score >= candidates[0].score
+
+
+def test_a_count_target_searches_the_poisson_objective_too() -> None:
+    assert s.selection_for("regression", "rmse", counts=True).objectives == (
+        "regression",
+        "poisson",
+    )
+    assert "poisson" not in s.selection_for("regression", "rmse").objectives

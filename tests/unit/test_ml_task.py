@@ -103,3 +103,42 @@ def test_targets_that_cannot_be_learned(values: list[object], task: str | None, 
     with pytest.raises(TrainingFailed) as info:
         _target(values, task=task)
     assert info.value.code == code
+
+
+def _hinted(values: list[object], intent: str):  # type: ignore[no-untyped-def]
+    from intentml.ml.question import read_question, task_hint
+
+    hint = task_hint(read_question(intent))
+    return encode_target(pd.Series(values), "y", None, None, hint), hint
+
+
+def test_how_many_makes_few_whole_numbers_a_regression_on_counts() -> None:
+    alone = _target([0, 1, 2, 3, 4] * 20)
+    assert alone.task == "multiclass"
+    target, _ = _hinted([0, 1, 2, 3, 4] * 20, "How many claims will this driver file?")
+    assert target.task == "regression" and target.counts
+    assert target.task_reason.startswith("'how many' asks for a count")
+
+
+def test_a_hint_the_data_cannot_follow_is_said_and_ignored() -> None:
+    target, _ = _hinted(["low", "mid", "high"] * 20, "How much will it cost?")
+    assert target.task == "multiclass"
+    assert "which 'y' cannot be" in target.task_reason
+    negative, _ = _hinted([-2, -1, 0, 1, 2, 3.5] * 20, "How many degrees warmer?")
+    assert negative.task == "regression" and not negative.counts
+
+
+def test_a_risk_question_is_judged_by_log_loss_unless_a_metric_is_named() -> None:
+    target, hint = _hinted([0, 1] * 30, "What is the risk of default?")
+    assert choose_metric(target, None, hint).name == "log_loss"
+    assert choose_metric(target, "f1", hint).name == "f1"
+    regression, hint = _hinted([float(i) for i in range(60)], "What is the risk of loss?")
+    assert choose_metric(regression, None, hint).name == "rmse"
+
+
+def test_the_requested_task_outranks_the_sentence() -> None:
+    from intentml.ml.question import read_question, task_hint
+
+    hint = task_hint(read_question("How many claims?"))
+    target = encode_target(pd.Series([0, 1, 2, 3, 4] * 20), "y", "multiclass", None, hint)
+    assert target.task == "multiclass" and target.task_reason == "set by the request's `task`"

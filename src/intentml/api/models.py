@@ -20,6 +20,7 @@ from intentml.api.lookups import (
     reserved_name,
 )
 from intentml.api.pagination import page_params, pagination
+from intentml.api.plans import plan_model
 from intentml.api.platform import Platform, PlatformDep, refuse_if_rejected
 from intentml.api.schemas import (
     CreateModelIn,
@@ -29,6 +30,7 @@ from intentml.api.schemas import (
     ModelList,
     ModelSummary,
     ModelUpdatedOut,
+    PlanOut,
     UpdateModelIn,
     metrics_out,
 )
@@ -117,6 +119,18 @@ def _detail(r: ModelDetailRecord, base: str) -> ModelDetail:
     )
 
 
+def _ask(data: CreateModelIn) -> TrainingAsk:
+    """What a create (or plan) body asks of v1's build."""
+    return TrainingAsk(
+        version=1,
+        upload_id=data.upload_id or data.dataset_id,
+        intent=data.intent,
+        target=data.target,
+        output_schema=data.output_schema,
+        options=options_of(data),
+    )
+
+
 class ModelController(Controller):
     path = "/models"
     tags = ["models"]
@@ -159,6 +173,32 @@ class ModelController(Controller):
             raise model_not_found(model_name)
         return _detail(model, base_url(request))
 
+    @post(
+        "/{model_name:str}/plan",
+        status_code=200,
+        summary="Dry run: what creating this model would do, with nothing created",
+    )
+    async def plan(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        data: JSONBody[CreateModelIn],
+    ) -> PlanOut:
+        """The create body's target, task, metric, inputs, dropped columns and outputs, with
+        reasons and the alternatives weighed; nothing is appended. What create would refuse
+        is listed in `problems` (a 4xx only when there is nothing to plan)."""
+        principal = request.user
+        check_name(model_name)
+        problems: list[dict[str, Any]] = []
+        if model_name in RESERVED_NAMES:
+            problems.append({"field": "model_name", "message": reserved_name(model_name).message})
+        state = await platform.stream_state(principal.account_id, model_name)
+        taken = name_in_use(state, model_name)
+        if taken is not None and not taken.accepted:
+            problems.append({"field": "model_name", "message": taken.reason or "in use"})
+        return await plan_model(platform, principal.account_id, model_name, _ask(data), problems)
+
     @post("/{model_name:str}", status_code=202, summary="Create a model and train v1")
     async def create(
         self,
@@ -173,23 +213,11 @@ class ModelController(Controller):
         check_name(model_name)
         if model_name in RESERVED_NAMES:
             raise reserved_name(model_name)
-        upload_id = data.upload_id or data.dataset_id
         # The fold's rule, before the training request is resolved: a name in use is a 409
         # before any question about the request (`submit` pre-checks the event again).
         state = await platform.stream_state(principal.account_id, model_name)
         refuse_if_rejected(name_in_use(state, model_name))
-        training = await resolve_training(
-            platform,
-            principal.account_id,
-            TrainingAsk(
-                version=1,
-                upload_id=upload_id,
-                intent=data.intent,
-                target=data.target,
-                output_schema=data.output_schema,
-                options=options_of(data),
-            ),
-        )
+        training = await resolve_training(platform, principal.account_id, _ask(data))
         model_id = "model_" + new_id()
         event = make_event(
             ModelCreated(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from intentml.domain.interpretation import Interpretation
 from intentml.domain.profiles import ColumnProfile
 from intentml.domain.training_options import TrainingOptions
 from intentml.domain.training_report import Baseline, Choice, ClassScores, DataSummary
@@ -56,6 +57,70 @@ class CreateModelIn(TrainingOptions, frozen=True, forbid_unknown_fields=True):
     output_schema: dict[str, Any] | None = None
     tags: Tags | None = None
     target: str | None = None
+
+
+class PlannedTarget(msgspec.Struct, frozen=True):
+    """The column create would predict, and why."""
+
+    column: str
+    reason: str
+    #: The output field that named it, when the output schema did.
+    output_field: str | None = None
+
+
+class PlannedCandidate(msgspec.Struct, frozen=True):
+    """A column weighed as the target: its score and the evidence, strongest first."""
+
+    column: str
+    score: float
+    evidence: list[str]
+
+
+class PlannedChoice(msgspec.Struct, frozen=True):
+    """A task or metric create would use, and why (decided again from the whole data at
+    build time: the plan reads the upload's column profiles)."""
+
+    name: str
+    reason: str
+
+
+class PlannedInput(msgspec.Struct, frozen=True):
+    column: str
+    type: str
+
+
+class PlannedDrop(msgspec.Struct, frozen=True):
+    column: str
+    reason: str
+
+
+class PlannedOutput(msgspec.Struct, frozen=True):
+    field: str
+    #: What it holds: label, value, probability, probabilities, confidence, risk.
+    kind: str
+
+
+class PlanOut(msgspec.Struct, frozen=True):
+    """`POST /models/{model_name}/plan`: what the same body would do at create, with
+    nothing appended."""
+
+    model_name: str
+    dataset_id: str
+    #: Create would be accepted (202); else `problems` says why, as create's 4xx would.
+    would_create: bool
+    problems: list[dict[str, Any]]
+    target: PlannedTarget | None
+    #: Every column weighed as the target, best first (at most five).
+    alternatives: list[PlannedCandidate]
+    task: PlannedChoice | None
+    metric: PlannedChoice | None
+    inputs: list[PlannedInput]
+    dropped: list[PlannedDrop]
+    outputs: list[PlannedOutput]
+    #: What a build may still find that the profiles cannot show.
+    notes: list[str]
+    #: What the LLM interpreter answered (None: none is configured or asked).
+    interpretation: Interpretation | None = None
 
 
 class UpdateModelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

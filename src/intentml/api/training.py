@@ -12,15 +12,16 @@ import msgspec
 
 from intentml.api.errors import ApiError
 from intentml.api.platform import Platform
+from intentml.domain.interpretation import Interpretation
 from intentml.domain.schemas import field_names
 from intentml.domain.training_options import TrainingOptions
 from intentml.events.envelope import new_id
 from intentml.events.types import Column, TrainingRequest
 from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
 from intentml.ml.outputs import possible_tasks, unfillable_everywhere
-from intentml.ml.target import ColumnFacts, TargetResolutionError, resolve_target
+from intentml.ml.target import ColumnFacts, TargetChoice, TargetResolutionError, resolve_target
 from intentml.ml.train import TrainingFailed, check_task
-from projections.read_models.uploads import account_upload
+from projections.read_models.uploads import UploadRecord, account_upload
 
 TASKS = ["binary", "multiclass", "regression"]
 
@@ -44,6 +45,36 @@ async def resolve_training(
     platform: Platform, account_id: str, ask: TrainingAsk
 ) -> TrainingRequest:
     """Check the command against the read model and resolve its target; 4xx if it can't run."""
+    upload = await checked_upload(platform, account_id, ask)
+    try:
+        choice, said = await choose_target(platform, ask, upload)
+    except TargetResolutionError as exc:
+        raise target_refusal(exc, upload) from exc
+    refused = unfillable_outputs(ask, upload.columns, choice.column)
+    if refused:
+        raise ApiError(
+            422,
+            f"{len(refused)} output field(s) cannot be filled by a model predicting "
+            f"'{choice.column}'; see details, or leave `output_schema` out for the default fields",
+            refused,
+        )
+    return TrainingRequest(
+        job_id="job_" + new_id(),
+        version=ask.version,
+        version_id="ver_" + new_id(),
+        upload_id=upload.upload_id,
+        dataset_format=upload.format,
+        intent=ask.intent,
+        target=choice.column,
+        target_reason=choice.reason,
+        output_fields=field_names(ask.output_schema),
+        options=ask.options,
+        interpretation=said,
+    )
+
+
+async def checked_upload(platform: Platform, account_id: str, ask: TrainingAsk) -> UploadRecord:
+    """The upload to train on, once the request's own fields are valid; 4xx otherwise."""
     if not ask.intent.strip():
         raise ApiError(
             422,
@@ -66,7 +97,7 @@ async def resolve_training(
             [{"field": "metric", "message": "unknown metric", "expected": known}],
         )
     try:
-        task = check_task(ask.options.task)
+        check_task(ask.options.task)
     except TrainingFailed as exc:
         raise ApiError(
             422,
@@ -76,50 +107,44 @@ async def resolve_training(
     upload = await account_upload(platform.pool, account_id, ask.upload_id)
     if upload is None:
         raise ApiError(404, f"upload '{ask.upload_id}' not found; upload a file with POST /uploads")
+    return upload
+
+
+async def choose_target(
+    platform: Platform, ask: TrainingAsk, upload: UploadRecord
+) -> tuple[TargetChoice, Interpretation | None]:
+    """The column to predict and why, with what an LLM interpreter said of it (None when
+    none was asked); raises `TargetResolutionError` with the ranked candidates."""
     columns = [c.name for c in upload.columns]
     if ask.target is None and ask.previous_target in columns:
-        target = ask.previous_target
         reason = f"the target of v{ask.previous_version}, still a column of the dataset"
-    else:
-        try:
-            facts = [ColumnFacts(c.name, c.type, c.profile) for c in upload.columns]
-            resolved = resolve_target(facts, ask.intent, ask.target, ask.output_schema)
-        except TargetResolutionError as exc:
-            ranked = [msgspec.to_builtins(c) for c in exc.ranked]
-            raise ApiError(422, str(exc), {"candidates": ranked, "columns": columns}) from exc
-        target, reason = resolved.column, resolved.reason
-    assert target is not None
-    _check_outputs(ask, upload.columns, target, task)
-    return TrainingRequest(
-        job_id="job_" + new_id(),
-        version=ask.version,
-        version_id="ver_" + new_id(),
-        upload_id=ask.upload_id,
-        dataset_format=upload.format,
-        intent=ask.intent,
-        target=target,
-        target_reason=reason,
-        output_fields=field_names(ask.output_schema),
-        options=ask.options,
-    )
+        return TargetChoice(column=ask.previous_target, reason=reason), None
+    facts = [ColumnFacts(c.name, c.type, c.profile) for c in upload.columns]
+    return resolve_target(facts, ask.intent, ask.target, ask.output_schema), None
 
 
-def _check_outputs(ask: TrainingAsk, columns: list[Column], target: str, task: str | None) -> None:
-    """422 for output fields no model of this target could fill (rules: `ml.outputs`)."""
+def target_refusal(exc: TargetResolutionError, upload: UploadRecord) -> ApiError:
+    """The 422 for a target that cannot be told: the ranked candidates and the columns."""
+    ranked = [msgspec.to_builtins(c) for c in exc.ranked]
+    columns = [c.name for c in upload.columns]
+    return ApiError(422, str(exc), {"candidates": ranked, "columns": columns})
+
+
+def unfillable_outputs(
+    ask: TrainingAsk, columns: list[Column], target: str
+) -> list[dict[str, str]]:
+    """The output fields no model of this target could fill, as error details (rules:
+    `ml.outputs`); empty when every field can be filled."""
     fields = field_names(ask.output_schema)
     if not fields:
-        return
+        return []
     column_type = next(c.type for c in columns if c.name == target)
     asked = ask.options.metric
     metric = canonical_metric(asked) if asked and asked.strip() else None
     tasks = possible_tasks(
-        column_type, task, None if metric is None else metric in REGRESSION_METRICS
+        column_type,
+        check_task(ask.options.task),
+        None if metric is None else metric in REGRESSION_METRICS,
     )
     refused = unfillable_everywhere(fields, target, tasks, [c.name for c in columns])
-    if refused:
-        raise ApiError(
-            422,
-            f"{len(refused)} output field(s) cannot be filled by a model predicting "
-            f"'{target}'; see details, or leave `output_schema` out for the default fields",
-            [{"field": f"output_schema.{r.field}", "message": r.reason} for r in refused],
-        )
+    return [{"field": f"output_schema.{r.field}", "message": r.reason} for r in refused]

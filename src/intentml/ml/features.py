@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from intentml.domain.profiles import ColumnProfile
 from intentml.ml.datasets import column_type, parse_iso_datetimes
 from intentml.ml.serving import FeatureSpec, matrix_layout
 from intentml.ml.target import name_tokens
@@ -51,55 +53,108 @@ _ROW_INDEX_NAMES = frozenset(
 )
 
 
+class ColumnStats(msgspec.Struct, frozen=True, kw_only=True):
+    """What the drop rules read of a column: from its values at build time
+    (`stats_of`), or from its upload profile for a plan (`stats_from_profile`)."""
+
+    kind: str
+    rows: int
+    present: int
+    distinct: int
+    #: max - min + 1 of a numeric column (None otherwise): a dense id sequence fills it.
+    span: float | None = None
+    #: Whole numbers in every row, each above the one before (a row index).
+    rising_whole: bool = False
+    #: The value of a column with one value, as text.
+    only_value: str | None = None
+
+
+def stats_of(series: pd.Series[Any]) -> ColumnStats:
+    """The drop rules' view of a column's values."""
+    kind = column_type(series)
+    present = series.dropna()
+    numeric = kind in ("integer", "number") and len(present) > 0
+    return ColumnStats(
+        kind=kind,
+        rows=len(series),
+        present=len(present),
+        distinct=int(present.nunique()),
+        span=float(present.max()) - float(present.min()) + 1 if numeric else None,
+        rising_whole=_rising_whole(series, kind),
+        only_value=short(present.iloc[0]) if len(present) and present.nunique() == 1 else None,
+    )
+
+
+def stats_from_profile(kind: str, profile: ColumnProfile, rows: int) -> ColumnStats:
+    """The drop rules' view of a column from its upload profile (no data read)."""
+    numeric = kind in ("integer", "number") and isinstance(profile.min, float | int)
+    span = None
+    if numeric and isinstance(profile.max, float | int) and isinstance(profile.min, float | int):
+        span = float(profile.max) - float(profile.min) + 1
+    return ColumnStats(
+        kind=kind,
+        rows=rows,
+        present=rows - profile.missing,
+        distinct=profile.distinct,
+        span=span,
+        rising_whole=kind == "integer" and profile.rising,
+        only_value=_only_value(kind, profile),
+    )
+
+
+def _only_value(kind: str, profile: ColumnProfile) -> str | None:
+    if profile.distinct != 1 or not profile.top:
+        return None
+    # Written as `short` writes the value itself: text quoted, numbers bare.
+    return short(profile.top[0]) if kind == "string" else profile.top[0]
+
+
+def drop_reason(name: str, stats: ColumnStats) -> str | None:
+    """Why column `name` cannot be an input, or None: no values, one value, an
+    identifier or row index, or text with too many values to be a category."""
+    if stats.rows == 0 or 1.0 - stats.present / stats.rows > MAX_MISSING_FRACTION:
+        missing = 1.0 - stats.present / max(1, stats.rows)
+        return "no values" if stats.present == 0 else f"{missing:.0%} of values are missing"
+    if stats.distinct <= 1:
+        return f"the same value ({stats.only_value}) in every row"
+    unique_per_row = stats.distinct == stats.present and stats.present >= 0.9 * stats.rows
+    if stats.kind == "string" and unique_per_row:
+        return "identifier: a different value in every row"
+    dense = stats.span is not None and stats.span <= 1.1 * stats.distinct
+    if stats.kind == "integer" and unique_per_row and (_id_like_name(name) or dense):
+        return "identifier: a different whole number in every row"
+    if stats.rising_whole and stats.rows >= 2:
+        named = " named as one," if _row_index_name(name) else ""
+        return (
+            f"identifier (a row index):{named} a different whole number in every row, rising "
+            "with the row order (where a row sits in the file, not what it is)"
+        )
+    if stats.kind == "string" and stats.distinct > max(50, stats.present // 2):
+        return (
+            f"{stats.distinct:,} distinct values in {stats.present:,} rows: too many to use as "
+            "a category (free text or an identifier?)"
+        )
+    return None
+
+
 def plan_features(df: pd.DataFrame, target: str) -> tuple[list[FeatureSpec], dict[str, str]]:
     """The usable input columns (as FeatureSpecs) and the dropped ones with reasons."""
     inputs: list[FeatureSpec] = []
     dropped: dict[str, str] = {}
-    n_rows = len(df)
     for column in df.columns:
         name = str(column)
         if name == target:
             continue
         series = df[column]
-        kind = column_type(series)
-        present = series.dropna()
-        n_present = len(present)
-        missing = 1.0 - n_present / n_rows
-        if missing > MAX_MISSING_FRACTION:
-            dropped[name] = (
-                "no values" if n_present == 0 else f"{missing:.0%} of values are missing"
-            )
+        stats = stats_of(series)
+        why = drop_reason(name, stats)
+        if why is not None:
+            dropped[name] = why
             continue
-        n_distinct = int(present.nunique())
-        if n_distinct <= 1:
-            value = present.iloc[0]
-            dropped[name] = f"the same value ({short(value)}) in every row"
-            continue
-        unique_per_row = n_distinct == n_present and n_present >= 0.9 * n_rows
-        if kind == "string" and unique_per_row:
-            dropped[name] = "identifier: a different value in every row"
-            continue
-        if (
-            kind == "integer"
-            and unique_per_row
-            and (_id_like_name(name) or _is_dense_sequence(present, n_distinct))
-        ):
-            dropped[name] = "identifier: a different whole number in every row"
-            continue
-        row_index = row_index_reason(name, series, kind)
-        if row_index is not None:
-            dropped[name] = row_index
-            continue
-        if kind == "string" and n_distinct > max(50, n_present // 2):
-            dropped[name] = (
-                f"{n_distinct:,} distinct values in {n_present:,} rows: too many to use as a "
-                "category (free text or an identifier?)"
-            )
-            continue
-        feature_kind = "category" if kind == "string" else kind
+        feature_kind = "category" if stats.kind == "string" else stats.kind
         categories: list[str] = []
         if feature_kind == "category":
-            counts = present.astype(str).value_counts()
+            counts = series.dropna().astype(str).value_counts()
             # Most frequent first so the cap keeps the values that carry signal; ties by
             # value so the codes do not depend on row order.
             ordered = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
@@ -109,7 +164,7 @@ def plan_features(df: pd.DataFrame, target: str) -> tuple[list[FeatureSpec], dic
                 name=name,
                 kind=feature_kind,
                 categories=categories,
-                required=n_present == n_rows,
+                required=stats.present == stats.rows,
             )
         )
     return inputs, dropped
@@ -193,26 +248,16 @@ def _date_parts(series: pd.Series[Any], with_time: bool) -> FloatMatrix:
     return out
 
 
-def row_index_reason(name: str, series: pd.Series[Any], kind: str) -> str | None:
-    """Why the column is a row index, or None: whole numbers in every row, each above
-    the one before (so no two rows share one), gaps allowed (a subset of the rows).
-
-    A row number says where a row sat in the file, not what it is: a table sorted by
-    its target turns it into a perfect, useless predictor. A name like `rownames` or
-    `Unnamed: 0` is said in the reason but not needed.
-    """
+def _rising_whole(series: pd.Series[Any], kind: str) -> bool:
+    """Whole numbers in every row, each above the one before, gaps allowed (a subset of
+    the rows): a row number. It says where a row sat in the file, not what it is, and a
+    table sorted by its target turns it into a perfect, useless predictor."""
     if kind not in ("integer", "number") or len(series) < 2:
-        return None
+        return False
     values = as_float(series)
     if bool(np.isnan(values).any()) or not bool(np.all(values == np.floor(values))):
-        return None
-    if not bool(np.all(values[1:] > values[:-1])):
-        return None
-    named = " named as one," if _row_index_name(name) else ""
-    return (
-        f"identifier (a row index):{named} a different whole number in every row, rising "
-        "with the row order (where a row sits in the file, not what it is)"
-    )
+        return False
+    return bool(np.all(values[1:] > values[:-1]))
 
 
 def identifier_like(name: str, series: pd.Series[Any]) -> bool:
@@ -234,11 +279,6 @@ def _row_index_name(name: str) -> bool:
 def _id_like_name(name: str) -> bool:
     tokens = name_tokens(name)
     return bool(tokens) and (tokens[-1] in _ID_TOKENS or tokens[0] in ("id", "unnamed"))
-
-
-def _is_dense_sequence(values: pd.Series[Any], n_distinct: int) -> bool:
-    span = float(values.max()) - float(values.min()) + 1
-    return span <= 1.1 * n_distinct
 
 
 def feature_names(columns: list[str]) -> list[str]:

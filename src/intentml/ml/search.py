@@ -81,15 +81,18 @@ class SearchOutcome(msgspec.Struct, frozen=True):
 _THRESHOLD_METRICS = ("accuracy", "precision", "recall", "f1")
 
 
-def selection_for(task: str, metric: str) -> Selection:
-    """How candidates are compared when the user's metric is `metric` for `task`."""
+def selection_for(task: str, metric: str, counts: bool = False) -> Selection:
+    """How candidates are compared when the user's metric is `metric` for `task`;
+    `counts`: the target is a count, so the poisson objective is searched too."""
     if task == "regression":
+        poisson = ("poisson",) if counts else ()
         if metric == "mae":
-            return Selection("l1", "mae", False, objectives=("regression", "regression_l1"))
+            objectives = ("regression", "regression_l1", *poisson)
+            return Selection("l1", "mae", False, objectives=objectives)
         if metric == "mape":
-            return Selection("mape", "mape", False, objectives=("regression",))
+            return Selection("mape", "mape", False, objectives=("regression", *poisson))
         note = "" if metric == "rmse" else f"{metric} is ranked the same way as rmse"
-        return Selection("rmse", "rmse", False, note, objectives=("regression",))
+        return Selection("rmse", "rmse", False, note, objectives=("regression", *poisson))
     objective = task
     logloss = "binary_logloss" if task == "binary" else "multi_logloss"
     if metric == "roc_auc" and task == "binary":

@@ -16,6 +16,7 @@ import pandas as pd
 from intentml.ml import metrics as m
 from intentml.ml.datasets import column_type
 from intentml.ml.errors import TrainingFailed
+from intentml.ml.question import TaskHint
 from intentml.ml.text import fmt, preview
 
 #: Integer targets with at most this many values (and enough rows per value) are classes.
@@ -63,6 +64,22 @@ class Target(msgspec.Struct, frozen=True):
     positive_class: str | None
     target_type: str
     task_reason: str = ""
+    #: A regression of whole numbers from zero up that the sentence calls a count.
+    counts: bool = False
+
+
+class TargetFacts(msgspec.Struct, frozen=True):
+    """What the task is decided from: the target column's type and values, summed up
+    (from the data at build time, or from the upload's profile for a plan)."""
+
+    name: str
+    kind: str
+    n_distinct: int
+    n_rows: int
+    #: Numbers that can be regressed (not booleans).
+    numeric: bool
+    #: Whole numbers (or booleans): they can also be read as classes.
+    integral: bool
 
 
 class MetricChoice(msgspec.Struct, frozen=True):
@@ -103,10 +120,17 @@ def check_task(task: str | None) -> str | None:
 
 
 def encode_target(
-    series: pd.Series[Any], name: str, task_request: str | None, metric: str | None
+    series: pd.Series[Any],
+    name: str,
+    task_request: str | None,
+    metric: str | None,
+    hint: TaskHint | None = None,
 ) -> Target:
     """Decide the task for the target column and encode its values (class codes, with the
-    positive class last for binary); raises `TrainingFailed` when it cannot be learned."""
+    positive class last for binary); raises `TrainingFailed` when it cannot be learned.
+
+    `hint` is what the sentence asks for (`intentml.ml.question`): followed when the
+    data allows it, after the request's own `task` and `metric`."""
     kind = column_type(series)
     if kind in ("date", "datetime"):
         raise TrainingFailed(
@@ -126,9 +150,8 @@ def encode_target(
     integral = kind in ("integer", "boolean") or (
         kind == "number" and all(float(v).is_integer() for v in distinct)
     )
-    task, reason = _decide_task(
-        name, kind, len(distinct), len(series), numeric, integral, task_request
-    )
+    facts = TargetFacts(name, kind, len(distinct), len(series), numeric, integral)
+    task, reason = decide_task(facts, task_request, hint)
     reconciled = _reconcile_metric(
         name, task, metric, len(distinct), numeric, integral, task_request
     )
@@ -137,7 +160,8 @@ def encode_target(
 
     if task == "regression":
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        return Target(task, values, [], None, kind, reason)
+        counts = bool(hint and hint.counts and integral and float(np.nanmin(values)) >= 0)
+        return Target(task, values, [], None, kind, reason, counts=counts)
 
     labels = [_label_text(v) for v in distinct]
     if task == "binary":
@@ -156,15 +180,26 @@ def encode_target(
     )
 
 
-def _decide_task(
-    name: str,
-    kind: str,
-    n_distinct: int,
-    n_rows: int,
-    numeric: bool,
-    integral: bool,
-    requested: str | None,
+def decide_task(
+    facts: TargetFacts, requested: str | None, hint: TaskHint | None = None
 ) -> tuple[str, str]:
+    """The task for a target and why: the request's `task`, else the data, nudged by
+    what the sentence asks for when the data allows it. Raises `TrainingFailed` for a
+    requested task the target cannot have."""
+    if requested is not None:
+        return _requested_task(facts, requested), "set by the request's `task`"
+    task, reason = _task_from_data(facts)
+    if hint is None or hint.task is None:
+        return task, reason
+    if hint.task == task or (hint.task == "multiclass" and task == "binary"):
+        return task, f"{hint.task_reason}; {reason}"
+    if _hint_fits(facts, hint.task):
+        return hint.task, f"{hint.task_reason} ('{facts.name}' also fits {_TASK_WORDS[task]})"
+    return task, f"{reason} (the sentence: {hint.task_reason}, which '{facts.name}' cannot be)"
+
+
+def _requested_task(facts: TargetFacts, requested: str) -> str:
+    name, n_distinct = facts.name, facts.n_distinct
     if requested == "classification":
         requested = "binary" if n_distinct == 2 else "multiclass"
     if requested == "binary" and n_distinct != 2:
@@ -173,32 +208,52 @@ def _decide_task(
             f"binary classification needs exactly 2 distinct target values but '{name}' has "
             f"{n_distinct}; use task multiclass or regression, or leave the task empty",
         )
-    if requested == "regression" and not numeric:
+    if requested == "regression" and not facts.numeric:
         raise TrainingFailed(
             "task_mismatch",
-            f"regression needs a numeric target but '{name}' holds {kind} values; use a "
+            f"regression needs a numeric target but '{name}' holds {facts.kind} values; use a "
             "classification task or leave the task empty",
         )
     if requested == "multiclass" and n_distinct > MAX_CLASSES:
         raise _too_many_classes(name, n_distinct)
-    if requested is not None:
-        return requested, "set by the request's `task`"
+    return requested
+
+
+def _task_from_data(facts: TargetFacts) -> tuple[str, str]:
+    name, n_distinct = facts.name, facts.n_distinct
     if n_distinct == 2:
         return "binary", f"'{name}' has exactly 2 distinct values"
-    if kind == "string":
-        if n_distinct > MAX_CLASSES or n_distinct * MIN_ROWS_PER_CLASS > n_rows:
+    if facts.kind == "string":
+        if n_distinct > MAX_CLASSES or n_distinct * MIN_ROWS_PER_CLASS > facts.n_rows:
             raise _too_many_classes(name, n_distinct)
         return "multiclass", f"'{name}' holds text with {n_distinct} distinct values"
-    if integral and n_distinct <= MAX_INTEGER_CLASSES and n_distinct * MIN_ROWS_PER_CLASS <= n_rows:
+    if (
+        facts.integral
+        and n_distinct <= MAX_INTEGER_CLASSES
+        and n_distinct * MIN_ROWS_PER_CLASS <= facts.n_rows
+    ):
         return "multiclass", (
             f"'{name}' holds {n_distinct} distinct whole numbers "
             f"(at most {MAX_INTEGER_CLASSES} are read as classes)"
         )
     return "regression", (
         f"'{name}' is numeric with {n_distinct:,} distinct values"
-        if numeric
+        if facts.numeric
         else f"'{name}' is numeric"
     )
+
+
+def _hint_fits(facts: TargetFacts, task: str) -> bool:
+    """Whether the target's data can be trained as the sentence's task."""
+    if task == "regression":
+        return facts.numeric and facts.n_distinct > 2
+    if task == "multiclass":
+        return (
+            (facts.integral or facts.kind == "string")
+            and 2 < facts.n_distinct <= MAX_CLASSES
+            and facts.n_distinct * MIN_ROWS_PER_CLASS <= facts.n_rows
+        )
+    return facts.n_distinct == 2
 
 
 def _reconcile_metric(
@@ -226,6 +281,10 @@ def _reconcile_metric(
         f"the metric '{metric}' is for {kind}, but '{name}' is trained as "
         f"{_TASK_WORDS[task]}; choose a {_TASK_WORDS[task]} metric or leave the metric empty",
     )
+
+
+def _metric_fits(metric: str, task: str) -> bool:
+    return (metric in m.REGRESSION_METRICS) == (task == "regression")
 
 
 def _too_many_classes(name: str, n_distinct: int) -> TrainingFailed:
@@ -324,30 +383,51 @@ def describe_target(name: str, target: Target) -> str:
     )
 
 
-def choose_metric(target: Target, requested: str | None) -> MetricChoice:
-    """The requested metric, or the default for the task and its class balance."""
+def choose_metric(
+    target: Target, requested: str | None, hint: TaskHint | None = None
+) -> MetricChoice:
+    """The metric a build judges `target` by (`metric_for`, with the class shares)."""
+    shares: list[float] | None = None
+    if target.task != "regression":
+        counts = np.bincount(target.values.astype(np.int64), minlength=len(target.classes))
+        shares = (counts / max(1, counts.sum())).tolist()
+    return metric_for(target.task, requested, hint, shares)
+
+
+def metric_for(
+    task: str, requested: str | None, hint: TaskHint | None, shares: list[float] | None
+) -> MetricChoice:
+    """The requested metric, else the sentence's (when it fits the task), else the
+    default for the task and its class balance (`shares` of the rows per class; None
+    when not known yet, as in a plan: the default is then said with its condition)."""
     if requested is not None:
         return MetricChoice(requested, "set by the request's `metric`")
-    if target.task == "regression":
+    if hint is not None and hint.metric is not None and _metric_fits(hint.metric, task):
+        return MetricChoice(hint.metric, hint.metric_reason)
+    if task == "regression":
         return MetricChoice(
             "rmse", "regression default: root mean squared error, in the target's own units"
         )
-    counts = np.bincount(target.values.astype(np.int64), minlength=len(target.classes))
-    shares = counts / max(1, counts.sum())
-    rarest = float(shares.min())
-    if target.task == "binary":
-        balance = (
-            f"the classes are imbalanced ({rarest:.0%} of rows are the rarer one)"
-            if rarest < IMBALANCED_SHARE
-            else f"the classes are balanced ({rarest:.0%} / {1 - rarest:.0%})"
-        )
+    rarest = min(shares) if shares else None
+    if task == "binary":
+        balance = ""
+        if rarest is not None:
+            balance = (
+                f"; the classes are imbalanced ({rarest:.0%} of rows are the rarer one)"
+                if rarest < IMBALANCED_SHARE
+                else f"; the classes are balanced ({rarest:.0%} / {1 - rarest:.0%})"
+            )
         return MetricChoice(
             "roc_auc",
-            f"binary default: ROC AUC ranks the cases regardless of a decision threshold; "
-            f"{balance}",
+            f"binary default: ROC AUC ranks the cases regardless of a decision threshold{balance}",
         )
-    fair_share = 1.0 / len(target.classes)
-    if rarest < IMBALANCED_FAIR_SHARE * fair_share:
+    if rarest is None or shares is None:
+        return MetricChoice(
+            "accuracy",
+            "multiclass default: accuracy, or macro F1 if the build finds a class with under "
+            f"{IMBALANCED_FAIR_SHARE:.0%} of its fair share of rows",
+        )
+    if rarest < IMBALANCED_FAIR_SHARE / len(shares):
         return MetricChoice(
             "f1",
             f"multiclass with imbalanced classes (the rarest is {rarest:.1%} of rows): macro F1 "

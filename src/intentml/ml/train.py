@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from intentml.domain.interpretation import Interpretation
 from intentml.domain.training_options import TrainingOptions
 from intentml.domain.training_report import (
     Baseline,
@@ -58,6 +59,7 @@ from intentml.ml.features import (
 )
 from intentml.ml.leakage import leaky_inputs
 from intentml.ml.outputs import plan_outputs
+from intentml.ml.question import hint_for
 from intentml.ml.search import (
     DEFAULT_ITERATIONS,
     MAX_ITERATIONS,
@@ -120,6 +122,8 @@ class TrainingSpec(msgspec.Struct, frozen=True, kw_only=True):
     target_reason: str = ""
     output_fields: list[str] = msgspec.field(default_factory=list)
     options: TrainingOptions = msgspec.field(default_factory=TrainingOptions)
+    #: What the LLM interpreter answered at create time (None: none was asked).
+    interpretation: Interpretation | None = None
 
 
 class Prepared(msgspec.Struct, frozen=True, kw_only=True):
@@ -283,6 +287,9 @@ def _read(
             f"the target column '{spec.target}' is not in the dataset; set `target` to one of: "
             + ", ".join(map(str, df.columns[:30])),
         )
+    if spec.interpretation is not None:
+        said = spec.interpretation
+        report(10, f"LLM interpreter ({said.model}): {said.outcome}; {said.detail}")
     if spec.target_reason:
         report(10, f"target '{spec.target}': {spec.target_reason}")
     has_target = df[spec.target].notna().to_numpy(dtype=bool)
@@ -307,7 +314,8 @@ def _target(
     report: ReportProgress,
 ) -> tuple[Target, MetricChoice, list[str]]:
     """The encoded target with its task, the metric, and warnings about the classes."""
-    target = encode_target(df[spec.target], spec.target, task_request, metric_request)
+    hint = hint_for(spec.intent, spec.interpretation)
+    target = encode_target(df[spec.target], spec.target, task_request, metric_request, hint)
     report(20, describe_target(spec.target, target) + f" ({target.task_reason})")
     warnings = check_class_rows(spec.target, target)
     for warning in warnings:
@@ -320,7 +328,7 @@ def _target(
             f"the output schema cannot be filled by a {target.task} model: {exc}; "
             "leave `output_schema` out for the default fields",
         ) from exc
-    metric = choose_metric(target, metric_request)
+    metric = choose_metric(target, metric_request, hint)
     report(20, f"metric: {metric.name} ({metric.reason})")
     return target, metric, warnings
 
@@ -379,7 +387,7 @@ def _drop_leaky_identifiers(
 def select(prepared: Prepared, options: TrainingOptions, report: ReportProgress) -> Selected:
     """Stage 2: search configurations on the selection rows (never the test rows)."""
     target, metric = prepared.target, prepared.metric
-    selection = selection_for(target.task, metric.name)
+    selection = selection_for(target.task, metric.name, counts=target.counts)
     if selection.note:
         report(30, f"comparing candidates by {selection.label}: {selection.note}")
     outcome = search(
