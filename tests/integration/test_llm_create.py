@@ -105,9 +105,11 @@ async def test_create_weighs_the_llms_answer_and_records_it(
 async def test_a_slow_llm_leaves_the_resolver_to_decide_and_says_so(
     settings: Settings, llm: LlmServer
 ) -> None:
-    async with platform_stack(with_llm(settings, llm), trainer=False, deployer=False) as stack:
+    async with platform_stack(with_llm(settings, llm)) as stack:
         upload_id = await stack.upload(churn_rows(200))
-        r = await create(stack, "slow", upload_id, intent="Will the customer churn soon?")
+        r = await create(
+            stack, "slow", upload_id, intent="Will the customer churn soon?", max_iterations=1
+        )
         assert r.status_code == 202, r.text
         assert llm.slow_started.is_set()  # it was asked, and did not answer in time
         assert r.json()["target"] == "churned"
@@ -119,3 +121,13 @@ async def test_a_slow_llm_leaves_the_resolver_to_decide_and_says_so(
         assert said is not None
         assert said["outcome"] == "timeout" and said.get("answer") is None
         assert 1.0 <= said["elapsed_s"] < 3.0
+
+        # The build reads what was recorded, says so in its log, and never asks again.
+        status = await stack.wait_status("slow")
+        assert status["status"] == "READY", status
+        assert len(llm.received) == 1
+        logs = await stack.client.get("/models/build-logs", params={"job_id": r.json()["job_id"]})
+        assert logs.status_code == 200, logs.text
+        text = "\n".join(line["message"] for line in logs.json()["logs"])
+        assert "LLM interpreter (test-model): timeout; no answer from" in text
+        assert "the deterministic resolver decided)" in text
