@@ -92,6 +92,17 @@ async def test_create_weighs_the_llms_answer_and_records_it(
         ranked = err["details"]["candidates"]
         assert [c["column"] for c in ranked[:2]] == ["churned", "plan_type"]
         assert ranked[1]["evidence"][0] == "the LLM (test-model) chose it: plans are the point"
+        assert err["details"]["interpretation"]["answer"]["target"] == "plan_type"
+        # The plan shows the same refusal and what the LLM said, appending nothing.
+        r = await stack.client.post(
+            "/models/split/plan",
+            json={"upload_id": upload_id, "intent": "Predict customer churn from their plan"},
+        )
+        assert r.status_code == 200, r.text
+        plan = r.json()
+        assert not plan["would_create"] and plan["target"] is None
+        assert "disagree" in plan["problems"][0]["message"]
+        assert plan["interpretation"]["answer"]["target"] == "plan_type"
 
         # The user's `target` is never second-guessed: the LLM is not asked.
         asked = len(llm.received)

@@ -14,6 +14,7 @@ from intentml.events.types import Column
 from intentml.ml.target import Candidate, ColumnFacts, TargetChoice, TargetResolutionError
 from intentml.ml.target.interpreter import (
     MAX_SAMPLE_CHARS,
+    InterpretedRefusal,
     InvalidAnswer,
     build_prompt,
     combine,
@@ -237,6 +238,7 @@ def test_a_disagreement_with_a_confident_resolver_is_refused_with_both() -> None
     with pytest.raises(TargetResolutionError) as caught:
         combine(CHOICE, interpretation("contract"), FACTS)
     err = caught.value
+    assert isinstance(err, InterpretedRefusal) and err.interpretation.model == "qwen2.5"
     assert err.candidates == ["Churned", "contract"]
     assert [c.column for c in err.ranked[:2]] == ["Churned", "contract"]
     assert err.ranked[0].evidence == ["'leave' means churn"]
@@ -265,6 +267,8 @@ def test_no_usable_answer_leaves_the_choice_to_the_resolver_and_says_so(outcome:
         combine(UNSURE, interpretation(None, outcome, "boom"), FACTS)
     assert str(caught.value).endswith(f"(LLM {outcome}: boom; the deterministic resolver decided)")
     assert caught.value.ranked == UNSURE.ranked
+    assert isinstance(caught.value, InterpretedRefusal)
+    assert caught.value.interpretation.outcome == outcome
 
 
 @pytest.mark.parametrize("target", ["gone", "customer_id"])

@@ -20,7 +20,7 @@ from intentml.events.types import Column, TrainingRequest
 from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
 from intentml.ml.outputs import possible_tasks, unfillable_everywhere
 from intentml.ml.target import ColumnFacts, TargetChoice, TargetResolutionError, resolve_target
-from intentml.ml.target.interpreter import combine
+from intentml.ml.target.interpreter import InterpretedRefusal, combine
 from intentml.ml.train import TrainingFailed, check_task
 from projections.read_models.uploads import UploadRecord, account_upload
 
@@ -140,10 +140,14 @@ async def choose_target(
 
 
 def target_refusal(exc: TargetResolutionError, upload: UploadRecord) -> ApiError:
-    """The 422 for a target that cannot be told: the ranked candidates and the columns."""
+    """The 422 for a target that cannot be told: the ranked candidates and the columns,
+    and what the LLM interpreter said when it was asked."""
     ranked = [msgspec.to_builtins(c) for c in exc.ranked]
     columns = [c.name for c in upload.columns]
-    return ApiError(422, str(exc), {"candidates": ranked, "columns": columns})
+    details: dict[str, Any] = {"candidates": ranked, "columns": columns}
+    if isinstance(exc, InterpretedRefusal):
+        details["interpretation"] = msgspec.to_builtins(exc.interpretation)
+    return ApiError(422, str(exc), details)
 
 
 def unfillable_outputs(

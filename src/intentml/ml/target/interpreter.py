@@ -53,6 +53,22 @@ class InvalidAnswer(ValueError):
     """The LLM's reply cannot be used; the message says why, for the build log."""
 
 
+class InterpretedRefusal(TargetResolutionError):
+    """A refusal after the LLM was asked: the resolver and the LLM disagree, or the
+    resolver was unsure and the LLM gave no usable answer; `interpretation` is what the
+    LLM said (shown beside the candidates)."""
+
+    def __init__(
+        self,
+        message: str,
+        candidates: list[str],
+        ranked: list[Candidate] | None,
+        interpretation: Interpretation,
+    ) -> None:
+        super().__init__(message, candidates, ranked)
+        self.interpretation = interpretation
+
+
 class _RawAnswer(msgspec.Struct, kw_only=True):
     """The answer as the schema asks for it, before it is checked against the table."""
 
@@ -254,22 +270,21 @@ def combine(
     saying the LLM did not decide. Raises `TargetResolutionError` when the result is one.
     """
     if interpretation is None:
-        return _decided_alone(deterministic, "")
+        if isinstance(deterministic, TargetResolutionError):
+            raise deterministic
+        return deterministic
     answer = interpretation.answer
     if interpretation.outcome != "answered" or answer is None:
         detail = interpretation.detail or "no answer"
-        return _decided_alone(
-            deterministic,
-            f" (LLM {interpretation.outcome}: {detail}; the deterministic resolver decided)",
-        )
+        note = f" (LLM {interpretation.outcome}: {detail}; the deterministic resolver decided)"
+        return _decided_alone(deterministic, note, interpretation)
     by_name = {f.name: f for f in facts}
     column = by_name.get(answer.target)
     if column is None or identifier_reason(column):
         # An answer read back from an event for another table: never trusted blindly.
         why = f"'{answer.target}' is not a column that can be predicted"
-        return _decided_alone(
-            deterministic, f" (LLM invalid: {why}; the deterministic resolver decided)"
-        )
+        note = f" (LLM invalid: {why}; the deterministic resolver decided)"
+        return _decided_alone(deterministic, note, interpretation)
     model = interpretation.model
     said = answer.reasons or "no reasons given"
     if isinstance(deterministic, TargetResolutionError):
@@ -285,24 +300,23 @@ def combine(
         return msgspec.structs.replace(
             deterministic, reason=f"{deterministic.reason}; the LLM ({model}) agrees: {said}"
         )
-    raise _disagreement(deterministic, column.name, model, said)
+    raise _disagreement(deterministic, column.name, interpretation, said)
 
 
-def _decided_alone(deterministic: TargetChoice | TargetResolutionError, note: str) -> TargetChoice:
+def _decided_alone(
+    deterministic: TargetChoice | TargetResolutionError, note: str, said: Interpretation
+) -> TargetChoice:
     if isinstance(deterministic, TargetResolutionError):
-        if not note:
-            raise deterministic
-        raise TargetResolutionError(
-            f"{deterministic}{note}", deterministic.candidates, deterministic.ranked
+        raise InterpretedRefusal(
+            f"{deterministic}{note}", deterministic.candidates, deterministic.ranked, said
         ) from deterministic
-    if not note:
-        return deterministic
     return msgspec.structs.replace(deterministic, reason=deterministic.reason + note)
 
 
 def _disagreement(
-    chosen: TargetChoice, proposed: str, model: str, said: str
-) -> TargetResolutionError:
+    chosen: TargetChoice, proposed: str, interpretation: Interpretation, said: str
+) -> InterpretedRefusal:
+    model = interpretation.model
     known = {c.column: c for c in chosen.candidates}
     ours = known.get(chosen.column) or Candidate(chosen.column, 0.0, [chosen.reason])
     if not ours.evidence:
@@ -312,12 +326,13 @@ def _disagreement(
         theirs.column, theirs.score, [f"the LLM ({model}) chose it: {said}", *theirs.evidence]
     )
     rest = [c for c in chosen.candidates if c.column not in (chosen.column, proposed)]
-    return TargetResolutionError(
+    return InterpretedRefusal(
         f"the resolver and the LLM ({model}) disagree: the resolver chose "
         f"'{chosen.column}' ({chosen.reason}), the LLM chose '{proposed}' ({said}); "
         "set the `target` field to the column to predict (or name it in the intent)",
         [chosen.column, proposed],
         [ours, theirs, *rest[:3]],
+        interpretation,
     )
 
 
