@@ -271,7 +271,7 @@ def test_no_usable_answer_leaves_the_choice_to_the_resolver_and_says_so(outcome:
     assert caught.value.interpretation.outcome == outcome
 
 
-@pytest.mark.parametrize("target", ["gone", "customer_id"])
+@pytest.mark.parametrize("target", ["gone", "customer_id", "signup"])
 def test_an_answer_naming_no_usable_column_is_not_trusted(target: str) -> None:
     got = combine(CHOICE, interpretation(target), FACTS)
     assert got.column == "Churned"

@@ -265,9 +265,10 @@ def combine(
     """The target, from the resolver's result and the LLM's interpretation.
 
     Agreement, or a resolver that was unsure: the LLM's column, with both reasons.
-    The resolver confident of another column: `TargetResolutionError` with both columns
+    The resolver confident of another column: `InterpretedRefusal` with both columns
     first (the user sets `target`). No usable answer: the resolver's result, its reason
-    saying the LLM did not decide. Raises `TargetResolutionError` when the result is one.
+    (or its refusal's message) saying the LLM did not decide. Without an interpretation:
+    the resolver's result as it is. Raises `TargetResolutionError` when that is a refusal.
     """
     if interpretation is None:
         if isinstance(deterministic, TargetResolutionError):
@@ -280,7 +281,7 @@ def combine(
         return _decided_alone(deterministic, note, interpretation)
     by_name = {f.name: f for f in facts}
     column = by_name.get(answer.target)
-    if column is None or identifier_reason(column):
+    if column is None or identifier_reason(column) or unusable_reason(column):
         # An answer read back from an event for another table: never trusted blindly.
         why = f"'{answer.target}' is not a column that can be predicted"
         note = f" (LLM invalid: {why}; the deterministic resolver decided)"
