@@ -144,3 +144,16 @@ async def test_how_many_plans_and_trains_a_regression_on_counts(settings: Settin
         assert choices["metric"]["value"] == plan["metric"]["name"]
         assert "row index" in d["data_summary"]["dropped_columns"]["rownames"]
         assert set(d["data_summary"]["inputs"]) == {i["column"] for i in plan["inputs"]}
+
+
+async def test_a_plan_says_when_the_build_would_fail(settings: Settings) -> None:
+    async with platform_stack(settings) as stack:
+        rows = [{**r, "region": "north"} for r in churn_rows(120)]
+        upload_id = await stack.upload(rows)
+        body = {"intent": "Predict the region", "upload_id": upload_id, "target": "region"}
+        plan = (await stack.client.post("/models/r/plan", json=body)).json()
+        # Create accepts it (the target names a column); the build fails on its values.
+        assert plan["would_create"] is True and plan["target"]["column"] == "region"
+        assert plan["task"] is None
+        failing = [n for n in plan["notes"] if n.startswith("the build would fail")]
+        assert failing and "every row has the same value for 'region' ('north')" in failing[0]

@@ -148,12 +148,13 @@ def _task_and_metric(
         n_rows=rows - profile.missing,
         numeric=column.type in ("integer", "number"),
         integral=column.type in ("integer", "boolean"),
+        only_value=repr(profile.top[0]) if profile.distinct == 1 and profile.top else None,
     )
     hint = hint_for(ask.intent, said)
     asked = ask.options.metric
     requested_metric = canonical_metric(asked) if asked and asked.strip() else None
     try:
-        task, task_reason = decide_task(facts, check_task(ask.options.task), hint)
+        task, task_reason = decide_task(facts, check_task(ask.options.task), requested_metric, hint)
     except TrainingFailed as exc:
         notes.append(f"the build would fail: {exc.message}")
         return None, None

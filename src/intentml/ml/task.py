@@ -80,6 +80,8 @@ class TargetFacts(msgspec.Struct, frozen=True):
     numeric: bool
     #: Whole numbers (or booleans): they can also be read as classes.
     integral: bool
+    #: The one value of a target with one (as the error quotes it).
+    only_value: str | None = None
 
 
 class MetricChoice(msgspec.Struct, frozen=True):
@@ -132,31 +134,14 @@ def encode_target(
     `hint` is what the sentence asks for (`intentml.ml.question`): followed when the
     data allows it, after the request's own `task` and `metric`."""
     kind = column_type(series)
-    if kind in ("date", "datetime"):
-        raise TrainingFailed(
-            "target_unsupported",
-            f"the target '{name}' holds {kind}s, which cannot be predicted; choose a numeric, "
-            "boolean or text column as the target",
-        )
     distinct = _sorted_uniques(series, kind)
-    if len(distinct) < 2:
-        value = distinct[0] if distinct else None
-        raise TrainingFailed(
-            "target_single_class",
-            f"every row has the same value for '{name}' ({value!r}); the model would have "
-            "nothing to learn. Upload data that includes other outcomes, or pick another target",
-        )
     numeric = kind in ("integer", "number")  # regressing a yes/no column makes no sense
     integral = kind in ("integer", "boolean") or (
         kind == "number" and all(float(v).is_integer() for v in distinct)
     )
-    facts = TargetFacts(name, kind, len(distinct), len(series), numeric, integral)
-    task, reason = decide_task(facts, task_request, hint)
-    reconciled = _reconcile_metric(
-        name, task, metric, len(distinct), numeric, integral, task_request
-    )
-    if reconciled != task:
-        task, reason = reconciled, f"the metric '{metric}' is a {_TASK_WORDS[reconciled]} metric"
+    only = repr(distinct[0]) if len(distinct) == 1 else None
+    facts = TargetFacts(name, kind, len(distinct), len(series), numeric, integral, only)
+    task, reason = decide_task(facts, task_request, metric, hint)
 
     if task == "regression":
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -181,13 +166,43 @@ def encode_target(
 
 
 def decide_task(
-    facts: TargetFacts, requested: str | None, hint: TaskHint | None = None
+    facts: TargetFacts,
+    requested: str | None,
+    metric: str | None = None,
+    hint: TaskHint | None = None,
 ) -> tuple[str, str]:
     """The task for a target and why: the request's `task`, else the data, nudged by
-    what the sentence asks for when the data allows it. Raises `TrainingFailed` for a
-    requested task the target cannot have."""
+    what the sentence asks for when the data allows it, then by the request's `metric`.
+    Raises `TrainingFailed` for a target that cannot be learned, or a requested task or
+    metric it cannot have."""
+    _check_learnable(facts)
     if requested is not None:
-        return _requested_task(facts, requested), "set by the request's `task`"
+        task, reason = _requested_task(facts, requested), "set by the request's `task`"
+    else:
+        task, reason = _hinted_task(facts, hint)
+    reconciled = _reconcile_metric(facts, task, metric, requested)
+    if reconciled != task:
+        return reconciled, f"the metric '{metric}' is a {_TASK_WORDS[reconciled]} metric"
+    return task, reason
+
+
+def _check_learnable(facts: TargetFacts) -> None:
+    if facts.kind in ("date", "datetime"):
+        raise TrainingFailed(
+            "target_unsupported",
+            f"the target '{facts.name}' holds {facts.kind}s, which cannot be predicted; choose "
+            "a numeric, boolean or text column as the target",
+        )
+    if facts.n_distinct < 2:
+        raise TrainingFailed(
+            "target_single_class",
+            f"every row has the same value for '{facts.name}' ({facts.only_value}); the model "
+            "would have nothing to learn. Upload data that includes other outcomes, or pick "
+            "another target",
+        )
+
+
+def _hinted_task(facts: TargetFacts, hint: TaskHint | None) -> tuple[str, str]:
     task, reason = _task_from_data(facts)
     if hint is None or hint.task is None:
         return task, reason
@@ -257,13 +272,7 @@ def _hint_fits(facts: TargetFacts, task: str) -> bool:
 
 
 def _reconcile_metric(
-    name: str,
-    task: str,
-    metric: str | None,
-    n_distinct: int,
-    numeric: bool,
-    integral: bool,
-    requested: str | None,
+    facts: TargetFacts, task: str, metric: str | None, requested: str | None
 ) -> str:
     """A requested metric implies a kind of task; follow it when the target allows."""
     if metric is None:
@@ -271,14 +280,19 @@ def _reconcile_metric(
     wants_regression = metric in m.REGRESSION_METRICS
     if wants_regression == (task == "regression"):
         return task
-    if requested is None and wants_regression and numeric:
+    if requested is None and wants_regression and facts.numeric:
         return "regression"
-    if requested is None and not wants_regression and integral and n_distinct <= MAX_CLASSES:
-        return "binary" if n_distinct == 2 else "multiclass"
+    if (
+        requested is None
+        and not wants_regression
+        and facts.integral
+        and facts.n_distinct <= MAX_CLASSES
+    ):
+        return "binary" if facts.n_distinct == 2 else "multiclass"
     kind = "regression" if wants_regression else "classification"
     raise TrainingFailed(
         "metric_not_applicable",
-        f"the metric '{metric}' is for {kind}, but '{name}' is trained as "
+        f"the metric '{metric}' is for {kind}, but '{facts.name}' is trained as "
         f"{_TASK_WORDS[task]}; choose a {_TASK_WORDS[task]} metric or leave the metric empty",
     )
 
