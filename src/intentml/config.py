@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from intentml.events.types import RateLimits
+
+if TYPE_CHECKING:
+    from intentml.infra.llm import LlmInterpreter
 
 #: The single topic that holds every event; keyed by aggregate so one model's
 #: events stay in one partition, totally ordered.
@@ -98,7 +102,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     restart_limit: int = 5
     restart_window_s: float = 60.0
     #: Builds a trainer runs at once, and LightGBM threads per build (0: this machine's
-    #: default, `default_build_slots`).
+    #: default, `build_slots`).
     build_concurrency: int = 0
     build_threads: int = 0
     #: Builds of one account a trainer runs at once.
@@ -111,6 +115,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Resident memory a build may use, in MB, before it is stopped (0: 80 % of this
     #: machine's memory shared among the build slots).
     build_memory_mb: int = 0
+    #: The optional LLM interpreter (an OpenAI-compatible chat-completions endpoint, e.g.
+    #: `http://localhost:11434/v1`); off unless both the base URL and the model are set.
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    #: The whole call's bound; past it the deterministic resolver decides alone.
+    llm_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -146,7 +157,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             build_small_cells=int(e.get("INTENTML_BUILD_SMALL_CELLS", "2000000")),
             build_timeout_s=_seconds_or_none(e.get("INTENTML_BUILD_TIMEOUT_S", "3600")),
             build_memory_mb=int(e.get("INTENTML_BUILD_MEMORY_MB", "0")),
+            llm_base_url=e.get("INTENTML_LLM_BASE_URL", "").strip(),
+            llm_model=e.get("INTENTML_LLM_MODEL", "").strip(),
+            llm_api_key=e.get("INTENTML_LLM_API_KEY", ""),
+            llm_timeout_s=float(e.get("INTENTML_LLM_TIMEOUT_S", "10")),
         )
+
+    @property
+    def llm_enabled(self) -> bool:
+        """Whether the LLM interpreter is configured (both its base URL and its model)."""
+        return bool(self.llm_base_url and self.llm_model)
 
     @property
     def default_rate_limits(self) -> RateLimits:
@@ -154,6 +174,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return RateLimits(
             management_per_minute=self.rate_limit_management,
             inference_per_minute=self.rate_limit_inference,
+        )
+
+    def llm_interpreter(self) -> LlmInterpreter | None:
+        """The configured LLM interpreter, or None when it is off."""
+        if not self.llm_enabled:
+            return None
+        from intentml.infra.llm import LlmInterpreter  # httpx only where it is used
+
+        return LlmInterpreter(
+            self.llm_base_url, self.llm_model, self.llm_api_key, self.llm_timeout_s
         )
 
     @property

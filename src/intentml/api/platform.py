@@ -23,6 +23,7 @@ from intentml.domain.text import unstorable_in
 from intentml.events.commands import Outcome, ReadModelReset, Refused, stream_state, submit
 from intentml.events.envelope import Envelope
 from intentml.infra.connect import Connections, connected
+from intentml.infra.llm import Interpreter
 
 __all__ = ["Outcome", "Platform", "PlatformDep", "open_platform"]
 
@@ -65,6 +66,8 @@ class Platform:
         self.limiter = RateLimiter()
         #: Failed authentications per client address (see `FailedAuthLimiter`).
         self.failed_auth = FailedAuthLimiter(settings.rate_limit_failed_auth)
+        #: The optional LLM interpreter of intents (None: `INTENTML_LLM_*` unset).
+        self.interpreter: Interpreter | None = settings.llm_interpreter()
 
     async def submit(self, envelope: Envelope) -> Outcome:
         """Pre-check a command with the fold, append its event and wait (bounded) for the
