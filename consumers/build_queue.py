@@ -24,6 +24,7 @@ from consumers.worker import WorkerContext
 from intentml.domain.scheduling import Limits, QueuedBuild, RunningBuild, pick, start_order
 from intentml.events.envelope import Envelope, new_id
 from intentml.events.types import (
+    BuildCancelled,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
@@ -71,6 +72,8 @@ class BuildQueue:
         self._seq = itertools.count()
         self._queued: dict[str, tuple[QueuedBuild, Job]] = {}
         self._running: dict[str, tuple[RunningBuild, asyncio.Task[None]]] = {}
+        #: Running builds asked to stop, with the reason their `BuildCancelled` gives.
+        self._cancelling: dict[str, str] = {}
         self._paused = 0
         self._closing = False
         self._published = asyncio.Event()
@@ -92,6 +95,26 @@ class BuildQueue:
         )
         self._queued[job_id] = (queued, job)
         self._dispatch()
+
+    async def cancel(self, job_id: str, reason: str, cause: Envelope) -> bool:
+        """Stop a build on request: a queued one leaves the queue and is reported
+        `BuildCancelled` at once (with `cause`, the request, as its cause); a running one
+        is stopped on the executor, and its `_run` reports it. False if it is not here."""
+        if job_id in self._queued:
+            _, job = self._queued.pop(job_id)
+            self._changed()
+            req = job.request
+            await self.ctx.emit(
+                cause, BuildCancelled(job_id=job_id, version=req.version, reason=reason)
+            )
+            return True
+        if job_id in self._running:
+            # Marked first: the build may not have reached the executor yet (its start is
+            # being reported), or may finish right now; either way it ends as cancelled.
+            self._cancelling[job_id] = reason
+            self.executor.cancel(job_id, reason)
+            return True
+        return False
 
     def drop_queued(self, partitions: set[int]) -> None:
         """Forget the queued (not running) builds of partitions this trainer no longer
@@ -152,7 +175,7 @@ class BuildQueue:
             self.builds_started += 1
             progress = _ProgressPublisher(self.ctx, job.cause, req, attempt)
             try:
-                outcome = await self.executor.run(job.build, progress.line)
+                outcome = await self._outcome(job, progress)
             finally:
                 await progress.close()
             if not self._closing:
@@ -161,8 +184,26 @@ class BuildQueue:
             log.exception("build %s could not be reported", req.job_id)
         finally:
             self._running.pop(req.job_id, None)
+            self._cancelling.pop(req.job_id, None)
             if not self._closing:
                 self._dispatch()
+
+    async def _outcome(self, job: Job, progress: _ProgressPublisher) -> BuildOutcome:
+        """Run the build; a build asked to stop meanwhile ends `Cancelled`, whatever its
+        executor says (the fold drops any other result once the cancel is accepted)."""
+        job_id = job.request.job_id
+        if job_id in self._cancelling:
+            return Cancelled(self._cancelling[job_id])
+
+        def line(percent: int, message: str) -> None:
+            progress.line(percent, message)
+            if job_id in self._cancelling:  # asked before its process was known: again
+                self.executor.cancel(job_id, self._cancelling[job_id])
+
+        outcome = await self.executor.run(job.build, line)
+        if job_id in self._cancelling:
+            return Cancelled(self._cancelling[job_id])
+        return outcome
 
     async def _publish_positions(self) -> None:
         """Write where each queued build stands, whenever the queue changes."""
@@ -185,7 +226,12 @@ class BuildQueue:
                 log.exception("could not write the build queue's positions")
 
 
-def _ending(job: Job, outcome: BuildOutcome) -> VersionTrained | BuildFailed:
+def cancel_reason(actor: str, reason: str) -> str:
+    """What a cancelled build's `BuildCancelled` says: who asked, and why if they said."""
+    return f"cancelled by {actor}: {reason}" if reason else f"cancelled by {actor}"
+
+
+def _ending(job: Job, outcome: BuildOutcome) -> VersionTrained | BuildFailed | BuildCancelled:
     """The event that ends a build."""
     req = job.request
     match outcome:
@@ -198,9 +244,7 @@ def _ending(job: Job, outcome: BuildOutcome) -> VersionTrained | BuildFailed:
                 job_id=req.job_id, version=req.version, code=outcome.code, message=outcome.message
             )
         case Cancelled():
-            return BuildFailed(
-                job_id=req.job_id, version=req.version, code="cancelled", message=outcome.reason
-            )
+            return BuildCancelled(job_id=req.job_id, version=req.version, reason=outcome.reason)
         case _:
             assert_never(outcome)
 

@@ -22,6 +22,8 @@ from intentml.events.types import (
     ApiKeyIssued,
     ApiKeyLimitsChanged,
     ApiKeyRevoked,
+    BuildCancelled,
+    BuildCancelRequested,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
@@ -85,6 +87,8 @@ class DeployerHandler:
                 | BuildProgressed()
                 | VersionReady()
                 | BuildFailed()
+                | BuildCancelRequested()
+                | BuildCancelled()
             ):
                 pass  # not the deployer's work
             case _:

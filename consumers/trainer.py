@@ -6,7 +6,9 @@ Consuming is not running: an accepted request becomes a job in the trainer's
 events; every progress line becomes a `BuildProgressed` event, so build logs are part
 of the log. Builds survive the trainer: when it is given partitions (at start, or from
 a trainer that left), it finds their versions that were requested and never finished
-in the read models, and builds them again.
+in the read models, and builds them again. An accepted `BuildCancelRequested` stops
+its build (`BuildQueue.cancel`); one requested and never reported is ended on
+assignment, not built again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import socket
 from typing import assert_never
 
-from consumers.build_queue import BuildQueue, Job
+from consumers.build_queue import BuildQueue, Job, cancel_reason
 from consumers.worker import WorkerContext
 from intentml.config import Settings
 from intentml.domain.scheduling import Limits
@@ -27,6 +29,8 @@ from intentml.events.types import (
     ApiKeyIssued,
     ApiKeyLimitsChanged,
     ApiKeyRevoked,
+    BuildCancelled,
+    BuildCancelRequested,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
@@ -78,6 +82,8 @@ def requested_training(env: Envelope) -> tuple[str, TrainingRequest] | None:
             | VersionTrained()
             | VersionReady()
             | BuildFailed()
+            | BuildCancelRequested()
+            | BuildCancelled()
         ):
             return None  # not a request to train
         case _:
@@ -85,9 +91,11 @@ def requested_training(env: Envelope) -> tuple[str, TrainingRequest] | None:
 
 
 #: The requests of builds that never finished, in the given partitions (a trainer that
-#: stopped or died left them; this one builds them again).
+#: stopped or died left them; this one builds them again, or ends those whose cancel was
+#: requested).
 _UNFINISHED = f"""
-SELECT e.partition, e.value, v.job_id
+SELECT e.partition, e.value, v.job_id, v.version,
+       v.cancel_requested_at IS NOT NULL AS cancelling, v.cancel_requested_by, v.cancel_reason
 FROM versions v
 JOIN models m USING (model_id)
 JOIN events e ON e.account_id = v.account_id AND e.model_name = v.model_name
@@ -142,7 +150,12 @@ class TrainerHandler:
         return 0 if self._queue is None else self._queue.builds_started
 
     async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
-        """Queue the build `env` requests, unless rejected or already built."""
+        """Queue the build `env` requests, unless rejected or already built; stop the
+        build an accepted cancel request names."""
+        if isinstance(env.data, BuildCancelRequested):
+            if await ctx.accepted(env, partition, offset):
+                await self._cancel(ctx, env, env.data)
+            return
         found = requested_training(env)
         if found is None or not await ctx.accepted(env, partition, offset):
             return
@@ -169,10 +182,30 @@ class TrainerHandler:
                 continue
             if self._queue is not None and self._queue.holds(row["job_id"]):
                 continue
+            if row["cancelling"]:
+                log.info("build %s was asked to stop and never did: ending it", row["job_id"])
+                reason = cancel_reason(row["cancel_requested_by"], row["cancel_reason"] or "")
+                cancelled = BuildCancelled(
+                    job_id=row["job_id"], version=row["version"], reason=reason
+                )
+                await ctx.emit(env, cancelled)
+                continue
             log.info("build %s was requested and never finished: building it", row["job_id"])
             job = await self._job(ctx, env, row["partition"], *found)
             if job is not None:
                 self.queue(ctx).submit(job)
+
+    async def _cancel(self, ctx: WorkerContext, env: Envelope, d: BuildCancelRequested) -> None:
+        """Stop the build `d` names. One not held here (its start and end are reported
+        already, or another trainer holds it) is reported cancelled at once: the fold
+        has accepted the request, so any other result for it is dropped."""
+        reason = cancel_reason(env.actor, d.reason)
+        if await self.queue(ctx).cancel(d.job_id, reason, env):
+            return
+        row = await ctx.pool.fetchrow(q.VERSION_BY_JOB, d.job_id)
+        if row is None or row["status"] in FINAL_VERSION_STATUSES:
+            return  # redelivered after the verdict
+        await ctx.emit(env, BuildCancelled(job_id=d.job_id, version=d.version, reason=reason))
 
     def revoked(self, partitions: set[int]) -> None:
         """Forget the queued builds of `partitions` (their new owner finds them)."""

@@ -65,6 +65,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "dropped_columns", "rows_used", "training_seconds", "artifact", "input_schema",
         "output_schema", "error_code", "error_message", "created_at", "updated_at", "source",
         "max_iterations", "created_by", "report", "time_budget_s", "build_attempts",
+        "cancel_requested_at", "cancel_requested_by", "cancel_reason",
     ),
     "deployments": (
         "deployment_id", "model_id", "account_id", "model_name", "version", "environment",

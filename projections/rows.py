@@ -28,6 +28,8 @@ from intentml.events.types import (
     ApiKeyIssued,
     ApiKeyLimitsChanged,
     ApiKeyRevoked,
+    BuildCancelled,
+    BuildCancelRequested,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
@@ -81,6 +83,8 @@ class Wanted:
                 | VersionTrained()
                 | VersionReady()
                 | BuildFailed()
+                | BuildCancelRequested()
+                | BuildCancelled()
             ):
                 self.job_ids.add(d.job_id)
             case (
@@ -230,6 +234,9 @@ def _version_row(env: Envelope, model_id: str, t: TrainingRequest, source: str) 
         "report": None,
         "time_budget_s": t.options.time_budget_s,
         "build_attempts": 0,
+        "cancel_requested_at": None,
+        "cancel_requested_by": None,
+        "cancel_reason": None,
     }
 
 
@@ -553,6 +560,36 @@ def _build_failed(tables: Tables, env: Envelope, d: BuildFailed, here: Position)
     _log(tables, env, here, d.job_id, d.version, lines, level="ERROR")
 
 
+def _cancel_requested(
+    tables: Tables, env: Envelope, d: BuildCancelRequested, here: Position
+) -> None:
+    row = tables.version_of_job(d.job_id, d.version)
+    if row is not None:
+        # The status stays PENDING or BUILDING until the trainer reports the build stopped.
+        row.update(
+            cancel_requested_at=env.occurred_at,
+            cancel_requested_by=env.actor,
+            cancel_reason=d.reason,
+            updated_at=env.occurred_at,
+        )
+        tables.mark("versions", (row["model_id"], d.version))
+    why = f": {d.reason}" if d.reason else ""
+    _log(tables, env, here, d.job_id, d.version, [f"cancel requested by {env.actor}{why}"])
+
+
+def _build_cancelled(tables: Tables, env: Envelope, d: BuildCancelled, here: Position) -> None:
+    row = tables.version_of_job(d.job_id, d.version)
+    if row is not None:
+        row.update(
+            status=VersionStatus.CANCELLED,
+            error_code="cancelled",
+            error_message=d.reason,
+            updated_at=env.occurred_at,
+        )
+        tables.mark("versions", (row["model_id"], d.version))
+    _log(tables, env, here, d.job_id, d.version, [f"build cancelled: {d.reason}"])
+
+
 def project(tables: Tables, env: Envelope, partition: int, offset: int) -> None:
     """Apply one accepted event (at `partition`/`offset` of the log) to the rows."""
     d, here = env.data, (partition, offset)
@@ -568,6 +605,10 @@ def project(tables: Tables, env: Envelope, partition: int, offset: int) -> None:
             _version_ready(tables, env, d, here)
         case BuildFailed():
             _build_failed(tables, env, d, here)
+        case BuildCancelRequested():
+            _cancel_requested(tables, env, d, here)
+        case BuildCancelled():
+            _build_cancelled(tables, env, d, here)
         case ModelCreated():
             _model_created(tables, env, d, here)
             return  # its creation is not an update of the model

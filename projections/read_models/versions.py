@@ -72,6 +72,10 @@ class VersionRecord(msgspec.Struct, frozen=True, kw_only=True):
     report: dict[str, Any] | None
     time_budget_s: float | None
     build_attempts: int
+    #: A user asked to cancel the build (who, when, why); None when nobody did.
+    cancel_requested_at: datetime | None = None
+    cancel_requested_by: str | None = None
+    cancel_reason: str | None = None
     # --- of its model, and its deployments ---
     name: str
     description: str

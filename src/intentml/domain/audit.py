@@ -20,6 +20,8 @@ from intentml.events.types import (
     ApiKeyIssued,
     ApiKeyLimitsChanged,
     ApiKeyRevoked,
+    BuildCancelled,
+    BuildCancelRequested,
     BuildEvent,
     BuildFailed,
     BuildProgressed,
@@ -65,6 +67,8 @@ def event_version(envelope: Envelope) -> int | None:
             | VersionTrained()
             | VersionReady()
             | BuildFailed()
+            | BuildCancelRequested()
+            | BuildCancelled()
         ):
             return d.version
         case (
@@ -88,7 +92,13 @@ def summarize(envelope: Envelope) -> str:
     """One line saying what `envelope` asked for or recorded."""
     d = envelope.data
     match d:
-        case ModelCreated() | VersionRequested() | ModelUpdated() | ModelDeleted():
+        case (
+            ModelCreated()
+            | VersionRequested()
+            | ModelUpdated()
+            | ModelDeleted()
+            | BuildCancelRequested()
+        ):
             return _model_summary(d)
         case (
             DeploymentRequested()
@@ -98,7 +108,14 @@ def summarize(envelope: Envelope) -> str:
             | DeploymentStopped()
         ):
             return _deployment_summary(d)
-        case BuildStarted() | BuildProgressed() | VersionTrained() | VersionReady() | BuildFailed():
+        case (
+            BuildStarted()
+            | BuildProgressed()
+            | VersionTrained()
+            | VersionReady()
+            | BuildFailed()
+            | BuildCancelled()
+        ):
             return _build_summary(d)
         case DatasetUploaded():
             return f"dataset {d.upload_id} uploaded: {d.filename!r}, {d.rows} rows, {d.format}"
@@ -135,6 +152,9 @@ def _model_summary(d: ModelEvent) -> str:
             return "model updated: " + (", ".join(changes) or "nothing changed")
         case ModelDeleted():
             return "model deleted with its deployments"
+        case BuildCancelRequested():
+            why = f": {_quote(d.reason)}" if d.reason else ""
+            return f"cancel of the build of {version_label(d.version)} requested{why}"
         case _:
             assert_never(d)
 
@@ -174,6 +194,8 @@ def _build_summary(d: BuildEvent) -> str:
             return f"{version_label(d.version)} is READY: a sample prediction was served"
         case BuildFailed():
             return f"build of {version_label(d.version)} failed ({d.code}): {d.message}"
+        case BuildCancelled():
+            return f"build of {version_label(d.version)} cancelled: {d.reason}"
         case _:
             assert_never(d)
 

@@ -24,6 +24,8 @@ from intentml.events.types import (
     ApiKeyIssued,
     ApiKeyLimitsChanged,
     ApiKeyRevoked,
+    BuildCancelled,
+    BuildCancelRequested,
     BuildEvent,
     BuildFailed,
     BuildProgressed,
@@ -55,6 +57,10 @@ class VersionState(msgspec.Struct, frozen=True):
     #: events without one): a worker lost mid-build leaves its attempt unfinished, and the
     #: redelivered request starts another. The last one is the current attempt.
     starts: list[str] = msgspec.field(default_factory=list)
+    #: A user asked to cancel the build (an accepted `BuildCancelRequested`): from then on
+    #: the build may only end (`BuildCancelled`, or `BuildFailed`); it never starts,
+    #: progresses or trains again.
+    cancel_requested: bool = False
 
 
 class DeploymentState(msgspec.Struct, frozen=True):
@@ -167,7 +173,14 @@ def _judge(state: StreamState, event: Envelope) -> Ruling:
     data = event.data
     match data:
         # Worker events first: they are most of the log (a build reports its progress often).
-        case BuildStarted() | BuildProgressed() | VersionTrained() | VersionReady() | BuildFailed():
+        case (
+            BuildStarted()
+            | BuildProgressed()
+            | VersionTrained()
+            | VersionReady()
+            | BuildFailed()
+            | BuildCancelled()
+        ):
             return _worker_event(state, event, data)
         case AccountCreated() | ApiKeyIssued() | ApiKeyRevoked() | ApiKeyLimitsChanged():
             if event.model_name:
@@ -185,6 +198,7 @@ def _judge(state: StreamState, event: Envelope) -> Ruling:
             VersionRequested()
             | ModelUpdated()
             | ModelDeleted()
+            | BuildCancelRequested()
             | DeploymentRequested()
             | DeploymentActivated()
             | DeploymentFailed()
@@ -205,6 +219,10 @@ def _worker_event(
     found = _version_event(state, data.version, data.job_id)
     if isinstance(found, str):
         return _reject(state, found)
+    if found.cancel_requested and not isinstance(data, BuildCancelled | BuildFailed):
+        # The user's cancel came first in the log: a build that was still starting, running
+        # or finishing when the trainer heard of it has no say any more.
+        return _reject(state, f"the build of v{data.version} is being cancelled; ignored")
     match data:
         case BuildStarted():
             return _build_started(state, found, data, data.attempt_id or event.event_id)
@@ -236,6 +254,11 @@ def _worker_event(
         case BuildFailed():
             failed = msgspec.structs.replace(found, status=VersionStatus.ERROR)
             return _with_version(state, data.version, failed)
+        case BuildCancelled():
+            if not found.cancel_requested:
+                return _reject(state, f"no cancel of v{data.version} was requested")
+            cancelled = msgspec.structs.replace(found, status=VersionStatus.CANCELLED)
+            return _with_version(state, data.version, cancelled)
         case _:
             assert_never(data)
 
@@ -255,7 +278,7 @@ def _model_created(state: StreamState, event: Envelope, data: ModelCreated) -> R
 
 def _model_event(
     state: StreamState,
-    data: VersionRequested | ModelUpdated | ModelDeleted | DeploymentEvent,
+    data: VersionRequested | ModelUpdated | ModelDeleted | BuildCancelRequested | DeploymentEvent,
 ) -> Ruling:
     """A command or fact about an existing model: its versions, metadata, deployments."""
     if state.model_id is None:
@@ -269,6 +292,8 @@ def _model_event(
             return _request_version(state, data.training)
         case ModelUpdated():
             return Ruling(True, state)
+        case BuildCancelRequested():
+            return _cancel_requested(state, data)
         case ModelDeleted():
             # Versions and deployments go with the model; a model created later under the
             # same name starts from nothing, and late worker results for these jobs are
@@ -338,6 +363,30 @@ def _request_version(state: StreamState, t: TrainingRequest) -> Ruling:
             state, f"version v{t.version} cannot be requested: the next version is v{expected}"
         )
     return _with_version(state, t.version, VersionState(job_id=t.job_id))
+
+
+def _cancel_requested(state: StreamState, data: BuildCancelRequested) -> Ruling:
+    """A build can be cancelled while it waits or runs; once trained, its verdict is
+    seconds away (the serving check) and there is nothing left to stop. A second request
+    for the same build is a conflict: the first one already stops it."""
+    v = data.version
+    vs = state.versions.get(v)
+    if vs is None or vs.job_id != data.job_id:
+        return _reject(state, f"no build job {data.job_id} for version v{v}")
+    if vs.status in FINAL_VERSION_STATUSES:
+        return _reject(state, f"v{v} is already {vs.status}; there is nothing to cancel")
+    if vs.trained:
+        return _reject(
+            state,
+            f"v{v} is already trained (its serving check is under way); there is nothing to cancel",
+        )
+    if vs.cancel_requested:
+        return _reject(
+            state,
+            f"the cancel of v{v} was already requested; it becomes CANCELLED once the "
+            "trainer has stopped its build",
+        )
+    return _with_version(state, v, msgspec.structs.replace(vs, cancel_requested=True))
 
 
 def _with_deployment(state: StreamState, deployments: dict[str, DeploymentState]) -> Ruling:

@@ -13,16 +13,20 @@ from enum import StrEnum
 
 
 class VersionStatus(StrEnum):
-    """Where a version's build is: PENDING → BUILDING → READY or ERROR."""
+    """Where a version's build is: PENDING → BUILDING → READY or ERROR; CANCELLED from
+    PENDING or BUILDING when a user stopped the build."""
 
     PENDING = "PENDING"
     BUILDING = "BUILDING"
     READY = "READY"
     ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
 
 
 #: A version with its verdict: a later worker result for it is a duplicate.
-FINAL_VERSION_STATUSES = frozenset({VersionStatus.READY, VersionStatus.ERROR})
+FINAL_VERSION_STATUSES = frozenset(
+    {VersionStatus.READY, VersionStatus.ERROR, VersionStatus.CANCELLED}
+)
 
 
 class DeploymentStatus(StrEnum):

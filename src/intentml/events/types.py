@@ -236,6 +236,28 @@ class VersionReady(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     sample_output: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class BuildCancelRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A user asked to stop a version's build: accepted only while the version is PENDING
+    or BUILDING and not yet trained (the fold's rule); the trainer then stops it and
+    reports `BuildCancelled`."""
+
+    model_id: str
+    job_id: str
+    version: int
+    #: Why, in the user's words ("" when none was given).
+    reason: str = ""
+
+
+class BuildCancelled(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """The trainer stopped a build on request (dequeued, or its process killed): the
+    version is CANCELLED, final."""
+
+    job_id: str
+    version: int
+    #: Who asked and why, for the user ("cancelled by key_...: <their reason>").
+    reason: str
+
+
 class BuildFailed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     """The build (training or the serving check) failed, with a reason for the user."""
 
@@ -248,7 +270,7 @@ class BuildFailed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
 #: An account's own events (its stream: `account_id/`).
 AccountEvent = AccountCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyLimitsChanged
 #: Commands about a model and its versions.
-ModelEvent = ModelCreated | VersionRequested | ModelUpdated | ModelDeleted
+ModelEvent = ModelCreated | VersionRequested | ModelUpdated | ModelDeleted | BuildCancelRequested
 #: A deployment's life, requested to stopped.
 DeploymentEvent = (
     DeploymentRequested
@@ -258,7 +280,9 @@ DeploymentEvent = (
     | DeploymentStopped
 )
 #: What the workers report about a build.
-BuildEvent = BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed
+BuildEvent = (
+    BuildStarted | BuildProgressed | VersionTrained | VersionReady | BuildFailed | BuildCancelled
+)
 
 EventData = AccountEvent | DatasetUploaded | ModelEvent | DeploymentEvent | BuildEvent
 
