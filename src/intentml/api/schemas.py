@@ -162,6 +162,13 @@ class DeployIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     model_version: str | None = None
 
 
+class CancelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of `POST /models/{model_name}/{model_version}/cancel` (optional)."""
+
+    #: Why, kept in the log and shown in the cancelled version's `error.message`.
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
 class CreateModelOut(msgspec.Struct, frozen=True):
     job_id: str
     status: str
@@ -200,7 +207,8 @@ class StatusOut(msgspec.Struct, frozen=True):
     #: Which start of the build this is: 0 while PENDING, 1, then 2+ after a lost worker.
     attempt: int = 0
     #: While PENDING: the build's place in its trainer's queue (1 starts next) and why
-    #: it waits; None when it is not queued yet (the trainer has not heard of it).
+    #: it waits; None when it is not queued yet (the trainer has not heard of it). Once
+    #: a cancel was requested (until CANCELLED): no position, and the reason says so.
     queue_position: int | None = None
     status_reason: str | None = None
 

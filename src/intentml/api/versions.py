@@ -13,6 +13,7 @@ from intentml.api.errors import ApiError
 from intentml.api.lookups import Req, check_verdict, command_response, find_model, find_version
 from intentml.api.platform import Outcome, Platform, PlatformDep
 from intentml.api.schemas import (
+    CancelIn,
     Choices,
     ConfusionMatrixOut,
     CreateVersionIn,
@@ -33,11 +34,11 @@ from intentml.api.schemas import (
 from intentml.api.training import TrainingAsk, resolve_training
 from intentml.domain.names import version_label
 from intentml.domain.schemas import simple_schema
-from intentml.domain.statuses import VersionStatus
+from intentml.domain.statuses import FINAL_VERSION_STATUSES, VersionStatus
 from intentml.domain.training_options import TrainingOptions, options_of
 from intentml.domain.training_report import TrainingReport
 from intentml.events.envelope import Envelope, make_event
-from intentml.events.types import TrainingRequest, VersionRequested
+from intentml.events.types import BuildCancelRequested, TrainingRequest, VersionRequested
 from projections.read_models.versions import (
     VersionRecord,
     queue_place,
@@ -57,6 +58,7 @@ def status_out(row: VersionRecord) -> StatusOut:
         and row.metric_value is not None
     ):
         result = MetricResult(row.metric_name, row.metric_value)
+    stopping = row.cancel_requested_at is not None and row.status not in FINAL_VERSION_STATUSES
     return StatusOut(
         model_name=row.model_name,
         model_version=version_label(row.version),
@@ -67,6 +69,11 @@ def status_out(row: VersionRecord) -> StatusOut:
         result=result,
         error=_error(row),
         attempt=row.build_attempts,
+        status_reason=(
+            f"cancel requested by {row.cancel_requested_by}; the build is being stopped"
+            if stopping
+            else None
+        ),
     )
 
 
@@ -396,11 +403,11 @@ class VersionController(Controller):
         model_name: FromPath[str],
         model_version: FromPath[str],
     ) -> StatusOut:
-        """PENDING → BUILDING → READY or ERROR, with progress, metric and error; while
-        PENDING, its place in the build queue and why it waits."""
+        """PENDING → BUILDING → READY or ERROR (or CANCELLED), with progress, metric and
+        error; while PENDING, its place in the build queue and why it waits."""
         row = await find_version(platform, request.user.account_id, model_name, model_version)
         status = status_out(row)
-        if row.status != VersionStatus.PENDING:
+        if row.status != VersionStatus.PENDING or status.status_reason is not None:
             return status
         place = await queue_place(platform.pool, row.job_id)
         if place is None:
@@ -408,6 +415,38 @@ class VersionController(Controller):
         return msgspec.structs.replace(
             status, queue_position=place.position, status_reason=place.reason
         )
+
+    @post("/{model_version:str}/cancel", status_code=202, summary="Stop a version's build")
+    async def cancel(
+        self,
+        request: Req,
+        platform: PlatformDep,
+        model_name: FromPath[str],
+        model_version: FromPath[str],
+        data: JSONBody[CancelIn | None] = None,
+    ) -> Response[StatusOut]:
+        """A PENDING or BUILDING version's build is stopped (dequeued, or its process
+        killed) and the version becomes CANCELLED; 202 with its status as of the accepted
+        request. A version already final, or trained, → 409 (the fold's pre-check)."""
+        principal = request.user
+        row = await find_version(platform, principal.account_id, model_name, model_version)
+        event = make_event(
+            BuildCancelRequested(
+                model_id=row.model_id,
+                job_id=row.job_id,
+                version=row.version,
+                reason=(data or CancelIn()).reason,
+            ),
+            account_id=principal.account_id,
+            model_name=model_name,
+            actor=principal.key_id,
+        )
+        outcome = await platform.submit(event)
+        check_verdict(outcome, "see the version's status")
+        label = version_label(row.version)
+        if outcome.applied:
+            row = await find_version(platform, principal.account_id, model_name, label)
+        return command_response(status_out(row), outcome, f"/models/{model_name}/{label}/status")
 
     @get("/{model_version:str}/describe", summary="What a trained version is and how good")
     async def describe(
@@ -426,7 +465,7 @@ class VersionController(Controller):
                 "trained model to describe"
                 + (
                     "; see its error with GET .../status"
-                    if row.status == VersionStatus.ERROR
+                    if row.status in (VersionStatus.ERROR, VersionStatus.CANCELLED)
                     else "; poll its status until READY"
                 ),
             )
