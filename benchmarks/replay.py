@@ -45,6 +45,8 @@ from intentml.events.types import (
     ApiKeyIssued,
     ApiKeyLimitsChanged,
     ApiKeyRevoked,
+    BuildCancelled,
+    BuildCancelRequested,
     BuildFailed,
     BuildProgressed,
     BuildStarted,
@@ -89,12 +91,21 @@ def _training(i: int, version: int, upload: str, model_id: str = "") -> Training
     )
 
 
-def _build(i: int, version: int, rng: random.Random, fail: bool) -> list[EventData]:
+def _build(
+    i: int, version: int, rng: random.Random, fail: bool, cancel_of: str = ""
+) -> list[EventData]:
+    """A build's events; `cancel_of` (a model id): a user cancels it before it ends."""
     job = f"job_{i}_{version}"
     events: list[EventData] = [BuildStarted(job_id=job, version=version, worker="trainer-1")]
     for p in (10, 30, 50, 70, 90):
         lines = [f"candidate {p // 10}: roc_auc = {0.8 + rng.random() / 10:.4f}"]
         events.append(BuildProgressed(job_id=job, version=version, progress=p, lines=lines))
+    if cancel_of:
+        events += [
+            BuildCancelRequested(model_id=cancel_of, job_id=job, version=version, reason="oops"),
+            BuildCancelled(job_id=job, version=version, reason="cancelled by key_x: oops"),
+        ]
+        return events
     if fail:
         events.append(
             BuildFailed(job_id=job, version=version, code="training_failed", message="no signal")
@@ -156,8 +167,9 @@ def model_lifecycle(i: int, rng: random.Random) -> tuple[str, list[EventData], E
             )
         )
     events.append(VersionRequested(model_id=model_id, training=_training(i, 2, upload)))
-    failed = rng.random() < 0.2
-    events += _build(i, 2, rng, fail=failed)
+    ending = rng.random()
+    failed = ending < 0.2  # failed or (the first quarter of those) cancelled: not deployed
+    events += _build(i, 2, rng, fail=failed, cancel_of=model_id if ending < 0.05 else "")
     if not failed:
         events += [
             DeploymentRequested(model_id=model_id, deployment_id=f"dep_{i}_2", version=2),

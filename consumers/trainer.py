@@ -164,6 +164,8 @@ class TrainerHandler:
         if row is None or row["status"] in FINAL_VERSION_STATUSES or row["artifact"] is not None:
             log.info("job %s already built or gone; duplicate delivery ignored", req.job_id)
             return
+        if row["cancel_requested_at"] is not None:
+            return  # its cancel request, later in the log, ends it (`_cancel`)
         job = await self._job(ctx, env, partition, model_id, req)
         if job is not None:
             self.queue(ctx).submit(job)

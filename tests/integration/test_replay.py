@@ -50,8 +50,9 @@ class _Always(random.Random):
 
 def every_branch() -> list[Envelope]:
     """Two model lifecycles that take every rare branch of the generator between them:
-    a rejected duplicate create, a failed build, a deployment that fails to start, a
-    rename, a delete and the name taken again (all at 0.0), an undeploy (at 0.12)."""
+    a rejected duplicate create, a cancelled build, a deployment that fails to start, a
+    rename, a delete and the name taken again (all at 0.0), a failed build and an
+    undeploy (at 0.12)."""
     envelopes = []
     for i, value in enumerate((0.0, 0.12)):
         name, events, uploaded = model_lifecycle(5000 + i, _Always(value))
