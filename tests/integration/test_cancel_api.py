@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from consumers.build_queue import BuildQueue
+from consumers.trainer import TrainerHandler
+from consumers.worker import WorkerContext
 from intentml.config import Settings
 from intentml.infra.builds.local import LocalExecutor
 from tests.data import CHURN_INTENT, churn_rows
@@ -154,3 +156,32 @@ async def test_cancel_a_running_build_kills_its_process(settings: Settings) -> N
         v2 = await stack.wait_status("big", "v2")
         assert v2["status"] == "READY", v2
         assert (await c.get("/models/big/v1/status")).json()["status"] == "CANCELLED"
+
+
+async def test_a_cancel_never_reported_is_ended_by_the_next_trainer(settings: Settings) -> None:
+    """The cancel was accepted while no trainer ran (or the one holding the build died):
+    the trainer given the partition ends the build, and builds nothing."""
+    async with platform_stack(settings, trainer=False) as stack:
+        c = stack.client
+        upload = await stack.upload(churn_rows(300))
+        r = await c.post("/models/churn", json={"intent": CHURN_INTENT, "upload_id": upload})
+        assert r.status_code == 202, r.text
+        r = await c.post("/models/churn/v1/cancel", json={"reason": "not now"})
+        assert r.status_code == 202, r.text
+        assert r.json()["status"] == "PENDING"
+        partitions = {
+            row["partition"]
+            for row in await stack.pool.fetch(
+                "SELECT partition FROM events WHERE model_name = $1", "churn"
+            )
+        }
+        trainer = TrainerHandler(settings)
+        ctx = WorkerContext("trainer", stack.pool, stack.log, stack.watcher, stack.stop)
+        try:
+            await trainer.assigned(ctx, partitions)
+            status = await stack.wait_status("churn", "v1", final=FINAL)
+        finally:
+            await trainer.close()
+        assert status["status"] == "CANCELLED", status
+        assert status["error"]["message"].endswith(": not now")
+        assert trainer.builds == 0
