@@ -74,6 +74,8 @@ class Scored:
     named: bool = False
     #: The question's form fits the column's values.
     fits_form: bool = False
+    #: The intent says one of the column's values ("successful", "drop out").
+    said_value: str = ""
 
     def add(self, points: float, why: str) -> None:
         """Count one piece of evidence."""
@@ -106,9 +108,11 @@ class _Runs:
 def _longest_phrase() -> int:
     """Words in the vocabulary's longest phrase."""
     vocab = vocabulary()
-    says = [s for c in vocab.concepts for s in c.says] + [
-        s for v in vocab.value_hints for s in v.says
-    ]
+    says = (
+        [s for c in vocab.concepts for s in c.says]
+        + [s for v in vocab.value_hints for s in v.says]
+        + [s for v in vocab.value_words for s in v.says]
+    )
     return max(len(s) for s in says)
 
 
@@ -147,7 +151,12 @@ class Reading:
         self.values = [
             (v, hit) for v in self.vocab.value_hints for hit in self._find(v.says, in_zone, "")
         ]
-        self.value_words = {tokens[i].text for i in zone if len(tokens[i].text) > 1}
+        self.value_words = _value_forms(self.sentence, zone)
+        for words, hit in (
+            (w, hit) for w in self.vocab.value_words for hit in self._find(w.says, in_zone, "")
+        ):
+            for value in words.values:
+                self.value_words.setdefault(value, hit.phrase)
         counted = mt.how_many_object(tokens)
         self.units = (
             {counted[0]}
@@ -376,9 +385,43 @@ def _value_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> No
         if any(group <= top and len(top) <= len(group) + 1 for group in hint.values):
             scored.add(VALUES, f"'{hit.phrase}': column '{column.name}' holds {shown}")
             return
-    said = [w for w in reading.value_words if w not in _GENERIC_VALUES and w in top]
-    if said:
-        scored.add(VALUES, f"'{said[0]}' is a value of column '{column.name}' ({shown})")
+    for value, forms in _top_forms(tuple(profile.top)):
+        phrase = next((reading.value_words[f] for f in forms if f in reading.value_words), "")
+        if phrase and value not in _GENERIC_VALUES:
+            scored.add(VALUES, f"'{phrase}' says '{value}', a value of column '{column.name}' ({shown})")
+            scored.said_value = value
+            return
+
+
+def _value_forms(sentence: mt.Sentence, zone: list[int]) -> dict[str, str]:
+    """The forms in which the target's words may be a column's value, each with the words
+    as said: every word as written and stemmed, and two neighbours joined ("drop out" is
+    the value `Dropout`)."""
+    tokens = sentence.tokens
+    forms: dict[str, str] = {}
+    for i in zone:
+        word = tokens[i]
+        if len(word.text) > 1 and mt.is_content(word.text):
+            forms.setdefault(word.text, word.text)
+            forms.setdefault(word.stem, word.text)
+    for i, j in zip(zone, zone[1:], strict=False):
+        if j == i + 1 and mt.is_content(tokens[i].text) and mt.is_content(tokens[j].text):
+            phrase = sentence.text[tokens[i].start : tokens[j].end]
+            forms.setdefault(tokens[i].text + tokens[j].text, phrase)
+            forms.setdefault(stem(tokens[i].text + tokens[j].text), phrase)
+    return forms
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _top_forms(top: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each top value (lowercase) with the forms the intent's words are compared with:
+    itself, and its words stemmed and joined (`Fully Paid` → "fullypaid")."""
+    out = []
+    for value in top:
+        lowered = value.strip().lower()
+        joined = "".join(stem(t) for t in name_tokens(value))
+        out.append((lowered, (lowered, joined) if joined else (lowered,)))
+    return tuple(out)
 
 
 _GENERIC_VALUES = frozenset(
@@ -406,6 +449,11 @@ def _form_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> Non
             FORM_FITS, f"'{asked}…' asks yes or no; column '{column.name}' holds {_shown(column)}"
         )
         scored.fits_form = True
+    elif form == "two" and scored.said_value:
+        # "Will it be successful?" asks whether the column takes that value: yes or no.
+        scored.evidence.append(
+            (0.0, f"'{asked}…' asks whether '{column.name}' is '{scored.said_value}'")
+        )
     elif form == "two" and distinct is not None and distinct > 2:
         scored.add(
             FORM_CLASHES, f"'{asked}…' asks yes or no; '{column.name}' has {distinct} values"
