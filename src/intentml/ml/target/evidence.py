@@ -126,6 +126,10 @@ class Reading:
         tokens = self.sentence.tokens
         zone = [i for i in range(len(tokens)) if self.sentence.in_target_zone(i)]
         self.zone_stems = {tokens[i].stem: i for i in zone}
+        # "land" says arrival as surely as "arrive" does (`arr_delay`).
+        for i in zone:
+            for same in self.vocab.synonyms.get(tokens[i].stem, ()):
+                self.zone_stems.setdefault(same, i)
         self.entities = {i for i in zone if tokens[i].stem in self.vocab.entities}
         # Words that mean something are looked for everywhere but among the inputs:
         # "make at the box office", "miles per gallon" sit past a "per" or an "at".
@@ -256,7 +260,7 @@ def score_column(column: ColumnFacts, reading: Reading) -> Scored:
         scored.excluded = reason
         return scored
     used, whole, spelled = _name_evidence(scored, column, reading)
-    meant = _meaning_evidence(scored, column, reading, used if whole else set())
+    meant = _meaning_evidence(scored, column, reading, used if whole else set(), used)
     scored.named = meant or (spelled and scored.score > 0)
     _value_evidence(scored, column, reading)
     _form_evidence(scored, column, reading)
@@ -353,13 +357,17 @@ def _name_evidence(
 
 
 def _meaning_evidence(
-    scored: Scored, column: ColumnFacts, reading: Reading, used: set[int]
+    scored: Scored, column: ColumnFacts, reading: Reading, used: set[int], in_name: set[int]
 ) -> bool:
-    """The intent says a word whose meaning the vocabulary ties to the column's name."""
+    """The intent says a word whose meaning the vocabulary ties to the column's name. A
+    meaning already counted as one of the name's words (`in_name`) counts once, for the
+    larger of the two: "how well rated" means quality, and "rated" is in `content_rating`;
+    that is one piece of evidence, not two."""
     stems = column_stems(column.name)
     if reading.runs_by_first.keys().isdisjoint(stems):
         return False
     best: tuple[float, str] | None = None
+    spelled = {c.name for c, h in reading.concepts if in_name.intersection(h.words)}
     for first in set(stems):
         for concept, hit, run in reading.runs_by_first.get(first, ()):
             if used & set(hit.words) or not _contains(stems, run):
@@ -368,6 +376,9 @@ def _meaning_evidence(
             whole = all(s in explained for s in stems)
             points = MEANING_WHOLE if whole else MEANING_PART
             why = f"'{hit.phrase}' means {concept.name}; column '{column.name}' is named for it"
+            if concept.name in spelled:
+                points = max(0.0, points - WORD_IN_NAME)
+                why += " (beyond the word in its name)"
             if best is None or points > best[0]:
                 best = (points, why)
     if best is not None:

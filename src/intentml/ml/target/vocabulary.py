@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from intentml.ml.target.names import name_tokens, stem
@@ -47,6 +47,8 @@ class Vocabulary:
     abbreviations: dict[str, tuple[str, ...]]
     units: frozenset[str] = frozenset()
     value_words: tuple[ValueWords, ...] = ()
+    #: A word's stem → the stems of words that mean the same in a column's name.
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _run(text: str) -> tuple[str, ...]:
@@ -82,4 +84,7 @@ def vocabulary() -> Vocabulary:
         )
         for v in data.get("value_words", [])
     )
-    return Vocabulary(concepts, hints, entities, abbreviations, units, value_words)
+    synonyms: dict[str, tuple[str, ...]] = {}
+    for word, same in data.get("synonyms", {}).items():
+        synonyms[stem(word)] = tuple(stem(w) for w in same.split())
+    return Vocabulary(concepts, hints, entities, abbreviations, units, value_words, synonyms)
