@@ -260,7 +260,9 @@ def score_column(column: ColumnFacts, reading: Reading) -> Scored:
         scored.excluded = reason
         return scored
     used, whole, spelled = _name_evidence(scored, column, reading)
-    meant = _meaning_evidence(scored, column, reading, used if whole else set(), used)
+    # A name said only in part: its word and that word's meaning are one piece of evidence.
+    partly = used if not whole and not spelled else set()
+    meant = _meaning_evidence(scored, column, reading, used if whole else set(), partly)
     scored.named = meant or (spelled and scored.score > 0)
     _value_evidence(scored, column, reading)
     _form_evidence(scored, column, reading)
@@ -360,9 +362,10 @@ def _meaning_evidence(
     scored: Scored, column: ColumnFacts, reading: Reading, used: set[int], in_name: set[int]
 ) -> bool:
     """The intent says a word whose meaning the vocabulary ties to the column's name. A
-    meaning already counted as one of the name's words (`in_name`) counts once, for the
-    larger of the two: "how well rated" means quality, and "rated" is in `content_rating`;
-    that is one piece of evidence, not two."""
+    meaning already counted as one of the words of a name said in part (`in_name`) counts
+    once, for the larger of the two: "how well rated" means quality, and "rated" is in
+    `content_rating`; that is one piece of evidence, not two. (A name said word by word
+    keeps its words' meanings: `arr_delay` for "arrival ... delayed".)"""
     stems = column_stems(column.name)
     if reading.runs_by_first.keys().isdisjoint(stems):
         return False
