@@ -148,7 +148,10 @@ def test_what_follows_each_or_every_is_the_unit_not_the_target() -> None:
     columns = _facts(
         num("Rented Bike Count", 0, 3556), whole("Hour", 0, 23), num("Temperature", -17, 39)
     )
-    for intent_ in ("How many bikes will be rented each hour?", "Predict how many bikes are rented every hour"):
+    for intent_ in (
+        "How many bikes will be rented each hour?",
+        "Predict how many bikes are rented every hour",
+    ):
         choice = resolve_target(columns, intent_)
         assert choice.column == "Rented Bike Count", intent_
 

@@ -7,6 +7,7 @@ benchmark (`benchmarks/intent.py`) and the README speak of the same numbers.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -53,6 +54,7 @@ CONVENTIONAL_NAMES = frozenset(["target", "label", "class", "outcome", "y"])
 _INDEX_NAMES = frozenset(["rownames", "index", "unnamed: 0", "rownumber", "row_number", "row_id"])
 #: A text column with more distinct values than this is free text, not classes.
 MAX_TEXT_CLASSES = 100
+
 
 class ColumnFacts(msgspec.Struct, frozen=True):
     """A column as resolution sees it: its name, type and profile (when known)."""
@@ -402,7 +404,8 @@ def _value_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> No
     for value, forms in _top_forms(tuple(profile.top)):
         phrase = next((reading.value_words[f] for f in forms if f in reading.value_words), "")
         if phrase and value not in _GENERIC_VALUES:
-            scored.add(VALUES, f"'{phrase}' says '{value}', a value of column '{column.name}' ({shown})")
+            why = f"'{phrase}' says '{value}', a value of column '{column.name}' ({shown})"
+            scored.add(VALUES, why)
             scored.said_value = value
             return
 
@@ -418,7 +421,7 @@ def _value_forms(sentence: mt.Sentence, zone: list[int]) -> dict[str, str]:
         if len(word.text) > 1 and mt.is_content(word.text):
             forms.setdefault(word.text, word.text)
             forms.setdefault(word.stem, word.text)
-    for i, j in zip(zone, zone[1:], strict=False):
+    for i, j in itertools.pairwise(zone):
         if j == i + 1 and mt.is_content(tokens[i].text) and mt.is_content(tokens[j].text):
             phrase = sentence.text[tokens[i].start : tokens[j].end]
             forms.setdefault(tokens[i].text + tokens[j].text, phrase)

@@ -41,8 +41,7 @@ _OF_NOUNS = _words(
 #: follows "per", "each" or "every" is the unit or entity counted by ("rented each
 #: hour"), never what is predicted.
 _TERMINATORS = _words(
-    "for in at per each every next during over within across before after when where "
-    "since until on"
+    "for in at per each every next during over within across before after when where since until on"
 )
 
 #: Words after which the sentence names inputs, not the target.
