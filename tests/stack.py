@@ -26,7 +26,7 @@ from intentml.cli.bootstrap import ensure_admin_key
 from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.log import EventLog, new_producer
-from intentml.infra.builds import BuildExecutor, BuildJob, BuildOutcome, Progress
+from intentml.infra.builds import BuildExecutor, BuildJob, BuildOutcome, Cancelled, Progress
 from intentml.infra.db import create_pool
 from intentml.infra.embedded import free_port
 from intentml.infra.setup import prepare
@@ -43,6 +43,8 @@ class GatedExecutor:
         self.capacity = executor.capacity
         self.gate = asyncio.Event()
         self.gate.set()
+        #: Builds waiting at the gate: each one's cancel reason, once cancelled.
+        self._waiting: dict[str, asyncio.Future[str]] = {}
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -54,12 +56,26 @@ class GatedExecutor:
             self.gate.set()
 
     async def run(self, job: BuildJob, progress: Progress) -> BuildOutcome:
-        """Wait at the gate, then run `job` on the real executor."""
-        await self.gate.wait()
+        """Wait at the gate, then run `job` on the real executor; a build cancelled at
+        the gate ends `Cancelled` without running, as the port says."""
+        cancelled = asyncio.get_running_loop().create_future()
+        self._waiting[job.job_id] = cancelled
+        opened = asyncio.ensure_future(self.gate.wait())
+        try:
+            await asyncio.wait({opened, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            opened.cancel()
+            del self._waiting[job.job_id]
+        if cancelled.done():
+            return Cancelled(cancelled.result())
         return await self.executor.run(job, progress)
 
     def cancel(self, job_id: str, reason: str) -> bool:
-        """Cancel on the real executor."""
+        """Cancel a build waiting at the gate, or on the real executor."""
+        waiting = self._waiting.get(job_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(reason)
+            return True
         return self.executor.cancel(job_id, reason)
 
     async def close(self) -> None:

@@ -8,22 +8,35 @@ import asyncio
 import os
 from typing import Any
 
+import msgspec
 import pytest
 
-from consumers.build_queue import BuildQueue
 from consumers.trainer import TrainerHandler
 from consumers.worker import WorkerContext
 from intentml.config import Settings
 from intentml.infra.builds.local import LocalExecutor
 from tests.data import CHURN_INTENT, churn_rows
-from tests.stack import Stack, error_of, platform_stack
+from tests.stack import GatedExecutor, Stack, error_of, platform_stack
 
 FINAL = ("READY", "ERROR", "CANCELLED")
 
 
-def build_queue(stack: Stack) -> BuildQueue:
-    assert stack.trainer_ctx is not None
-    return stack.trainer.queue(stack.trainer_ctx)
+def local_executor(stack: Stack) -> LocalExecutor:
+    """The real executor behind the stack's gate."""
+    gated = stack.trainer.executor
+    assert isinstance(gated, GatedExecutor) and isinstance(gated.executor, LocalExecutor)
+    return gated.executor
+
+
+async def create(stack: Stack, name: str, upload: str, iterations: int = 2) -> str:
+    """Create model `name`; its v1's job id."""
+    r = await stack.client.post(
+        f"/models/{name}",
+        json={"intent": CHURN_INTENT, "upload_id": upload, "max_iterations": iterations},
+    )
+    assert r.status_code == 202, r.text
+    job_id: str = r.json()["job_id"]
+    return job_id
 
 
 async def event_types(stack: Stack, model_name: str) -> list[tuple[str, bool]]:
@@ -50,13 +63,15 @@ async def until(what: str, check: Any, timeout_s: float = 60.0) -> None:
 
 
 async def test_cancel_a_pending_build_and_what_cannot_be_cancelled(settings: Settings) -> None:
-    async with platform_stack(settings) as stack:
+    one_slot = msgspec.structs.replace(settings, build_concurrency=1)
+    async with platform_stack(one_slot) as stack:
         c = stack.client
         upload = await stack.upload(churn_rows(300))
         with stack.hold_trainer():
-            r = await c.post("/models/churn", json={"intent": CHURN_INTENT, "upload_id": upload})
-            assert r.status_code == 202, r.text
-            job_id = r.json()["job_id"]
+            first = await create(stack, "first", upload)
+            await stack.wait_status("first", final=("BUILDING",))  # the one slot, held
+            job_id = await create(stack, "churn", upload)
+            await stack.wait_queued("churn")
             r = await c.post("/models/churn/v1/cancel", json={"reason": "wrong data"})
             assert r.status_code == 202, r.text
             assert r.headers["location"] == "/models/churn/v1/status"
@@ -71,31 +86,37 @@ async def test_cancel_a_pending_build_and_what_cannot_be_cancelled(settings: Set
             err = error_of(await c.post("/models/churn/v1/cancel"), 409, "conflict")
             assert "v1" in err["message"]
 
+            # a queued build is cancelled at once, while the slot is still held
             status = await stack.wait_status("churn", "v1", final=FINAL)
             assert status["status"] == "CANCELLED", status
             assert status["error"]["code"] == "cancelled"
             assert status["error"]["message"].startswith("cancelled by key_")
             assert status["error"]["message"].endswith(": wrong data")
             assert (status["attempt"], status["build_progress"]) == (0, 0)
-            assert not build_queue(stack).holds(job_id)
+            # and a started one that waits to run, too
+            r = await c.post("/models/first/v1/cancel")
+            assert r.status_code == 202, r.text
+            assert (await stack.wait_status("first", final=FINAL))["status"] == "CANCELLED"
 
         async def dequeued() -> bool:
             row = await stack.pool.fetchrow("SELECT 1 FROM build_queue WHERE job_id = $1", job_id)
             return row is None
 
         await until("out of the build queue", dequeued)
-        # builds run again, and this one was never started: the next build is the first
+        # builds run again; the cancelled ones never did
         await stack.ready_model("other")
         assert (await stack.wait_status("churn", "v1", final=FINAL))["status"] == "CANCELLED"
         types = await event_types(stack, "churn")
         assert ("BuildCancelRequested", True) in types and ("BuildCancelled", True) in types
         assert not any(t == "BuildStarted" for t, _ in types), types
         assert ("BuildCancelRequested", False) not in types  # the 409 was a pre-check
+        assert ("VersionTrained", True) not in await event_types(stack, "first")
         lines = await log_lines(stack, job_id)
         assert any(line.startswith("cancel requested by key_") for line in lines), lines
         assert any(line.startswith("build cancelled: cancelled by key_") for line in lines)
+        assert any(line.startswith("build cancelled: ") for line in await log_lines(stack, first))
         listed = (await c.get("/models", params={"status": "CANCELLED"})).json()["models"]
-        assert [m["model_name"] for m in listed] == ["churn"]
+        assert sorted(m["model_name"] for m in listed) == ["churn", "first"]
 
         # final versions: nothing to cancel; unknown ones: 404
         err = error_of(await c.post("/models/churn/v1/cancel"), 409, "conflict")
@@ -112,15 +133,9 @@ async def test_cancel_a_pending_build_and_what_cannot_be_cancelled(settings: Set
 async def test_cancel_a_running_build_kills_its_process(settings: Settings) -> None:
     async with platform_stack(settings) as stack:
         c = stack.client
-        assert isinstance(stack.trainer.executor, LocalExecutor)
-        executor = stack.trainer.executor
+        executor = local_executor(stack)
         upload = await stack.upload(churn_rows(60_000), "big.csv")
-        r = await c.post(
-            "/models/big",
-            json={"intent": CHURN_INTENT, "upload_id": upload, "max_iterations": 20},
-        )
-        assert r.status_code == 202, r.text
-        job_id = r.json()["job_id"]
+        job_id = await create(stack, "big", upload, iterations=20)
 
         async def running() -> bool:
             return executor.pid(job_id) is not None
@@ -145,7 +160,7 @@ async def test_cancel_a_running_build_kills_its_process(settings: Settings) -> N
         assert status["build_progress"] < 90, status
         with pytest.raises(ProcessLookupError):  # killed, and reaped by the executor
             os.kill(pid, 0)
-        assert executor.pid(job_id) is None and not build_queue(stack).holds(job_id)
+        assert executor.pid(job_id) is None
         types = await event_types(stack, "big")
         assert ("VersionTrained", True) not in types, types
         lines = await log_lines(stack, job_id)
