@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import assert_never
 
+from consumers.build_files import build_through_store
 from consumers.worker import WorkerContext
 from intentml.domain.statuses import FINAL_VERSION_STATUSES
 from intentml.events.envelope import Envelope, new_id
@@ -39,7 +40,8 @@ from intentml.events.types import (
     VersionRequested,
     VersionTrained,
 )
-from intentml.infra.storage import UnsafePath, artifact_ref, upload_path
+from intentml.infra.blobs import BlobStore, LocalBlobs
+from intentml.infra.storage import UnsafePath, artifact_ref, upload_key
 from intentml.ml.train import TrainingFailed, TrainingResult, TrainingSpec, train
 from projections import queries as q
 
@@ -79,8 +81,11 @@ def requested_training(env: Envelope) -> tuple[str, TrainingRequest] | None:
 class TrainerHandler:
     """Trains each accepted, not yet final version exactly as its request says."""
 
-    def __init__(self, data_dir: Path, concurrency: int = 1) -> None:
+    def __init__(
+        self, data_dir: Path, concurrency: int = 1, blobs: BlobStore | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.blobs = blobs or LocalBlobs(data_dir)
         self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="train")
         self.worker_name = f"trainer@{socket.gethostname()}"
         self.builds = 0
@@ -123,7 +128,7 @@ class TrainerHandler:
         outcome is the event that ends the build."""
         try:
             artifact = artifact_ref(env.account_id, model_id, req.version)
-            dataset = upload_path(self.data_dir, env.account_id, req.upload_id, req.dataset_format)
+            dataset = upload_key(env.account_id, req.upload_id, req.dataset_format)
         except UnsafePath as exc:
             # Only a forged or corrupt event can get here (the API checks every id); the
             # build still ends, with a reason, instead of crashing the worker.
@@ -141,14 +146,13 @@ class TrainerHandler:
         loop = asyncio.get_running_loop()
         progress = _ProgressPublisher(ctx, env, req, attempt)
         try:
-            result: TrainingResult = await loop.run_in_executor(
-                self.executor,
-                train,
+            result: TrainingResult = await build_through_store(
+                self.blobs,
                 dataset,
-                req.dataset_format,
-                spec,
-                self.data_dir / artifact,
-                progress.from_thread,
+                artifact,
+                lambda path, out: loop.run_in_executor(
+                    self.executor, train, path, req.dataset_format, spec, out, progress.from_thread
+                ),
             )
         except TrainingFailed as exc:
             return BuildFailed(

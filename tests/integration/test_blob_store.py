@@ -74,9 +74,7 @@ async def test_a_directory_put_under_a_prefix_is_fetched_whole(opener: Opener) -
 async def test_concurrent_first_reads_all_get_the_complete_directory(opener: Opener) -> None:
     await put_artifact(opener("trainer"), "artifacts/acct/model_1/v1", ARTIFACT)
     reader = opener("api")
-    paths = await asyncio.gather(
-        *(reader.fetch_dir("artifacts/acct/model_1/v1") for _ in range(6))
-    )
+    paths = await asyncio.gather(*(reader.fetch_dir("artifacts/acct/model_1/v1") for _ in range(6)))
     assert len(set(paths)) == 1
     assert tree(paths[0]) == ARTIFACT
 
