@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-import msgspec
 import obstore
 import pytest
 
@@ -170,8 +169,3 @@ async def test_s3_repeated_reads_are_served_from_the_local_cache(
     assert tree(await reader.fetch_dir("artifacts/acct/model_1/v1")) == ARTIFACT
     assert not await reader.exists("artifacts/acct/model_1/v1")
 
-
-def test_a_settings_struct_carries_the_store_url() -> None:
-    s = Settings.from_env({"INTENTML_STORE_URL": " s3://bucket/some/prefix "})
-    assert s.store_url == "s3://bucket/some/prefix"
-    assert msgspec.structs.replace(s, store_url="").store_url == ""

@@ -299,7 +299,9 @@ def parse_store_url(url: str) -> tuple[str, str]:
             f"INTENTML_STORE_URL must be empty (the data dir) or s3://bucket/prefix, not {url!r}"
         )
     if parts.query or parts.fragment:
-        raise StoreUrlError(f"INTENTML_STORE_URL takes no query or fragment: {url!r}")
+        raise StoreUrlError(
+            f"INTENTML_STORE_URL must be s3://bucket/prefix with no query or fragment: {url!r}"
+        )
     prefix = parts.path.strip("/")
     if prefix:
         check_key(prefix)
