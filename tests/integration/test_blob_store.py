@@ -168,4 +168,3 @@ async def test_s3_repeated_reads_are_served_from_the_local_cache(
     obstore.delete(reader.store, [f"artifacts/acct/model_1/v1/{name}" for name in ARTIFACT])
     assert tree(await reader.fetch_dir("artifacts/acct/model_1/v1")) == ARTIFACT
     assert not await reader.exists("artifacts/acct/model_1/v1")
-

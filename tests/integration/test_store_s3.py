@@ -41,9 +41,7 @@ async def test_upload_build_and_serve_through_the_object_store(
         c = stack.client
         upload_id = await stack.upload(churn_rows(300))
         [upload_key] = bucket_objects(store_url)
-        assert upload_key.startswith("uploads/") and upload_key.endswith(
-            f"/{upload_id}/data.csv"
-        )
+        assert upload_key.startswith("uploads/") and upload_key.endswith(f"/{upload_id}/data.csv")
 
         r = await c.post("/models/churn", json={"intent": CHURN_INTENT, "upload_id": upload_id})
         assert r.status_code == 202, r.text
