@@ -1,23 +1,27 @@
 """The trainer: builds the versions that accepted requests ask for.
 
-LightGBM runs in a thread pool so the event loop keeps polling Kafka and
-publishing progress while a build runs; every progress line becomes a
-`BuildProgressed` event, so build logs are part of the log.
+Consuming is not running: an accepted request becomes a job in the trainer's
+`BuildQueue` and the consumer moves on. The queue starts builds on an executor
+(`intentml.infra.builds`), fairly and within its limits, and reports each one as
+events; every progress line becomes a `BuildProgressed` event, so build logs are part
+of the log. Builds survive the trainer: when it is given partitions (at start, or from
+a trainer that left), it finds their versions that were requested and never finished
+in the read models, and builds them again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import assert_never
 
-from consumers.build_files import build_through_store
+from consumers.build_queue import BuildQueue, Job
 from consumers.worker import WorkerContext
-from intentml.domain.statuses import FINAL_VERSION_STATUSES
-from intentml.events.envelope import Envelope, new_id
+from intentml.config import Settings
+from intentml.domain.scheduling import Limits
+from intentml.domain.statuses import FINAL_VERSION_STATUSES, VersionStatus, sql_literal
+from intentml.events.envelope import Envelope, decode
 from intentml.events.types import (
     AccountCreated,
     ApiKeyIssued,
@@ -40,10 +44,14 @@ from intentml.events.types import (
     VersionRequested,
     VersionTrained,
 )
-from intentml.infra.blobs import BlobStore, LocalBlobs
+from intentml.infra.blobs import open_blob_store
+from intentml.infra.builds import BuildExecutor, BuildJob
+from intentml.infra.builds.local import LocalExecutor
+from intentml.infra.builds.stored import StoredBuilds
 from intentml.infra.storage import UnsafePath, artifact_ref, upload_key
-from intentml.ml.train import TrainingFailed, TrainingResult, TrainingSpec, train
+from intentml.ml.train import TrainingSpec
 from projections import queries as q
+from projections.read_models.uploads import account_upload
 
 log = logging.getLogger(__name__)
 
@@ -78,20 +86,67 @@ def requested_training(env: Envelope) -> tuple[str, TrainingRequest] | None:
             assert_never(d)
 
 
-class TrainerHandler:
-    """Trains each accepted, not yet final version exactly as its request says."""
+#: The requests of builds that never finished, in the given partitions (a trainer that
+#: stopped or died left them; this one builds them again).
+_UNFINISHED = f"""
+SELECT e.partition, e.value, v.job_id
+FROM versions v
+JOIN models m USING (model_id)
+JOIN events e ON e.account_id = v.account_id AND e.model_name = v.model_name
+WHERE v.status IN ({sql_literal(VersionStatus.PENDING)}, {sql_literal(VersionStatus.BUILDING)})
+  AND v.artifact IS NULL AND m.deleted_at IS NULL
+  AND e.accepted AND e.type IN ('ModelCreated', 'VersionRequested')
+  AND e.partition = ANY($1::int[])
+ORDER BY e.partition, e."offset"
+"""
 
-    def __init__(
-        self, data_dir: Path, concurrency: int = 1, blobs: BlobStore | None = None
-    ) -> None:
-        self.data_dir = data_dir
-        self.blobs = blobs or LocalBlobs(data_dir)
-        self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="train")
-        self.worker_name = f"trainer@{socket.gethostname()}"
-        self.builds = 0
+
+def executor_for(settings: Settings) -> BuildExecutor:
+    """The executor the settings ask for (the local one: a process per build)."""
+    builds, threads = settings.build_slots
+    return LocalExecutor(
+        capacity=builds,
+        threads=threads,
+        memory_limit_mb=settings.build_memory_limit_mb,
+        timeout_s=settings.build_timeout_s,
+    )
+
+
+def limits_for(settings: Settings, executor: BuildExecutor) -> Limits:
+    """The scheduler's limits for `executor` under `settings`."""
+    return Limits(
+        concurrency=executor.capacity,
+        per_account=max(1, settings.build_per_account),
+        small_cells=settings.build_small_cells,
+    )
+
+
+class TrainerHandler:
+    """Queues each accepted, not yet final build, and builds the unfinished ones of the
+    partitions it is given."""
+
+    def __init__(self, settings: Settings, executor: BuildExecutor | None = None) -> None:
+        self.data_dir = settings.data_dir
+        inner = executor if executor is not None else executor_for(settings)
+        # Jobs name their files by blob store key: fetched here, built on local paths.
+        self.executor = StoredBuilds(inner, open_blob_store(settings))
+        self.limits = limits_for(settings, self.executor)
+        self.worker_name = f"trainer@{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._queue: BuildQueue | None = None
+
+    def queue(self, ctx: WorkerContext) -> BuildQueue:
+        """This trainer's build queue (made on first use, on the worker's loop)."""
+        if self._queue is None:
+            self._queue = BuildQueue(ctx, self.executor, self.limits, self.worker_name)
+        return self._queue
+
+    @property
+    def builds(self) -> int:
+        """Builds started by this trainer."""
+        return 0 if self._queue is None else self._queue.builds_started
 
     async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
-        """Build the version `env` requests, unless rejected or already built."""
+        """Queue the build `env` requests, unless rejected or already built."""
         found = requested_training(env)
         if found is None or not await ctx.accepted(env, partition, offset):
             return
@@ -100,41 +155,62 @@ class TrainerHandler:
         if row is None or row["status"] in FINAL_VERSION_STATUSES or row["artifact"] is not None:
             log.info("job %s already built or gone; duplicate delivery ignored", req.job_id)
             return
-        # A worker lost mid-build leaves the request uncommitted, so the build may be
-        # started again: each attempt is named, and the fold keeps only the latest's progress.
-        attempt = new_id()
-        await ctx.emit(
-            env,
-            BuildStarted(
-                job_id=req.job_id,
-                version=req.version,
-                worker=self.worker_name,
-                attempt_id=attempt,
-            ),
-        )
-        self.builds += 1
-        result = await self._train(ctx, env, model_id, req, attempt)
-        await ctx.emit(env, result)
+        job = await self._job(ctx, env, partition, model_id, req)
+        if job is not None:
+            self.queue(ctx).submit(job)
 
-    async def _train(
+    async def assigned(self, ctx: WorkerContext, partitions: set[int]) -> None:
+        """Queue the unfinished builds of `partitions` (now this trainer's)."""
+        try:
+            rows = await ctx.pool.fetch(_UNFINISHED, sorted(partitions))
+        except Exception:  # the next assignment (a restart, a rebalance) looks again
+            log.exception("could not look for unfinished builds of partitions %s", partitions)
+            return
+        for row in rows:
+            env = decode(row["value"])
+            found = requested_training(env)
+            if found is None or found[1].job_id != row["job_id"]:
+                continue
+            if self._queue is not None and self._queue.holds(row["job_id"]):
+                continue
+            log.info("build %s was requested and never finished: building it", row["job_id"])
+            job = await self._job(ctx, env, row["partition"], *found)
+            if job is not None:
+                self.queue(ctx).submit(job)
+
+    def revoked(self, partitions: set[int]) -> None:
+        """Forget the queued builds of `partitions` (their new owner finds them)."""
+        if self._queue is not None:
+            self._queue.drop_queued(partitions)
+
+    async def close(self) -> None:
+        """Stop the running builds (they are found again by the next trainer)."""
+        if self._queue is not None:
+            await self._queue.close()
+
+    async def _job(
         self,
         ctx: WorkerContext,
         env: Envelope,
+        partition: int,
         model_id: str,
         req: TrainingRequest,
-        attempt: str,
-    ) -> VersionTrained | BuildFailed:
-        """Run the build in the thread pool, publishing its progress as it goes; the
-        outcome is the event that ends the build."""
+    ) -> Job | None:
+        """The job for a request; None (after ending the build with `invalid_request`)
+        when its ids cannot name files, which only a forged or corrupt event can do."""
         try:
             artifact = artifact_ref(env.account_id, model_id, req.version)
             dataset = upload_key(env.account_id, req.upload_id, req.dataset_format)
         except UnsafePath as exc:
-            # Only a forged or corrupt event can get here (the API checks every id); the
-            # build still ends, with a reason, instead of crashing the worker.
-            return BuildFailed(
-                job_id=req.job_id, version=req.version, code="invalid_request", message=str(exc)
+            await ctx.emit(
+                env,
+                BuildFailed(
+                    job_id=req.job_id, version=req.version, code="invalid_request", message=str(exc)
+                ),
             )
+            return None
+        upload = await account_upload(ctx.pool, env.account_id, req.upload_id)
+        cells = upload.rows * len(upload.columns) if upload is not None else 0
         spec = TrainingSpec(
             target=req.target,
             intent=req.intent,
@@ -143,69 +219,19 @@ class TrainerHandler:
             options=req.options,
             interpretation=req.interpretation,
         )
-        loop = asyncio.get_running_loop()
-        progress = _ProgressPublisher(ctx, env, req, attempt)
-        try:
-            result: TrainingResult = await build_through_store(
-                self.blobs,
-                dataset,
-                artifact,
-                lambda path, out: loop.run_in_executor(
-                    self.executor, train, path, req.dataset_format, spec, out, progress.from_thread
-                ),
-            )
-        except TrainingFailed as exc:
-            return BuildFailed(
-                job_id=req.job_id, version=req.version, code=exc.code, message=str(exc)
-            )
-        except Exception as exc:  # a bug or a broken file: the user still gets a final state
-            log.exception("training job %s crashed", req.job_id)
-            return BuildFailed(
-                job_id=req.job_id,
-                version=req.version,
-                code="internal_error",
-                message=f"training failed unexpectedly: {exc}",
-            )
-        finally:
-            await progress.close()
-        return VersionTrained(
-            job_id=req.job_id, version=req.version, artifact=artifact, result=result
+        build = BuildJob(
+            job_id=req.job_id,
+            dataset=dataset,
+            fmt=req.dataset_format,
+            artifact_dir=artifact,
+            spec=spec,
+            cells=cells,
         )
-
-
-class _ProgressPublisher:
-    """Turns a build's progress lines (reported from its thread) into `BuildProgressed`
-    events, in order, from the event loop."""
-
-    def __init__(
-        self, ctx: WorkerContext, env: Envelope, req: TrainingRequest, attempt: str
-    ) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
-        self.task = asyncio.create_task(self._publish(ctx, env, req, attempt))
-
-    def from_thread(self, percent: int, message: str) -> None:
-        """The build's `progress` callback: safe to call from the training thread."""
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (percent, message))
-
-    async def close(self) -> None:
-        """Publish what is queued, then stop."""
-        self.queue.put_nowait(None)
-        await self.task
-
-    async def _publish(
-        self, ctx: WorkerContext, env: Envelope, req: TrainingRequest, attempt: str
-    ) -> None:
-        while (item := await self.queue.get()) is not None:
-            # build_progress 5..90 while training; the serving check takes it to 100
-            pct = 5 + int(item[0] * 0.85)
-            await ctx.emit(
-                env,
-                BuildProgressed(
-                    job_id=req.job_id,
-                    version=req.version,
-                    progress=pct,
-                    lines=[item[1]],
-                    attempt_id=attempt,
-                ),
-            )
+        return Job(
+            cause=env,
+            partition=partition,
+            request=req,
+            build=build,
+            account_id=env.account_id,
+            artifact=artifact,
+        )

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import asyncpg
 import msgspec
@@ -38,6 +38,21 @@ class Handler(Protocol):
 
     async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
         """Act on `env` (called for every event; ignore what is not yours)."""
+
+
+@runtime_checkable
+class PartitionOwner(Protocol):
+    """A handler that holds work per partition beyond the record it handles (the
+    trainer's queued builds): told which partitions it gains and loses, and to stop."""
+
+    async def assigned(self, ctx: WorkerContext, partitions: set[int]) -> None:
+        """`partitions` are now this worker's."""
+
+    def revoked(self, partitions: set[int]) -> None:
+        """`partitions` are no longer this worker's."""
+
+    async def close(self) -> None:
+        """The worker is stopping."""
 
 
 class WorkerContext:
@@ -105,10 +120,18 @@ class _FinishRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self.worker.finish(list(revoked))
+        partitions = list(revoked)
+        await self.worker.finish(partitions)
+        if isinstance(self.worker.handler, PartitionOwner):
+            self.worker.handler.revoked({tp.partition for tp in partitions})
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        pass  # committed group offsets are where we resume
+        # Committed group offsets are where reading resumes; an owner of longer work
+        # also looks for what the partitions' previous owner left unfinished.
+        if isinstance(self.worker.handler, PartitionOwner):
+            partitions = {tp.partition for tp in assigned}
+            if partitions:
+                await self.worker.handler.assigned(self.worker.ctx, partitions)
 
 
 class Worker:
@@ -200,6 +223,8 @@ class Worker:
                 await self._reap()
             await self.finish(list(self.tasks))
         finally:
+            if isinstance(self.handler, PartitionOwner):
+                await self.handler.close()
             sweeping.cancel()
             await asyncio.gather(sweeping, return_exceptions=True)
             await self.consumer.stop()

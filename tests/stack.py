@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,8 @@ class Stack:
     projector: asyncio.Task[None]
     #: The API's app (its platform: `app.state.platform`).
     app: Litestar | None = None
+    #: The trainer's worker context (its build queue lives on it).
+    trainer_ctx: WorkerContext | None = None
 
     async def wait_status(
         self,
@@ -73,19 +74,12 @@ class Stack:
 
     @contextlib.contextmanager
     def hold_trainer(self) -> Iterator[None]:
-        """Occupy the trainer's only training thread until the block ends.
-
-        Nothing is faked: a build requested meanwhile is received and started (BUILDING)
-        and waits for the thread; later ones wait behind it (PENDING). No timing
-        assumptions, and the thread is released even when the block fails.
-        """
-        assert self.trainer.executor._max_workers == 1
-        gate = threading.Event()
-        self.trainer.executor.submit(gate.wait)
-        try:
+        """Start no build until the block ends: a build requested meanwhile is received,
+        queued and stays PENDING (with its queue position), then starts. Nothing is
+        faked, no timing assumptions, and builds resume even when the block fails."""
+        assert self.trainer_ctx is not None, "the stack runs no trainer"
+        with self.trainer.queue(self.trainer_ctx).paused():
             yield
-        finally:
-            gate.set()
 
     async def upload(self, rows: list[dict[str, object]], filename: str = "d.csv") -> str:
         """Upload rows as a CSV file; the upload_id."""
@@ -127,9 +121,11 @@ async def platform_stack(
     role name), as on machines of their own; by default they share the settings'."""
     dirs = role_data_dirs or {}
 
+    def settings_of(role: str) -> Settings:
+        return msgspec.structs.replace(settings, data_dir=dirs.get(role, settings.data_dir))
+
     def blobs_of(role: str) -> BlobStore:
-        data_dir = dirs.get(role, settings.data_dir)
-        return open_blob_store(msgspec.structs.replace(settings, data_dir=data_dir))
+        return open_blob_store(settings_of(role))
 
     await prepare(settings)
     pool = await create_pool(settings.database_url, max_size=10)
@@ -149,14 +145,17 @@ async def platform_stack(
             ).run(stop)
         )
     ]
-    trainer_handler = TrainerHandler(settings.data_dir, blobs=blobs_of("trainer"))
+    trainer_handler = TrainerHandler(settings_of("trainer"))
     roles: list[tuple[str, Any]] = []
     if trainer:
         roles.append(("trainer", trainer_handler))
     if deployer:
         roles.append(("deployer", DeployerHandler(settings.data_dir, blobs_of("deployer"))))
+    trainer_ctx = None
     for name, handler in roles:
         ctx = WorkerContext(name, pool, log, watcher, stop)
+        if name == "trainer":
+            trainer_ctx = ctx
         worker = Worker(
             ctx,
             handler,
@@ -173,7 +172,18 @@ async def platform_stack(
                 base_url=base_url, timeout=30.0, headers={"Authorization": f"Bearer {key}"}
             ) as client,
         ):
-            yield Stack(settings, client, pool, log, watcher, trainer_handler, stop, tasks[0], app)
+            yield Stack(
+                settings,
+                client,
+                pool,
+                log,
+                watcher,
+                trainer_handler,
+                stop,
+                tasks[0],
+                app,
+                trainer_ctx,
+            )
     finally:
         stop.set()
         done = await asyncio.gather(*tasks, return_exceptions=True)

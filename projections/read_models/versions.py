@@ -106,3 +106,20 @@ async def latest_version(db: Queryable, account_id: str, model_name: str) -> Ver
 async def versions_of_model(db: Queryable, account_id: str, model_name: str) -> list[VersionRecord]:
     """Every version of the account's live model of that name, newest first."""
     return decode_all(await db.fetch(VERSIONS, account_id, model_name), VersionRecord)
+
+
+QUEUE_PLACE = "SELECT position, reason FROM build_queue WHERE job_id = $1"
+
+
+class QueuePlace(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a PENDING build stands in its trainer's queue (1: starts next), and why it
+    waits (written by the trainer, `consumers.build_queue`)."""
+
+    position: int
+    reason: str
+
+
+async def queue_place(db: Queryable, job_id: str) -> QueuePlace | None:
+    """The queue place of build `job_id`, or None (not queued, or not yet heard of)."""
+    row = await db.fetchrow(QUEUE_PLACE, job_id)
+    return None if row is None else QueuePlace(position=row["position"], reason=row["reason"])

@@ -10,10 +10,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from intentml.events.types import RateLimits
+
+if TYPE_CHECKING:
+    from intentml.infra.llm import LlmInterpreter
 
 #: The single topic that holds every event; keyed by aggregate so one model's
 #: events stay in one partition, totally ordered.
@@ -29,6 +33,17 @@ def _per_minute(raw: str) -> int | None:
     if n < 0:
         raise ValueError(f"a rate limit must be a number of requests per minute, not {raw!r}")
     return n
+
+
+def _seconds_or_none(raw: str) -> float | None:
+    """A time limit from the environment: positive seconds, or `0` / `none` for none."""
+    value = raw.strip().lower()
+    if value in ("", "0", "none", "off"):
+        return None
+    seconds = float(value)
+    if seconds <= 0:
+        raise ValueError(f"a time limit must be a positive number of seconds, not {raw!r}")
+    return seconds
 
 
 def _log_storage(raw: str) -> str:
@@ -102,6 +117,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: when one dies this many times within `restart_window_s`.
     restart_limit: int = 5
     restart_window_s: float = 60.0
+    #: Builds a trainer runs at once, and LightGBM threads per build (0: this machine's
+    #: default, `build_slots`).
+    build_concurrency: int = 0
+    build_threads: int = 0
+    #: Builds of one account a trainer runs at once.
+    build_per_account: int = 2
+    #: A build of at most this many cells (rows times columns) is small: it never waits
+    #: behind big ones (`intentml.domain.scheduling`).
+    build_small_cells: int = 2_000_000
+    #: Wall-clock seconds a build may take before it is stopped (None: no limit).
+    build_timeout_s: float | None = 3600.0
+    #: Resident memory a build may use, in MB, before it is stopped (0: 80 % of this
+    #: machine's memory shared among the build slots).
+    build_memory_mb: int = 0
+    #: The optional LLM interpreter (an OpenAI-compatible chat-completions endpoint, e.g.
+    #: `http://localhost:11434/v1`); off unless both the base URL and the model are set.
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    #: The whole call's bound; past it the deterministic resolver decides alone.
+    llm_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -132,7 +168,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             store_url=_store_url(e.get("INTENTML_STORE_URL", "")),
             restart_limit=int(e.get("INTENTML_RESTART_LIMIT", "5")),
             restart_window_s=float(e.get("INTENTML_RESTART_WINDOW_S", "60")),
+            build_concurrency=int(e.get("INTENTML_BUILD_CONCURRENCY", "0")),
+            build_threads=int(e.get("INTENTML_BUILD_THREADS", "0")),
+            build_per_account=int(e.get("INTENTML_BUILD_PER_ACCOUNT", "2")),
+            build_small_cells=int(e.get("INTENTML_BUILD_SMALL_CELLS", "2000000")),
+            build_timeout_s=_seconds_or_none(e.get("INTENTML_BUILD_TIMEOUT_S", "3600")),
+            build_memory_mb=int(e.get("INTENTML_BUILD_MEMORY_MB", "0")),
+            llm_base_url=e.get("INTENTML_LLM_BASE_URL", "").strip(),
+            llm_model=e.get("INTENTML_LLM_MODEL", "").strip(),
+            llm_api_key=e.get("INTENTML_LLM_API_KEY", ""),
+            llm_timeout_s=float(e.get("INTENTML_LLM_TIMEOUT_S", "10")),
         )
+
+    @property
+    def llm_enabled(self) -> bool:
+        """Whether the LLM interpreter is configured (both its base URL and its model)."""
+        return bool(self.llm_base_url and self.llm_model)
 
     @property
     def default_rate_limits(self) -> RateLimits:
@@ -141,6 +192,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             management_per_minute=self.rate_limit_management,
             inference_per_minute=self.rate_limit_inference,
         )
+
+    def llm_interpreter(self) -> LlmInterpreter | None:
+        """The configured LLM interpreter, or None when it is off."""
+        if not self.llm_enabled:
+            return None
+        from intentml.infra.llm import LlmInterpreter  # httpx only where it is used
+
+        return LlmInterpreter(
+            self.llm_base_url, self.llm_model, self.llm_api_key, self.llm_timeout_s
+        )
+
+    @property
+    def build_slots(self) -> tuple[int, int]:
+        """(builds at once, LightGBM threads per build) as configured, or this machine's
+        default: half its cores as builds, at least two, and the cores shared among them.
+        Small builds gain nothing from a second OpenMP thread (its threads spin while
+        they wait for each other) and much from running side by side; at least two
+        slots keep one for small builds while a big one runs."""
+        cores = os.cpu_count() or 1
+        builds = self.build_concurrency or max(2, cores // 2)
+        threads = self.build_threads or max(1, cores // builds)
+        return builds, threads
+
+    @property
+    def build_memory_limit_mb(self) -> int:
+        """Resident memory a build may use before it is stopped, in MB."""
+        if self.build_memory_mb:
+            return self.build_memory_mb
+        pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        return int(pages * page_size * 0.8 / (1 << 20) / self.build_slots[0])
 
     @property
     def artifacts_dir(self) -> Path:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
-from consumers.trainer import TrainerHandler
+from consumers.trainer import TrainerHandler, executor_for
 from consumers.worker import Worker, WorkerContext
 from intentml.config import Settings
 from intentml.events.commands import submit
 from intentml.events.envelope import make_event
 from intentml.events.types import ModelCreated, TrainingRequest
+from intentml.infra.builds import BuildExecutor, BuildJob, BuildOutcome, Progress
 from tests.data import churn_rows, to_csv
 from tests.stack import Stack, platform_stack
 
@@ -26,7 +26,7 @@ async def test_same_request_delivered_twice_gives_one_version(settings: Settings
         )
         assert up.status_code == 201, up.text
         # Two trainers in two groups: both receive the same ModelCreated request.
-        handlers = [TrainerHandler(settings.data_dir), TrainerHandler(settings.data_dir)]
+        handlers = [TrainerHandler(settings), TrainerHandler(settings)]
         workers = [
             Worker(
                 WorkerContext(f"trainer{i}", stack.pool, stack.log, stack.watcher, stack.stop),
@@ -51,7 +51,7 @@ async def test_same_request_delivered_twice_gives_one_version(settings: Settings
             assert status["status"] == "READY", status
 
             # A third delivery after the verdict, e.g. a trainer whose group lost its offsets.
-            late = TrainerHandler(settings.data_dir)
+            late = TrainerHandler(settings)
             late_worker = Worker(
                 WorkerContext("late", stack.pool, stack.log, stack.watcher, stack.stop),
                 late,
@@ -145,6 +145,26 @@ async def _status_when(
         await asyncio.sleep(0.05)  # a build offers nothing to block on
 
 
+class _Gated:
+    """An executor that starts each build only once `gate` is set (synchronization for
+    the test; the builds themselves run on the real executor)."""
+
+    def __init__(self, executor: BuildExecutor, gate: asyncio.Event) -> None:
+        self.executor = executor
+        self.capacity = executor.capacity
+        self.gate = gate
+
+    async def run(self, job: BuildJob, progress: Progress) -> BuildOutcome:
+        await self.gate.wait()
+        return await self.executor.run(job, progress)
+
+    def cancel(self, job_id: str, reason: str) -> bool:
+        return self.executor.cancel(job_id, reason)
+
+    async def close(self) -> None:
+        await self.executor.close()
+
+
 async def test_a_build_whose_trainer_was_lost_restarts_visibly(settings: Settings) -> None:
     async with platform_stack(settings, trainer=False) as stack:
 
@@ -152,7 +172,7 @@ async def test_a_build_whose_trainer_was_lost_restarts_visibly(settings: Setting
             ctx = WorkerContext("trainer", stack.pool, stack.log, stack.watcher, stack.stop)
             return Worker(ctx, handler, settings.kafka_bootstrap_servers, settings.topic, group)
 
-        lost = trainer(TrainerHandler(settings.data_dir), "first")
+        lost = trainer(TrainerHandler(settings), "first")
         lost_run = asyncio.create_task(lost.run())
         upload = await stack.upload(churn_rows(600))
         r = await stack.client.post(
@@ -169,12 +189,11 @@ async def test_a_build_whose_trainer_was_lost_restarts_visibly(settings: Setting
         await asyncio.gather(lost_run, *(t for t, _ in lost.tasks.values()), return_exceptions=True)
 
         # Another trainer gets the request again. (Its own group: the lost one's group
-        # would hand the uncommitted request on only after a rebalance, 15-20 s here; the
-        # delivery is the same.) Its training thread is held, so the restarted build is
-        # seen before it makes any progress.
-        handler = TrainerHandler(settings.data_dir)
-        gate = threading.Event()
-        handler.executor.submit(gate.wait)
+        # would hand the partitions on only after a rebalance, 15-20 s here; what the new
+        # trainer does is the same.) Its executor waits at a gate, so the restarted build
+        # is seen before it makes any progress.
+        gate = asyncio.Event()
+        handler = TrainerHandler(settings, executor=_Gated(executor_for(settings), gate))
         second = asyncio.create_task(trainer(handler, "second").run())
         try:
             restarted = await _status_when(stack, lambda s: s["attempt"] == 2)

@@ -189,4 +189,5 @@ def test_name_helpers() -> None:
     assert stem("fraudulent") == stem("fraud")
     assert stem("renewal") == stem("renewed") == stem("renew")
     assert stem("approval") == stem("approved")
+    assert stem("departure") == stem("departs") == stem("departed") == "depart"
     assert name_key("is_churn") == name_key("Churned") == "churn"

@@ -81,6 +81,42 @@ def test_unsure_means_ranked_candidates_with_evidence() -> None:
     assert abs(ranked[0].score - ranked[1].score) < MARGIN
 
 
+def test_a_unit_after_how_many_is_the_unit_of_the_answer() -> None:
+    flights = intent.facts("flights")
+    choice = resolve_target(flights, "Predict how many minutes late a flight departs")
+    assert choice.column == "dep_delay"
+    minute = next(c for c in choice.candidates if c.column == "minute")
+    assert any("unit the answer is counted in" in e for e in minute.evidence)
+    # Only weakly: a column that is that count alone can still be the target.
+    columns = _facts(num("hours", 0, 80), num("age", 18, 90), cat("sex", "F", "M"))
+    assert resolve_target(columns, "How many hours will a student study?").column == "hours"
+
+
+def test_a_fronted_object_is_read_after_its_verb() -> None:
+    choice = resolve_target(intent.facts("movies"), "How much money will a film make?")
+    assert choice.column == "gross"
+    assert "'make money' means revenue" in choice.reason
+    # Nothing fronted ("how much will ..."): no reordering, the usual reading.
+    choice = resolve_target(intent.facts("insurance"), "How much will this person pay?")
+    assert choice.column == "charges"
+
+
+def test_a_name_spelled_out_in_full_names_the_column() -> None:
+    # `chol` is "cholesterol" spelled out: it names the column, so `target` is not the
+    # conventional choice.
+    choice = resolve_target(intent.facts("heart"), "What is the patient's cholesterol?")
+    assert choice.column == "chol"
+
+
+def test_a_name_said_word_by_word_keeps_the_meaning_of_its_words() -> None:
+    # "arrival ... delayed" says `arr_delay` word by word; "delayed" still means delay,
+    # which keeps it ahead of `arr_time` ("how long" means duration).
+    choice = resolve_target(intent.facts("flights"), "How long will the arrival be delayed?")
+    assert choice.column == "arr_delay"
+    choice = resolve_target(intent.facts("flights"), "Predict the departure delay")
+    assert choice.column == "dep_delay"
+
+
 def test_vocabulary_is_data_in_the_package() -> None:
     vocab = vocabulary()
     assert any(c.name == "churn" for c in vocab.concepts)

@@ -37,6 +37,7 @@ from intentml.ml.metrics import canonical_metric
 from intentml.ml.outputs import plan_outputs
 from intentml.ml.question import hint_for
 from intentml.ml.target import TargetResolutionError
+from intentml.ml.target.interpreter import InterpretedRefusal
 from intentml.ml.target.resolve import MAX_CANDIDATES
 from intentml.ml.task import TargetFacts, check_task, decide_task, metric_for
 from projections.read_models.uploads import UploadRecord
@@ -62,6 +63,8 @@ async def plan_model(
     try:
         choice, said = await choose_target(platform, ask, upload)
     except TargetResolutionError as exc:
+        if isinstance(exc, InterpretedRefusal):
+            said = exc.interpretation
         refusal = target_refusal(exc, upload)
         problems.append({"field": "target", "message": refusal.message})
         return _plan(model_name, ask, upload, None, exc_candidates(exc), problems, said)

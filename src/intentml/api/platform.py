@@ -24,6 +24,7 @@ from intentml.events.commands import Outcome, ReadModelReset, Refused, stream_st
 from intentml.events.envelope import Envelope
 from intentml.infra.blobs import open_blob_store
 from intentml.infra.connect import Connections, connected
+from intentml.infra.llm import Interpreter
 
 __all__ = ["Outcome", "Platform", "PlatformDep", "open_platform"]
 
@@ -68,6 +69,8 @@ class Platform:
         self.limiter = RateLimiter()
         #: Failed authentications per client address (see `FailedAuthLimiter`).
         self.failed_auth = FailedAuthLimiter(settings.rate_limit_failed_auth)
+        #: The optional LLM interpreter of intents (None: `INTENTML_LLM_*` unset).
+        self.interpreter: Interpreter | None = settings.llm_interpreter()
 
     async def submit(self, envelope: Envelope) -> Outcome:
         """Pre-check a command with the fold, append its event and wait (bounded) for the

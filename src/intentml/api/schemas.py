@@ -199,6 +199,10 @@ class StatusOut(msgspec.Struct, frozen=True):
     error: ErrorInfo | None
     #: Which start of the build this is: 0 while PENDING, 1, then 2+ after a lost worker.
     attempt: int = 0
+    #: While PENDING: the build's place in its trainer's queue (1 starts next) and why
+    #: it waits; None when it is not queued yet (the trainer has not heard of it).
+    queue_position: int | None = None
+    status_reason: str | None = None
 
 
 class InferOut(msgspec.Struct, frozen=True):

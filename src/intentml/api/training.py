@@ -20,6 +20,7 @@ from intentml.events.types import Column, TrainingRequest
 from intentml.ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, canonical_metric
 from intentml.ml.outputs import possible_tasks, unfillable_everywhere
 from intentml.ml.target import ColumnFacts, TargetChoice, TargetResolutionError, resolve_target
+from intentml.ml.target.interpreter import InterpretedRefusal, combine
 from intentml.ml.train import TrainingFailed, check_task
 from projections.read_models.uploads import UploadRecord, account_upload
 
@@ -114,20 +115,39 @@ async def choose_target(
     platform: Platform, ask: TrainingAsk, upload: UploadRecord
 ) -> tuple[TargetChoice, Interpretation | None]:
     """The column to predict and why, with what an LLM interpreter said of it (None when
-    none was asked); raises `TargetResolutionError` with the ranked candidates."""
+    none was asked); raises `TargetResolutionError` with the ranked candidates.
+
+    The interpreter (when configured) is asked only when the request names no target,
+    neither by `target` nor by an output field; `combine` weighs its answer."""
     columns = [c.name for c in upload.columns]
     if ask.target is None and ask.previous_target in columns:
         reason = f"the target of v{ask.previous_version}, still a column of the dataset"
         return TargetChoice(column=ask.previous_target, reason=reason), None
     facts = [ColumnFacts(c.name, c.type, c.profile) for c in upload.columns]
-    return resolve_target(facts, ask.intent, ask.target, ask.output_schema), None
+    interpreter = platform.interpreter
+    named = ask.target is not None and bool(ask.target.strip())
+    if interpreter is None or named:
+        return resolve_target(facts, ask.intent, ask.target, ask.output_schema), None
+    deterministic: TargetChoice | TargetResolutionError
+    try:
+        deterministic = resolve_target(facts, ask.intent, None, ask.output_schema)
+    except TargetResolutionError as exc:
+        deterministic = exc
+    if isinstance(deterministic, TargetChoice) and deterministic.output_field is not None:
+        return deterministic, None  # the output schema named it: the user's own word
+    said = await interpreter.interpret(ask.intent, upload.columns)
+    return combine(deterministic, said, facts), said
 
 
 def target_refusal(exc: TargetResolutionError, upload: UploadRecord) -> ApiError:
-    """The 422 for a target that cannot be told: the ranked candidates and the columns."""
+    """The 422 for a target that cannot be told: the ranked candidates and the columns,
+    and what the LLM interpreter said when it was asked."""
     ranked = [msgspec.to_builtins(c) for c in exc.ranked]
     columns = [c.name for c in upload.columns]
-    return ApiError(422, str(exc), {"candidates": ranked, "columns": columns})
+    details: dict[str, Any] = {"candidates": ranked, "columns": columns}
+    if isinstance(exc, InterpretedRefusal):
+        details["interpretation"] = msgspec.to_builtins(exc.interpretation)
+    return ApiError(422, str(exc), details)
 
 
 def unfillable_outputs(

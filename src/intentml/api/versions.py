@@ -40,6 +40,7 @@ from intentml.events.envelope import Envelope, make_event
 from intentml.events.types import TrainingRequest, VersionRequested
 from projections.read_models.versions import (
     VersionRecord,
+    queue_place,
     version_by_number,
     versions_of_model,
 )
@@ -395,9 +396,18 @@ class VersionController(Controller):
         model_name: FromPath[str],
         model_version: FromPath[str],
     ) -> StatusOut:
-        """PENDING → BUILDING → READY or ERROR, with progress, metric and error."""
+        """PENDING → BUILDING → READY or ERROR, with progress, metric and error; while
+        PENDING, its place in the build queue and why it waits."""
         row = await find_version(platform, request.user.account_id, model_name, model_version)
-        return status_out(row)
+        status = status_out(row)
+        if row.status != VersionStatus.PENDING:
+            return status
+        place = await queue_place(platform.pool, row.job_id)
+        if place is None:
+            return status
+        return msgspec.structs.replace(
+            status, queue_position=place.position, status_reason=place.reason
+        )
 
     @get("/{model_version:str}/describe", summary="What a trained version is and how good")
     async def describe(

@@ -64,13 +64,8 @@ async def run_trainer(settings: Settings, args: argparse.Namespace | None = None
     """Build requested versions until stopped."""
     from consumers.trainer import TrainerHandler
 
-    blobs = open_blob_store(settings)  # before connecting: a bad store URL stops the start
-    await _run_worker(
-        settings,
-        "trainer",
-        "intentml-trainer",
-        lambda: TrainerHandler(settings.data_dir, blobs=blobs),
-    )
+    open_blob_store(settings)  # before connecting: a bad store URL stops the start
+    await _run_worker(settings, "trainer", "intentml-trainer", lambda: TrainerHandler(settings))
 
 
 async def run_deployer(settings: Settings, args: argparse.Namespace | None = None) -> None:

@@ -124,6 +124,12 @@ class TrainingSpec(msgspec.Struct, frozen=True, kw_only=True):
     options: TrainingOptions = msgspec.field(default_factory=TrainingOptions)
     #: What the LLM interpreter answered at create time (None: none was asked).
     interpretation: Interpretation | None = None
+    #: The most threads LightGBM may use (None: this machine's cores, up to 4); the
+    #: executor sets it so that concurrent builds do not fight over the cores.
+    max_threads: int | None = None
+    #: The platform's bound on the search's seconds (`INTENTML_BUILD_TIMEOUT_S` less the
+    #: time to finish the best candidate); the request's `time_budget_s` may be smaller.
+    search_budget_s: float | None = None
 
 
 class Prepared(msgspec.Struct, frozen=True, kw_only=True):
@@ -189,7 +195,13 @@ def train(
             progress(percent, line)
 
     prepared = prepare(dataset_path, fmt_name, spec, report)
-    selected = select(prepared, spec.options, report)
+    selected = select(
+        prepared,
+        spec.options,
+        report,
+        max_threads=spec.max_threads,
+        platform_budget_s=spec.search_budget_s,
+    )
     fitted = fit_and_score(prepared, selected, spec, report)
     return package(prepared, selected, fitted, spec, artifact_dir, report, started=started)
 
@@ -384,8 +396,16 @@ def _drop_leaky_identifiers(
     return kept, warnings
 
 
-def select(prepared: Prepared, options: TrainingOptions, report: ReportProgress) -> Selected:
-    """Stage 2: search configurations on the selection rows (never the test rows)."""
+def select(
+    prepared: Prepared,
+    options: TrainingOptions,
+    report: ReportProgress,
+    *,
+    max_threads: int | None = None,
+    platform_budget_s: float | None = None,
+) -> Selected:
+    """Stage 2: search configurations on the selection rows (never the test rows), within
+    the request's `time_budget_s` and the platform's own budget, the smaller one."""
     target, metric = prepared.target, prepared.metric
     selection = selection_for(target.task, metric.name, counts=target.counts)
     if selection.note:
@@ -394,13 +414,13 @@ def select(prepared: Prepared, options: TrainingOptions, report: ReportProgress)
         prepared.matrix,
         target.values,
         prepared.rest,
-        _base_params(target, options.seed, prepared.matrix.size),
+        _base_params(target, options.seed, prepared.matrix.size, max_threads),
         selection,
         feature_names=prepared.feature_names,
         categorical=prepared.categorical,
         stratify=target.task != "regression",
         max_iterations=_iterations(options),
-        time_budget_s=options.time_budget_s,
+        time_budget_s=_budget(options.time_budget_s, platform_budget_s),
         seed=options.seed,
         report=report,
     )
@@ -545,12 +565,19 @@ def _baseline_line(b: Baseline) -> str:
     )
 
 
-def _base_params(target: Target, seed: int, cells: int) -> dict[str, Any]:
+def _budget(requested: float | None, platform: float | None) -> float | None:
+    given = [b for b in (requested, platform) if b is not None]
+    return min(given) if given else None
+
+
+def _base_params(
+    target: Target, seed: int, cells: int, max_threads: int | None = None
+) -> dict[str, Any]:
     """The parameters the search does not touch."""
     params: dict[str, Any] = {
         "objective": target.task,
         "feature_pre_filter": False,
-        "num_threads": _threads(cells),
+        "num_threads": _threads(cells, max_threads),
         "verbose": -1,
         "seed": seed,
         "deterministic": True,
@@ -561,12 +588,12 @@ def _base_params(target: Target, seed: int, cells: int) -> dict[str, Any]:
     return params
 
 
-def _threads(cells: int) -> int:
+def _threads(cells: int, cap: int | None) -> int:
     # OpenMP threads spin while they wait for each other: on small data, or on a busy
     # machine, a second thread made a 0.5 s build take 20 s. Only large data gains.
     if cells < PARALLEL_MIN_CELLS:
         return 1
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(1, min(4, os.cpu_count() or 1, cap or 4))
 
 
 def _fit(

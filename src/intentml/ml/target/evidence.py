@@ -7,12 +7,13 @@ benchmark (`benchmarks/intent.py`) and the README speak of the same numbers.
 from __future__ import annotations
 
 import functools
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import msgspec
 
 from intentml.domain.profiles import ColumnProfile
+from intentml.ml.question import read_question
 from intentml.ml.target import matching as mt
 from intentml.ml.target.names import name_tokens, stem
 from intentml.ml.target.vocabulary import Concept, Vocabulary, vocabulary
@@ -24,6 +25,10 @@ NAME_IN_PHRASE = 6.0
 NAME_NEUTRAL = 8.0
 #: The name is in the sentence, but outside the phrase naming the target ("... in default").
 NAME_OUTSIDE_PHRASE = 3.0
+#: The name is the unit the answer is counted in ("how many minutes late" and `minute`):
+#: weak, so that a column named for what is counted wins, but a column that is only
+#: that count (`hours` for "how many hours ...") still can.
+NAME_IS_UNIT = 3.0
 #: Each extra word the name match covers ("house price" over "price").
 NAME_PER_EXTRA_WORD = 2.0
 #: How exactly it was spelled: verbatim, ignoring case, normalized, generic, loosely.
@@ -48,19 +53,6 @@ CONVENTIONAL_NAMES = frozenset(["target", "label", "class", "outcome", "y"])
 _INDEX_NAMES = frozenset(["rownames", "index", "unnamed: 0", "rownumber", "row_number", "row_id"])
 #: A text column with more distinct values than this is free text, not classes.
 MAX_TEXT_CLASSES = 100
-
-_NUMBER_FORM = re.compile(
-    r"\bhow (much|many|long|late|heavy|old|far|big|high|expensive|good|well)\b"
-    r"|\bwhat (price|amount)\b"
-)
-_CATEGORY_FORM = re.compile(
-    r"\b(what|which) (kind|type|species|category|sort|class|breed)\b|\bclassify\b"
-)
-_TWO_FORM = re.compile(
-    r"^(is|are|will|would|does|do|did|can|could|has|have|was|were|should)\b|\bwhether\b|"
-    r"\bif\b|^(who|which)\b"
-)
-
 
 class ColumnFacts(msgspec.Struct, frozen=True):
     """A column as resolution sees it: its name, type and profile (when known)."""
@@ -96,6 +88,30 @@ class _Hit:
     phrase: str
 
 
+class _Runs:
+    """The runs of words of the intent in one order (fillers skipped), indexed by their
+    stems, so that finding each phrase of the vocabulary costs a lookup."""
+
+    def __init__(self, sentence: mt.Sentence, order: list[int]) -> None:
+        tokens = sentence.tokens
+        self.content = [i for i in order if tokens[i].text not in _SKIPPED]
+        stems = [tokens[i].stem for i in self.content]
+        self.at: dict[tuple[str, ...], list[int]] = {}
+        for n in range(1, _longest_phrase() + 1):
+            for k in range(len(stems) - n + 1):
+                self.at.setdefault(tuple(stems[k : k + n]), []).append(k)
+
+
+@functools.cache
+def _longest_phrase() -> int:
+    """Words in the vocabulary's longest phrase."""
+    vocab = vocabulary()
+    says = [s for c in vocab.concepts for s in c.says] + [
+        s for v in vocab.value_hints for s in v.says
+    ]
+    return max(len(s) for s in says)
+
+
 class Reading:
     """The intent read against the vocabulary: concepts and values it speaks of, its
     entities, and the form of its question."""
@@ -112,8 +128,14 @@ class Reading:
         not_inputs = [i for i in range(len(tokens)) if self.sentence.roles[i] != mt.FEATURE_ZONE]
         self.all_stems = frozenset(t.stem for t in tokens)
         self.heads = {i for i in zone if self.sentence.roles[i] == mt.HEAD}
+        # "How much money will a film make" says "make money" too, in the verb's order.
+        orders = [_Runs(self.sentence, not_inputs)]
+        if (reordered := mt.unfronted(tokens, not_inputs)) != not_inputs:
+            orders.append(_Runs(self.sentence, reordered))
         self.concepts = [
-            (c, hit) for c in self.vocab.concepts for hit in self._find(c.says, not_inputs, c.name)
+            (c, hit)
+            for c in self.vocab.concepts
+            for hit in _unique(h for runs in orders for h in self._find(c.says, runs, c.name))
         ]
         # Indexed by the first word of each column-name run, so a column costs a lookup
         # per word of its name rather than a pass over every concept.
@@ -121,36 +143,47 @@ class Reading:
         for concept, hit in self.concepts:
             for run in concept.columns:
                 self.runs_by_first.setdefault(run[0], []).append((concept, hit, run))
+        in_zone = _Runs(self.sentence, zone)
         self.values = [
-            (v, hit) for v in self.vocab.value_hints for hit in self._find(v.says, zone, "")
+            (v, hit) for v in self.vocab.value_hints for hit in self._find(v.says, in_zone, "")
         ]
         self.value_words = {tokens[i].text for i in zone if len(tokens[i].text) > 1}
-        text = " ".join(t.text for t in tokens)
-        self.form = (
-            "category"
-            if _CATEGORY_FORM.search(text)
-            else "number"
-            if _NUMBER_FORM.search(text)
-            else "two"
-            if _TWO_FORM.search(text)
-            else ""
+        counted = mt.how_many_object(tokens)
+        self.units = (
+            {counted[0]}
+            if counted is not None and tokens[counted[0]].stem in self.vocab.units
+            else set()
         )
+        text = " ".join(t.text for t in tokens)
+        # The question's form, as the task and metric read it too; a count is a number.
+        form = read_question(intent).form
+        self.form = "number" if form == "count" else form
         self.form_words = text.split(" ")[:2]
+        self.asked = " ".join(self.form_words)
 
-    def _find(self, runs: tuple[tuple[str, ...], ...], zone: list[int], label: str) -> list[_Hit]:
-        """Where the intent says one of `runs` (fillers between words are skipped)."""
-        tokens = self.sentence.tokens
-        content = [i for i in zone if tokens[i].text not in _SKIPPED]
-        stems = [tokens[i].stem for i in content]
+    def _find(self, says: tuple[tuple[str, ...], ...], runs: _Runs, label: str) -> list[_Hit]:
+        """Where the intent says one of `says` (fillers between words are skipped)."""
         hits: list[_Hit] = []
-        for run in runs:
-            n = len(run)
-            for k in range(len(stems) - n + 1):
-                if tuple(stems[k : k + n]) == run:
-                    words = tuple(content[k : k + n])
-                    text = self.sentence.text[tokens[words[0]].start : tokens[words[-1]].end]
-                    hits.append(_Hit(label, words, text))
+        for said in says:
+            for k in runs.at.get(said, ()):
+                words = tuple(runs.content[k : k + len(said)])
+                hits.append(_Hit(label, words, self._phrase(words)))
         return hits
+
+    def _phrase(self, words: tuple[int, ...]) -> str:
+        """The words as written: the span of the intent, or (when reordered) each word."""
+        tokens, text = self.sentence.tokens, self.sentence.text
+        if list(words) == sorted(words):
+            return text[tokens[words[0]].start : tokens[words[-1]].end]
+        return " ".join(text[tokens[i].start : tokens[i].end] for i in words)
+
+
+def _unique(hits: Iterable[_Hit]) -> list[_Hit]:
+    """Hits with the same meaning over the same words counted once."""
+    seen: dict[tuple[str, frozenset[int]], _Hit] = {}
+    for hit in hits:
+        seen.setdefault((hit.label, frozenset(hit.words)), hit)
+    return list(seen.values())
 
 
 _SKIPPED = frozenset(
@@ -160,9 +193,7 @@ _SKIPPED = frozenset(
 
 def identifier_reason(column: ColumnFacts) -> str:
     """Why a column is a key or a row number (never a target), or ""."""
-    tokens = name_tokens(column.name)
-    lowered = column.name.strip().lower()
-    if lowered in _INDEX_NAMES or (tokens and tokens[-1] == "id") or tokens == ["row", "number"]:
+    if _named_like_identifier(column.name):
         return f"'{column.name}' is named like an identifier or row number"
     profile = column.profile
     if profile is not None and profile.unique:
@@ -171,6 +202,17 @@ def identifier_reason(column: ColumnFacts) -> str:
         if column.type == "string":
             return f"'{column.name}' is an identifier: a different text code on every row"
     return ""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _named_like_identifier(name: str) -> bool:
+    tokens = name_tokens(name)
+    lowered = name.strip().lower()
+    return (
+        lowered in _INDEX_NAMES
+        or (bool(tokens) and tokens[-1] == "id")
+        or tokens == ["row", "number"]
+    )
 
 
 def unusable_reason(column: ColumnFacts) -> str:
@@ -204,9 +246,9 @@ def score_column(column: ColumnFacts, reading: Reading) -> Scored:
     if reason:
         scored.excluded = reason
         return scored
-    used, whole = _name_evidence(scored, column, reading)
+    used, whole, spelled = _name_evidence(scored, column, reading)
     meant = _meaning_evidence(scored, column, reading, used if whole else set())
-    scored.named = meant or (whole and scored.score > 0)
+    scored.named = meant or (spelled and scored.score > 0)
     _value_evidence(scored, column, reading)
     _form_evidence(scored, column, reading)
     return scored
@@ -240,9 +282,12 @@ def conventional_evidence(scored: list[Scored], dimensions: bool, asks_form: boo
             s.add(CONVENTIONAL, f"'{s.column}' is a conventional target name")
 
 
-def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tuple[set[int], bool]:
-    """The intent spells the name (whole, or some of its words): the words used, and
-    whether they spell the whole name."""
+def _name_evidence(
+    scored: Scored, column: ColumnFacts, reading: Reading
+) -> tuple[set[int], bool, bool]:
+    """The intent spells the name (whole, or some of its words): the words used, whether
+    they were matched as the name (so their meaning is not counted again), and whether
+    they say every word of it."""
     sentence = reading.sentence
     match = sentence.name_match(column.name)
     if match is not None and match.rank > mt.FEATURE_ZONE:
@@ -254,12 +299,19 @@ def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tup
             scored.evidence.append(
                 (0.0, f"'{match.phrase}' is part of '{inside.phrase}', which means {inside.label}")
             )
-            return words, True
+            return words, True, True
         if words <= reading.entities:
             scored.evidence.append(
                 (0.0, f"'{match.phrase}' is who the prediction is about, not what is predicted")
             )
-            return words, True
+            return words, True, True
+        if words <= reading.units:
+            scored.add(
+                NAME_IS_UNIT,
+                f"'{match.phrase}' is the unit the answer is counted in, so only weakly "
+                f"column '{column.name}'",
+            )
+            return words, True, True
         base = NAME_AT_HEAD if match.rank == mt.HEAD else NAME_IN_PHRASE
         if not sentence.has_phrase:
             base = NAME_NEUTRAL
@@ -272,17 +324,23 @@ def _name_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> tup
             scored.add(points, f"the intent names column '{column.name}'")
         else:
             scored.add(points, f"matched '{match.phrase}' in the intent to column '{column.name}'")
-        return words, True
+        return words, True, True
     stems = column_stems(column.name)
+    if reading.zone_stems.keys().isdisjoint(stems):
+        return set(), False, False  # most columns of a wide table: none of their words said
     found = sorted(
         {i for s in stems if (i := reading.zone_stems.get(s)) is not None} - reading.entities
     )
     found = [i for i in found if mt.is_content(sentence.tokens[i].text)]
-    if found:
-        said = ", ".join(f"'{sentence.tokens[i].text}'" for i in found)
-        points = WORD_IN_NAME * len(found) + (HEAD_IN_NAME if reading.heads & set(found) else 0)
-        scored.add(points, f"{said} in the intent, in the name '{column.name}'")
-    return set(found), False
+    if not found:
+        return set(), False, False
+    said = ", ".join(f"'{sentence.tokens[i].text}'" for i in found)
+    points = WORD_IN_NAME * len(found) + (HEAD_IN_NAME if reading.heads & set(found) else 0)
+    scored.add(points, f"{said} in the intent, in the name '{column.name}'")
+    # Every word of the name said, abbreviations spelled out ("cholesterol" for `chol`):
+    # the intent names the column as surely as if it had spelled it.
+    spelled = {sentence.tokens[i].stem for i in found} >= set(stems)
+    return set(found), False, spelled
 
 
 def _meaning_evidence(
@@ -290,6 +348,8 @@ def _meaning_evidence(
 ) -> bool:
     """The intent says a word whose meaning the vocabulary ties to the column's name."""
     stems = column_stems(column.name)
+    if reading.runs_by_first.keys().isdisjoint(stems):
+        return False
     best: tuple[float, str] | None = None
     for first in set(stems):
         for concept, hit, run in reading.runs_by_first.get(first, ()):
@@ -334,8 +394,7 @@ def _form_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> Non
     distinct = column.profile.distinct if column.profile is not None else None
     numeric = column.type in ("integer", "number")
     two = column.type == "boolean" or distinct == 2
-    asked = " ".join(reading.form_words)
-    values = "/".join(column.profile.top) if column.profile and column.profile.top else ""
+    asked = reading.asked
     if form == "number":
         if numeric and not two:
             scored.add(FORM_FITS, f"the question asks for a number; '{column.name}' holds numbers")
@@ -343,15 +402,23 @@ def _form_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> Non
         elif not numeric:
             scored.add(FORM_CLASHES, f"the question asks for a number; '{column.name}' does not")
     elif form == "two" and two:
-        scored.add(FORM_FITS, f"'{asked}…' asks yes or no; column '{column.name}' holds {values}")
+        scored.add(
+            FORM_FITS, f"'{asked}…' asks yes or no; column '{column.name}' holds {_shown(column)}"
+        )
         scored.fits_form = True
     elif form == "two" and distinct is not None and distinct > 2:
         scored.add(
             FORM_CLASHES, f"'{asked}…' asks yes or no; '{column.name}' has {distinct} values"
         )
     elif form == "category" and column.type == "string" and distinct is not None and distinct > 2:
-        scored.add(FORM_FITS, f"the question asks for a kind; '{column.name}' holds {values}")
+        scored.add(
+            FORM_FITS, f"the question asks for a kind; '{column.name}' holds {_shown(column)}"
+        )
         scored.fits_form = True
+
+
+def _shown(column: ColumnFacts) -> str:
+    return "/".join(column.profile.top) if column.profile and column.profile.top else ""
 
 
 def _contains(stems: tuple[str, ...], run: tuple[str, ...]) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from intentml.ml.target.names import generic_key, name_key, name_tokens, stem, word_spans
+from intentml.ml.target.names import name_forms, stem, word_spans
 
 
 def _words(text: str) -> frozenset[str]:
@@ -220,6 +220,38 @@ def _heads(tokens: list[Token], phrase: list[int]) -> list[int]:
     return heads
 
 
+#: Words that end a fronted "how much money" (the subject or its verb follows).
+_AFTER_FRONTED = _words(
+    "will would does do did can could should is are was were has have "
+    "a an the their his her its our my your this that these those"
+)
+
+
+def how_many_object(tokens: list[Token]) -> tuple[int, int] | None:
+    """The words after "how much/many" that say what is counted, as [start, end) token
+    indices: "How much money will a film make?" asks what the film will make, money;
+    "predict how many minutes late a flight departs" counts minutes. None when nothing
+    follows before the verb or subject ("how much will a customer pay?")."""
+    for p in range(len(tokens) - 2):
+        if tokens[p].text == "how" and tokens[p + 1].text in ("much", "many"):
+            end = next(
+                (i for i in range(p + 2, len(tokens)) if tokens[i].text in _AFTER_FRONTED),
+                len(tokens),
+            )
+            return (p + 2, end) if p + 2 < end < len(tokens) else None
+    return None
+
+
+def unfronted(tokens: list[Token], order: list[int]) -> list[int]:
+    """`order` (token indices) with a fronted "how much/many" object put back after its
+    verb, so that "how much money will a film make" also reads "... a film make money"."""
+    span = how_many_object(tokens)
+    if span is None:
+        return order
+    fronted = [i for i in order if span[0] <= i < span[1]]
+    return [i for i in order if not span[0] <= i < span[1]] + fronted
+
+
 def _is_trigger(word: str) -> bool:
     return word.startswith(_TRIGGER_PREFIXES)
 
@@ -244,7 +276,8 @@ class _Windows:
     def __init__(self, intent: str, tokens: list[Token], roles: list[int], floor: int) -> None:
         self.by_text: dict[str, list[_Window]] = {}
         self.by_key: dict[str, list[_Window]] = {}
-        self.fuzzy: list[_Window] = []
+        # By the first letter of their key: `_ratio` pairs only keys that share it.
+        self.fuzzy: dict[str, list[_Window]] = {}
         for size in range(1, min(len(tokens), self._MAX_SPAN) + 1):
             for i in range(len(tokens) - size + 1):
                 run = tokens[i : i + size]
@@ -259,21 +292,21 @@ class _Windows:
                 self.by_text.setdefault(window.text, []).append(window)
                 self.by_key.setdefault(window.key, []).append(window)
                 if window.rank >= floor and len(window.key) >= 4 and _bounded(run):
-                    self.fuzzy.append(window)
+                    self.fuzzy.setdefault(window.key[0], []).append(window)
 
     def best_match(self, column: str) -> NameMatch | None:
-        col_tokens = name_tokens(column)
-        if not col_tokens:
+        forms = name_forms(column)
+        if not forms.text:
             return None
-        normalized = name_key(column)
-        generic = generic_key(column)
+        normalized = forms.key
         found: list[tuple[_Window, int]] = []
-        for window in self.by_text.get("".join(col_tokens), []):
+        for window in self.by_text.get(forms.text, ()):
             found.append((window, VERBATIM if window.phrase == column else EXACT))
-        found.extend((w, NORMALIZED) for w in self.by_key.get(normalized, []))
-        found.extend((w, GENERIC) for w in self.by_key.get(generic, []) if generic)
-        best = max((_match(w, tier) for w, tier in found), key=NameMatch.key, default=None)
-        for window in self.fuzzy:
+        found.extend((w, NORMALIZED) for w in self.by_key.get(normalized, ()))
+        if forms.generic:
+            found.extend((w, GENERIC) for w in self.by_key.get(forms.generic, ()))
+        best = max((_match(w, tier) for w, tier in found), key=NameMatch.key) if found else None
+        for window in self.fuzzy.get(normalized[:1], ()):
             if best is not None and (window.rank, window.span) <= (best.rank, best.span):
                 continue  # a fuzzy match here could not beat what we have
             if _ratio(window.key, normalized) >= FUZZY_MIN_RATIO:

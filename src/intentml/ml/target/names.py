@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -53,7 +54,7 @@ def _name_tokens(name: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A deliberately small English stemmer: churned→churn, prices→pric, fraudulent→fraud,
-    renewal→renew."""
+    renewal→renew, departure→depart."""
     w = word.lower()
     if len(w) <= 3 or w.isdigit():
         return w
@@ -78,26 +79,46 @@ def stem(word: str) -> str:
     # Nouns of an action meet its past participle: renewal/renewed, approval/approved.
     if w.endswith(("wal", "val", "sal")) and len(w) > 6:
         w = w[:-2]
+    # ...and its verb: departure/departs (`dep_delay`), failure/failed, exposure/exposed.
+    elif w.endswith("ure") and len(w) > 6:
+        w = w[:-3]
     # Dropping a final "e" makes price/priced/pricing agree.
     if w.endswith("e") and len(w) > 3:
         w = w[:-1]
     return w
 
 
+@dataclass(frozen=True, slots=True)
+class NameForms:
+    """The forms of a column name that matching compares with the sentence's words."""
+
+    text: str  # its lowercase words joined ("saleprice")
+    key: str  # `name_key`
+    generic: str  # `generic_key`
+
+
+# Cached because a table's columns are matched again for every intent, and their forms
+# do not depend on it.
+@functools.lru_cache(maxsize=1 << 16)
+def name_forms(name: str) -> NameForms:
+    """A name's lowercase words joined, its key and its generic key."""
+    tokens = name_tokens(name)
+    kept = strip_prefixes(tokens)
+    stripped = kept
+    while len(stripped) > 1 and stripped[-1] in GENERIC_SUFFIXES:
+        stripped = stripped[:-1]
+    generic = "" if stripped == kept else "".join(stem(t) for t in stripped)
+    return NameForms("".join(tokens), "".join(stem(t) for t in kept), generic)
+
+
 def name_key(name: str) -> str:
     """A normalized form of a name: words stemmed, `is_`/`has_` prefixes dropped."""
-    return "".join(stem(t) for t in strip_prefixes(name_tokens(name)))
+    return name_forms(name).key
 
 
 def generic_key(column: str) -> str:
     """The name's key without a generic suffix (`churn_flag` → churn); "" if it has none."""
-    tokens = strip_prefixes(name_tokens(column))
-    stripped = tokens
-    while len(stripped) > 1 and stripped[-1] in GENERIC_SUFFIXES:
-        stripped = stripped[:-1]
-    if stripped == tokens:
-        return ""
-    return "".join(stem(t) for t in stripped)
+    return name_forms(column).generic
 
 
 def strip_prefixes(tokens: list[str]) -> list[str]:

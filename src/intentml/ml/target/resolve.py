@@ -136,12 +136,11 @@ def _from_intent(facts: list[ev.ColumnFacts], intent: str, tied: list[str]) -> T
     lead = best.score - runner
     if len(ranked) > 1 and lead < MARGIN and _same_but_case(best, ranked[1], intent):
         lead = MARGIN  # "churn" vs "Churn": the spelling in the sentence decides
-    candidates = [_candidate(s) for s in ranked]
     if best.score >= MIN_SCORE and lead >= MARGIN and not tied:
-        return TargetChoice(
-            column=best.column, reason=_reason(best), candidates=candidates[:MAX_CANDIDATES]
-        )
-    raise _refusal(intent, ranked, candidates, tied)
+        # Only the shown candidates are built: a wide table's other columns cost nothing.
+        shown = [_candidate(s) for s in ranked[:MAX_CANDIDATES]]
+        return TargetChoice(column=best.column, reason=_reason(best), candidates=shown)
+    raise _refusal(intent, ranked, [_candidate(s) for s in ranked], tied)
 
 
 def _refusal(

@@ -29,12 +29,14 @@ class ValueHint:
 
 @dataclass(frozen=True, slots=True)
 class Vocabulary:
-    """Concepts, value hints, entity nouns (stems) and abbreviations (token → words)."""
+    """Concepts, value hints, entity nouns (stems), abbreviations (token → words) and the
+    units an answer is counted in (stems)."""
 
     concepts: tuple[Concept, ...]
     value_hints: tuple[ValueHint, ...]
     entities: frozenset[str]
     abbreviations: dict[str, tuple[str, ...]]
+    units: frozenset[str] = frozenset()
 
 
 def _run(text: str) -> tuple[str, ...]:
@@ -63,4 +65,5 @@ def vocabulary() -> Vocabulary:
     )
     abbreviations = {k: tuple(v.split()) for k, v in data["abbreviations"].items()}
     entities = frozenset(stem(w) for w in data["entities"]["words"])
-    return Vocabulary(concepts, hints, entities, abbreviations)
+    units = frozenset(stem(w) for w in data["units"]["words"])
+    return Vocabulary(concepts, hints, entities, abbreviations, units)
