@@ -3,6 +3,7 @@ there, around a real executor (real builds in real processes), on both adapters.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from pathlib import Path
 
@@ -54,10 +55,12 @@ class _Recorded:
     def __init__(self, outcome: BuildOutcome) -> None:
         self.outcome = outcome
         self.jobs: list[BuildJob] = []
+        #: The bytes of each job's dataset, read from the local path it was given.
+        self.datasets: list[bytes] = []
 
     async def run(self, job: BuildJob, progress: Progress) -> BuildOutcome:
         self.jobs.append(job)
-        assert Path(job.dataset).is_file()  # a local path, the dataset's bytes fetched
+        self.datasets.append(await asyncio.to_thread(Path(job.dataset).read_bytes))
         return self.outcome
 
     def cancel(self, job_id: str, reason: str) -> bool:
@@ -88,6 +91,7 @@ async def test_a_failed_build_stores_nothing(blobs: BlobStore) -> None:
     assert outcome == Failed("dataset_invalid", "no such target")
     [job] = inner.jobs
     assert Path(job.artifact_dir).is_absolute()  # the executor wrote to a local directory
+    assert inner.datasets == [to_csv(churn_rows(200))]
     assert not await blobs.exists(ARTIFACT)
 
 
