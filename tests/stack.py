@@ -20,7 +20,7 @@ import uvicorn
 from litestar import Litestar
 
 from consumers.deployer import DeployerHandler
-from consumers.trainer import TrainerHandler
+from consumers.trainer import TrainerHandler, executor_for
 from consumers.worker import Worker, WorkerContext
 from intentml.api.app import create_app
 from intentml.api.server import server_options
@@ -29,11 +29,46 @@ from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.log import EventLog, new_producer
 from intentml.infra.blobs import BlobStore, open_blob_store
+from intentml.infra.builds import BuildExecutor, BuildJob, BuildOutcome, Progress
 from intentml.infra.db import create_pool
 from intentml.infra.embedded import free_port
 from intentml.infra.setup import prepare
 from projections.projector import Projector
 from tests.data import CHURN_INTENT, churn_rows, to_csv
+
+
+class GatedExecutor:
+    """The real executor, with a gate builds wait at before they run (`hold_trainer`):
+    synchronization for tests, the builds themselves are real."""
+
+    def __init__(self, executor: BuildExecutor) -> None:
+        self.executor = executor
+        self.capacity = executor.capacity
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Builds wait at the gate until the block ends."""
+        self.gate.clear()
+        try:
+            yield
+        finally:
+            self.gate.set()
+
+    async def run(self, job: BuildJob, progress: Progress) -> BuildOutcome:
+        """Wait at the gate, then run `job` on the real executor."""
+        await self.gate.wait()
+        return await self.executor.run(job, progress)
+
+    def cancel(self, job_id: str, reason: str) -> bool:
+        """Cancel on the real executor."""
+        return self.executor.cancel(job_id, reason)
+
+    async def close(self) -> None:
+        """Close the real executor."""
+        self.gate.set()
+        await self.executor.close()
 
 
 @dataclass
@@ -50,8 +85,6 @@ class Stack:
     projector: asyncio.Task[None]
     #: The API's app (its platform: `app.state.platform`).
     app: Litestar | None = None
-    #: The trainer's worker context (its build queue lives on it).
-    trainer_ctx: WorkerContext | None = None
 
     async def wait_status(
         self,
@@ -72,13 +105,26 @@ class Stack:
             # A client polls; the API offers nothing to block on for a build.
             await asyncio.sleep(0.05)
 
+    async def wait_queued(self, model: str, version: str = "v1") -> dict[str, Any]:
+        """The status of a PENDING build once its trainer has queued it (it has a
+        `queue_position`)."""
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            r = await self.client.get(f"/models/{model}/{version}/status")
+            body: dict[str, Any] = r.json()
+            if body.get("queue_position") is not None:
+                return body
+            assert asyncio.get_running_loop().time() < deadline, f"not queued: {body}"
+            await asyncio.sleep(0.05)  # a client polls
+
     @contextlib.contextmanager
     def hold_trainer(self) -> Iterator[None]:
-        """Start no build until the block ends: a build requested meanwhile is received,
-        queued and stays PENDING (with its queue position), then starts. Nothing is
-        faked, no timing assumptions, and builds resume even when the block fails."""
-        assert self.trainer_ctx is not None, "the stack runs no trainer"
-        with self.trainer.queue(self.trainer_ctx).paused():
+        """Builds that get a slot meanwhile start (BUILDING) but wait before they run
+        until the block ends; with every slot taken, later ones stay PENDING, queued.
+        Nothing is faked but the wait, no timing assumptions, and the builds go on even
+        when the block fails."""
+        assert isinstance(self.trainer.executor, GatedExecutor)
+        with self.trainer.executor.held():
             yield
 
     async def upload(self, rows: list[dict[str, object]], filename: str = "d.csv") -> str:
@@ -145,17 +191,16 @@ async def platform_stack(
             ).run(stop)
         )
     ]
-    trainer_handler = TrainerHandler(settings_of("trainer"))
+    trainer_handler = TrainerHandler(
+        settings_of("trainer"), executor=GatedExecutor(executor_for(settings))
+    )
     roles: list[tuple[str, Any]] = []
     if trainer:
         roles.append(("trainer", trainer_handler))
     if deployer:
         roles.append(("deployer", DeployerHandler(settings.data_dir, blobs_of("deployer"))))
-    trainer_ctx = None
     for name, handler in roles:
         ctx = WorkerContext(name, pool, log, watcher, stop)
-        if name == "trainer":
-            trainer_ctx = ctx
         worker = Worker(
             ctx,
             handler,
@@ -172,18 +217,7 @@ async def platform_stack(
                 base_url=base_url, timeout=30.0, headers={"Authorization": f"Bearer {key}"}
             ) as client,
         ):
-            yield Stack(
-                settings,
-                client,
-                pool,
-                log,
-                watcher,
-                trainer_handler,
-                stop,
-                tasks[0],
-                app,
-                trainer_ctx,
-            )
+            yield Stack(settings, client, pool, log, watcher, trainer_handler, stop, tasks[0], app)
     finally:
         stop.set()
         done = await asyncio.gather(*tasks, return_exceptions=True)

@@ -271,7 +271,8 @@ def _names(r: httpx.Response) -> list[str]:
 
 async def test_list_read_and_update_models(settings: Settings) -> None:
     """Three models in three states: alpha READY, beta BUILDING, gamma PENDING."""
-    one_partition = msgspec.structs.replace(settings, partitions=1)
+    # One partition and one build slot: beta holds the slot, gamma waits for it.
+    one_partition = msgspec.structs.replace(settings, partitions=1, build_concurrency=1)
     async with platform_stack(one_partition) as stack:
         c = stack.client
         upload_id = await stack.upload(churn_rows(300))

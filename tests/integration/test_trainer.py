@@ -14,9 +14,8 @@ from intentml.config import Settings
 from intentml.events.commands import submit
 from intentml.events.envelope import make_event
 from intentml.events.types import ModelCreated, TrainingRequest
-from intentml.infra.builds import BuildExecutor, BuildJob, BuildOutcome, Progress
 from tests.data import churn_rows, to_csv
-from tests.stack import Stack, platform_stack
+from tests.stack import GatedExecutor, Stack, platform_stack
 
 
 async def test_same_request_delivered_twice_gives_one_version(settings: Settings) -> None:
@@ -145,26 +144,6 @@ async def _status_when(
         await asyncio.sleep(0.05)  # a build offers nothing to block on
 
 
-class _Gated:
-    """An executor that starts each build only once `gate` is set (synchronization for
-    the test; the builds themselves run on the real executor)."""
-
-    def __init__(self, executor: BuildExecutor, gate: asyncio.Event) -> None:
-        self.executor = executor
-        self.capacity = executor.capacity
-        self.gate = gate
-
-    async def run(self, job: BuildJob, progress: Progress) -> BuildOutcome:
-        await self.gate.wait()
-        return await self.executor.run(job, progress)
-
-    def cancel(self, job_id: str, reason: str) -> bool:
-        return self.executor.cancel(job_id, reason)
-
-    async def close(self) -> None:
-        await self.executor.close()
-
-
 async def test_a_build_whose_trainer_was_lost_restarts_visibly(settings: Settings) -> None:
     async with platform_stack(settings, trainer=False) as stack:
 
@@ -192,18 +171,17 @@ async def test_a_build_whose_trainer_was_lost_restarts_visibly(settings: Setting
         # would hand the partitions on only after a rebalance, 15-20 s here; what the new
         # trainer does is the same.) Its executor waits at a gate, so the restarted build
         # is seen before it makes any progress.
-        gate = asyncio.Event()
-        handler = TrainerHandler(settings, executor=_Gated(executor_for(settings), gate))
+        gated = GatedExecutor(executor_for(settings))
+        handler = TrainerHandler(settings, executor=gated)
         second = asyncio.create_task(trainer(handler, "second").run())
         try:
-            restarted = await _status_when(stack, lambda s: s["attempt"] == 2)
-            assert (restarted["status"], restarted["build_progress"]) == ("BUILDING", 1)
-            assert restarted["build_progress"] < before["build_progress"]
-            gate.set()
+            with gated.held():
+                restarted = await _status_when(stack, lambda s: s["attempt"] == 2)
+                assert (restarted["status"], restarted["build_progress"]) == ("BUILDING", 1)
+                assert restarted["build_progress"] < before["build_progress"]
             done = await stack.wait_status("churn")
             assert (done["status"], done["attempt"]) == ("READY", 2)
         finally:
-            gate.set()
             stack.stop.set()
             await second
         logs = (await stack.client.get("/models/build-logs", params={"model_name": "churn"})).json()

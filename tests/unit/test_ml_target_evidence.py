@@ -13,7 +13,9 @@ from intentml.ml.target import (
     MARGIN,
     ColumnFacts,
     TargetResolutionError,
+    rank_columns,
     resolve_target,
+    stem,
 )
 from intentml.ml.target.vocabulary import vocabulary
 
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 
 import intent
 from intent_cases import TUNING
-from intent_data import DATASETS, cat, ident, num
+from intent_data import DATASETS, cat, ident, num, whole
 from intent_heldout import HELD_OUT
 
 
@@ -140,3 +142,98 @@ def test_benchmark_floors(name: str, cases: list[tuple[str, str, str]], floor: f
     assert not wrong, wrong
     assert summary["right_pct"] >= floor
     assert all(o.in_top3 for o in outcomes if o.verdict == "refused")
+
+
+def test_what_follows_each_or_every_is_the_unit_not_the_target() -> None:
+    columns = _facts(
+        num("Rented Bike Count", 0, 3556), whole("Hour", 0, 23), num("Temperature", -17, 39)
+    )
+    for intent_ in (
+        "How many bikes will be rented each hour?",
+        "Predict how many bikes are rented every hour",
+    ):
+        choice = resolve_target(columns, intent_)
+        assert choice.column == "Rented Bike Count", intent_
+
+
+def test_a_quality_s_adjective_says_its_noun() -> None:
+    assert stem("severe") == stem("severity")
+    assert stem("happy") == stem("happiness")
+    assert stem("profit") == stem("profitable")
+    assert stem("likely") == stem("likelihood")
+    assert stem("died") == stem("die")
+    assert stem("business") != stem("busy")  # only looks derived
+    columns = _facts(cat("Source", "S1", "S2", "S3"), whole("Severity", 1, 4), num("Lat", 24, 49))
+    assert resolve_target(columns, "How severe will this accident be?").column == "Severity"
+
+
+def test_a_value_said_by_its_stem_or_in_two_words() -> None:
+    columns = _facts(
+        cat("Target", "Graduate", "Dropout", "Enrolled"),
+        cat("Debtor", "0", "1", kind="integer"),
+        cat("Displaced", "1", "0", kind="integer"),
+    )
+    choice = resolve_target(columns, "Which students will drop out?")
+    assert choice.column == "Target"
+    assert "'drop out' says 'dropout'" in choice.reason
+
+
+def test_a_yes_no_question_about_one_value_of_a_many_valued_column() -> None:
+    # "successful" is one of `state`'s six values: whether it is that value is yes or no.
+    columns = _facts(
+        cat("state", "failed", "successful", "canceled", "undefined", "live", "suspended"),
+        cat("currency", "USD", "GBP", "EUR"),
+        num("goal", 0, 1e8),
+    )
+    choice = resolve_target(columns, "Will this Kickstarter project be successful?")
+    assert choice.column == "state"
+    assert not any(p < 0 for p, _ in _evidence(columns, choice.column, "Will it be successful?"))
+
+
+def test_value_words_of_the_vocabulary() -> None:
+    columns = _facts(
+        cat("loan_status", "Fully Paid", "Current", "Charged Off", "Late (31-120 days)"),
+        cat("term", "36 months", "60 months"),
+        num("int_rate", 5, 31),
+    )
+    choice = resolve_target(columns, "Which borrowers will default on their loan?")
+    assert choice.column == "loan_status"
+
+
+def test_buying_means_a_purchase_column() -> None:
+    columns = _facts(
+        cat("Weekend", "False", "True", kind="boolean"),
+        cat("Revenue", "False", "True", kind="boolean"),
+        num("PageValues", 0, 361),
+    )
+    for intent_ in (
+        "Will this visitor end up buying something?",
+        "Which online sessions lead to a purchase?",
+    ):
+        assert resolve_target(columns, intent_).column == "Revenue", intent_
+
+
+def test_synonyms_reach_a_name_s_words() -> None:
+    columns = _facts(num("dep_delay", -43, 1301), num("arr_delay", -86, 1272))
+    choice = resolve_target(columns, "How many minutes early or late will a flight land?")
+    assert choice.column == "arr_delay"
+
+
+def test_a_meaning_counted_in_a_name_said_in_part_counts_once() -> None:
+    columns = _facts(
+        num("imdb_score", 1.6, 9.5),
+        cat("content_rating", "R", "PG-13", "PG", "Not Rated", "G"),
+        num("duration", 7, 511),
+    )
+    assert resolve_target(columns, "How well rated will a movie be?").column == "imdb_score"
+
+
+def test_among_equals_the_last_column_is_listed_first() -> None:
+    columns = _facts(cat("Sex", "M", "F", "I"), num("Length", 0, 1), whole("Rings", 1, 29))
+    with pytest.raises(TargetResolutionError) as info:
+        resolve_target(columns, "Predict the age of abalone")
+    assert info.value.candidates[0] == "Rings"
+
+
+def _evidence(columns: list[ColumnFacts], column: str, intent_: str) -> list[tuple[float, str]]:
+    return next(s for s in rank_columns(columns, intent_) if s.column == column).evidence

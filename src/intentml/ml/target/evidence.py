@@ -7,6 +7,7 @@ benchmark (`benchmarks/intent.py`) and the README speak of the same numbers.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -54,6 +55,7 @@ _INDEX_NAMES = frozenset(["rownames", "index", "unnamed: 0", "rownumber", "row_n
 #: A text column with more distinct values than this is free text, not classes.
 MAX_TEXT_CLASSES = 100
 
+
 class ColumnFacts(msgspec.Struct, frozen=True):
     """A column as resolution sees it: its name, type and profile (when known)."""
 
@@ -74,6 +76,8 @@ class Scored:
     named: bool = False
     #: The question's form fits the column's values.
     fits_form: bool = False
+    #: The intent says one of the column's values ("successful", "drop out").
+    said_value: str = ""
 
     def add(self, points: float, why: str) -> None:
         """Count one piece of evidence."""
@@ -106,9 +110,11 @@ class _Runs:
 def _longest_phrase() -> int:
     """Words in the vocabulary's longest phrase."""
     vocab = vocabulary()
-    says = [s for c in vocab.concepts for s in c.says] + [
-        s for v in vocab.value_hints for s in v.says
-    ]
+    says = (
+        [s for c in vocab.concepts for s in c.says]
+        + [s for v in vocab.value_hints for s in v.says]
+        + [s for v in vocab.value_words for s in v.says]
+    )
     return max(len(s) for s in says)
 
 
@@ -122,6 +128,10 @@ class Reading:
         tokens = self.sentence.tokens
         zone = [i for i in range(len(tokens)) if self.sentence.in_target_zone(i)]
         self.zone_stems = {tokens[i].stem: i for i in zone}
+        # "land" says arrival as surely as "arrive" does (`arr_delay`).
+        for i in zone:
+            for same in self.vocab.synonyms.get(tokens[i].stem, ()):
+                self.zone_stems.setdefault(same, i)
         self.entities = {i for i in zone if tokens[i].stem in self.vocab.entities}
         # Words that mean something are looked for everywhere but among the inputs:
         # "make at the box office", "miles per gallon" sit past a "per" or an "at".
@@ -147,7 +157,12 @@ class Reading:
         self.values = [
             (v, hit) for v in self.vocab.value_hints for hit in self._find(v.says, in_zone, "")
         ]
-        self.value_words = {tokens[i].text for i in zone if len(tokens[i].text) > 1}
+        self.value_words = _value_forms(self.sentence, zone)
+        for words, hit in (
+            (w, hit) for w in self.vocab.value_words for hit in self._find(w.says, in_zone, "")
+        ):
+            for value in words.values:
+                self.value_words.setdefault(value, hit.phrase)
         counted = mt.how_many_object(tokens)
         self.units = (
             {counted[0]}
@@ -247,7 +262,9 @@ def score_column(column: ColumnFacts, reading: Reading) -> Scored:
         scored.excluded = reason
         return scored
     used, whole, spelled = _name_evidence(scored, column, reading)
-    meant = _meaning_evidence(scored, column, reading, used if whole else set())
+    # A name said only in part: its word and that word's meaning are one piece of evidence.
+    partly = used if not whole and not spelled else set()
+    meant = _meaning_evidence(scored, column, reading, used if whole else set(), partly)
     scored.named = meant or (spelled and scored.score > 0)
     _value_evidence(scored, column, reading)
     _form_evidence(scored, column, reading)
@@ -344,13 +361,18 @@ def _name_evidence(
 
 
 def _meaning_evidence(
-    scored: Scored, column: ColumnFacts, reading: Reading, used: set[int]
+    scored: Scored, column: ColumnFacts, reading: Reading, used: set[int], in_name: set[int]
 ) -> bool:
-    """The intent says a word whose meaning the vocabulary ties to the column's name."""
+    """The intent says a word whose meaning the vocabulary ties to the column's name. A
+    meaning already counted as one of the words of a name said in part (`in_name`) counts
+    once, for the larger of the two: "how well rated" means quality, and "rated" is in
+    `content_rating`; that is one piece of evidence, not two. (A name said word by word
+    keeps its words' meanings: `arr_delay` for "arrival ... delayed".)"""
     stems = column_stems(column.name)
     if reading.runs_by_first.keys().isdisjoint(stems):
         return False
     best: tuple[float, str] | None = None
+    spelled = {c.name for c, h in reading.concepts if in_name.intersection(h.words)}
     for first in set(stems):
         for concept, hit, run in reading.runs_by_first.get(first, ()):
             if used & set(hit.words) or not _contains(stems, run):
@@ -359,6 +381,9 @@ def _meaning_evidence(
             whole = all(s in explained for s in stems)
             points = MEANING_WHOLE if whole else MEANING_PART
             why = f"'{hit.phrase}' means {concept.name}; column '{column.name}' is named for it"
+            if concept.name in spelled:
+                points = max(0.0, points - WORD_IN_NAME)
+                why += " (beyond the word in its name)"
             if best is None or points > best[0]:
                 best = (points, why)
     if best is not None:
@@ -376,9 +401,44 @@ def _value_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> No
         if any(group <= top and len(top) <= len(group) + 1 for group in hint.values):
             scored.add(VALUES, f"'{hit.phrase}': column '{column.name}' holds {shown}")
             return
-    said = [w for w in reading.value_words if w not in _GENERIC_VALUES and w in top]
-    if said:
-        scored.add(VALUES, f"'{said[0]}' is a value of column '{column.name}' ({shown})")
+    for value, forms in _top_forms(tuple(profile.top)):
+        phrase = next((reading.value_words[f] for f in forms if f in reading.value_words), "")
+        if phrase and value not in _GENERIC_VALUES:
+            why = f"'{phrase}' says '{value}', a value of column '{column.name}' ({shown})"
+            scored.add(VALUES, why)
+            scored.said_value = value
+            return
+
+
+def _value_forms(sentence: mt.Sentence, zone: list[int]) -> dict[str, str]:
+    """The forms in which the target's words may be a column's value, each with the words
+    as said: every word as written and stemmed, and two neighbours joined ("drop out" is
+    the value `Dropout`)."""
+    tokens = sentence.tokens
+    forms: dict[str, str] = {}
+    for i in zone:
+        word = tokens[i]
+        if len(word.text) > 1 and mt.is_content(word.text):
+            forms.setdefault(word.text, word.text)
+            forms.setdefault(word.stem, word.text)
+    for i, j in itertools.pairwise(zone):
+        if j == i + 1 and mt.is_content(tokens[i].text) and mt.is_content(tokens[j].text):
+            phrase = sentence.text[tokens[i].start : tokens[j].end]
+            forms.setdefault(tokens[i].text + tokens[j].text, phrase)
+            forms.setdefault(stem(tokens[i].text + tokens[j].text), phrase)
+    return forms
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _top_forms(top: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each top value (lowercase) with the forms the intent's words are compared with:
+    itself, and its words stemmed and joined (`Fully Paid` → "fullypaid")."""
+    out = []
+    for value in top:
+        lowered = value.strip().lower()
+        joined = "".join(stem(t) for t in name_tokens(value))
+        out.append((lowered, (lowered, joined) if joined else (lowered,)))
+    return tuple(out)
 
 
 _GENERIC_VALUES = frozenset(
@@ -406,6 +466,11 @@ def _form_evidence(scored: Scored, column: ColumnFacts, reading: Reading) -> Non
             FORM_FITS, f"'{asked}…' asks yes or no; column '{column.name}' holds {_shown(column)}"
         )
         scored.fits_form = True
+    elif form == "two" and scored.said_value:
+        # "Will it be successful?" asks whether the column takes that value: yes or no.
+        scored.evidence.append(
+            (0.0, f"'{asked}…' asks whether '{column.name}' is '{scored.said_value}'")
+        )
     elif form == "two" and distinct is not None and distinct > 2:
         scored.add(
             FORM_CLASHES, f"'{asked}…' asks yes or no; '{column.name}' has {distinct} values"

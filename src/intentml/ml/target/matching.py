@@ -37,9 +37,11 @@ _OF_NOUNS = _words(
     "percentage share proportion fraction volume quantity occurrence"
 )
 
-#: Words that end the target phrase (what follows is context, not the target).
+#: Words that end the target phrase (what follows is context, not the target). What
+#: follows "per", "each" or "every" is the unit or entity counted by ("rented each
+#: hour"), never what is predicted.
 _TERMINATORS = _words(
-    "for in at per next during over within across before after when where since until on"
+    "for in at per each every next during over within across before after when where since until on"
 )
 
 #: Words after which the sentence names inputs, not the target.

@@ -68,10 +68,15 @@ def stem(word: str) -> str:
         w = w[:-2]
     elif w.endswith("s"):
         w = w[:-1]
+    elif w.endswith("ied") and len(w) == 4:
+        w = w[:-1]  # died→die, tied→tie
     elif w.endswith("ed") and len(w) > 4:
         w = _undouble(w[:-2])
     elif w.endswith("ing") and len(w) > 5:
         w = _undouble(w[:-3])
+    # A quality's noun meets its adjective: severity/severe, happiness/happy,
+    # likelihood/likely, profitable/profit, successful/success.
+    w = _underive(w)
     # Two derivations common in target names: fraudulent→fraud, cancellation→cancell
     # (which the fuzzy match then pairs with "canceled").
     if w.endswith(("ulent", "ation")) and len(w) > 8:
@@ -165,6 +170,25 @@ def word_spans(text: str) -> list[tuple[str, int, int]]:
             offset = start + len(part)
             spans.append((part, start, offset))
     return spans
+
+
+#: Suffixes that make a noun of an adjective or an adjective of a noun or verb, with the
+#: shortest word each may be taken from (so that "city", "table" and "awful" stay).
+_DERIVATIONS = (("ness", 7), ("hood", 7), ("ity", 7), ("able", 8), ("ful", 7))
+
+
+#: Words that only look derived.
+_UNDERIVED = frozenset(["business", "witness", "harness", "community", "university"])
+
+
+def _underive(w: str) -> str:
+    if w in _UNDERIVED:
+        return w
+    for suffix, shortest in _DERIVATIONS:
+        if w.endswith(suffix) and len(w) >= shortest:
+            base = w[: -len(suffix)]
+            return base[:-1] + "y" if base.endswith("i") else base  # happi(ness)→happy
+    return w
 
 
 def _undouble(w: str) -> str:

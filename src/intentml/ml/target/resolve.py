@@ -115,13 +115,22 @@ def resolve_target(
 
 
 def rank_columns(columns: Sequence[ev.ColumnFacts], intent: str) -> list[ev.Scored]:
-    """Every column scored against the intent, best first (excluded ones last)."""
+    """Every column scored against the intent, best first (excluded ones last). Among
+    equal scores the table's last column comes first: published tables put the target
+    there more often than anywhere else. That orders a refusal's candidates; it never
+    decides, since equal scores are refused."""
     reading = ev.Reading(intent)
     lowered = {c.name.strip().lower() for c in columns}
     dimensions = {"x", "y", "z"} <= lowered
     scored = [ev.score_column(c, reading) for c in columns]
     ev.conventional_evidence(scored, dimensions, bool(reading.form))
-    order = sorted(range(len(scored)), key=lambda i: (bool(scored[i].excluded), -scored[i].score))
+    last = len(scored) - 1
+    if scored and not scored[last].excluded:
+        scored[last].evidence.append((0.0, f"'{scored[last].column}' is the table's last column"))
+    order = sorted(
+        range(len(scored)),
+        key=lambda i: (bool(scored[i].excluded), -scored[i].score, i != last),
+    )
     return [scored[i] for i in order]
 
 

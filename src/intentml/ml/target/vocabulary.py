@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from intentml.ml.target.names import name_tokens, stem
@@ -28,6 +28,15 @@ class ValueHint:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueWords:
+    """Words of the intent that mean a column holding any of `values` (lowercase) among
+    its most frequent values ("default" and `Charged Off`)."""
+
+    says: tuple[tuple[str, ...], ...]
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Vocabulary:
     """Concepts, value hints, entity nouns (stems), abbreviations (token → words) and the
     units an answer is counted in (stems)."""
@@ -37,6 +46,9 @@ class Vocabulary:
     entities: frozenset[str]
     abbreviations: dict[str, tuple[str, ...]]
     units: frozenset[str] = frozenset()
+    value_words: tuple[ValueWords, ...] = ()
+    #: A word's stem → the stems of words that mean the same in a column's name.
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _run(text: str) -> tuple[str, ...]:
@@ -66,4 +78,13 @@ def vocabulary() -> Vocabulary:
     abbreviations = {k: tuple(v.split()) for k, v in data["abbreviations"].items()}
     entities = frozenset(stem(w) for w in data["entities"]["words"])
     units = frozenset(stem(w) for w in data["units"]["words"])
-    return Vocabulary(concepts, hints, entities, abbreviations, units)
+    value_words = tuple(
+        ValueWords(
+            says=tuple(_run(s) for s in v["says"]), values=tuple(x.lower() for x in v["values"])
+        )
+        for v in data.get("value_words", [])
+    )
+    synonyms: dict[str, tuple[str, ...]] = {}
+    for word, same in data.get("synonyms", {}).items():
+        synonyms[stem(word)] = tuple(stem(w) for w in same.split())
+    return Vocabulary(concepts, hints, entities, abbreviations, units, value_words, synonyms)
