@@ -102,14 +102,17 @@ ORDER BY e.partition, e."offset"
 
 
 def executor_for(settings: Settings) -> BuildExecutor:
-    """The executor the settings ask for (the local one: a process per build)."""
+    """The executor the settings ask for (the local one: a process per build). The
+    trainer's jobs name their files by blob store key: `StoredBuilds` fetches the
+    dataset to this machine and stores the artifact, the builds run on local paths."""
     builds, threads = settings.build_slots
-    return LocalExecutor(
+    local = LocalExecutor(
         capacity=builds,
         threads=threads,
         memory_limit_mb=settings.build_memory_limit_mb,
         timeout_s=settings.build_timeout_s,
     )
+    return StoredBuilds(local, open_blob_store(settings))
 
 
 def limits_for(settings: Settings, executor: BuildExecutor) -> Limits:
@@ -127,9 +130,7 @@ class TrainerHandler:
 
     def __init__(self, settings: Settings, executor: BuildExecutor | None = None) -> None:
         self.data_dir = settings.data_dir
-        inner = executor if executor is not None else executor_for(settings)
-        # Jobs name their files by blob store key: fetched here, built on local paths.
-        self.executor = StoredBuilds(inner, open_blob_store(settings))
+        self.executor = executor if executor is not None else executor_for(settings)
         self.limits = limits_for(settings, self.executor)
         self.worker_name = f"trainer@{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._queue: BuildQueue | None = None

@@ -191,8 +191,9 @@ async def platform_stack(
             ).run(stop)
         )
     ]
+    trainer_settings = settings_of("trainer")
     trainer_handler = TrainerHandler(
-        settings_of("trainer"), executor=GatedExecutor(executor_for(settings))
+        trainer_settings, executor=GatedExecutor(executor_for(trainer_settings))
     )
     roles: list[tuple[str, Any]] = []
     if trainer:
