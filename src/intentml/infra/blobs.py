@@ -191,8 +191,8 @@ class S3Blobs:
 
     async def put_dir(self, prefix: str, source: Path) -> None:
         """See `BlobStore.put_dir`: each file uploaded, then the directory kept in the
-        cache. Files of an earlier attempt are overwritten, never merged with others:
-        a build writes the same file names every time."""
+        cache. An earlier attempt's files are overwritten by name (a build writes the
+        same names every time, so none is left over)."""
         cached = self._cached(prefix)
         gate = asyncio.Semaphore(_PUT_CONCURRENCY)
 
