@@ -487,8 +487,9 @@ class EmbeddedBroker:
 
     def _environment(self) -> dict[str, str]:
         """Ours plus `env`. With a log in S3, no inherited `AWS_*` variable reaches the
-        broker: those name the user's store (`INTENTML_STORE_URL`), and Tansu would mix
-        them with the embedded store's (an `AWS_ENDPOINT_URL` beside our `AWS_ENDPOINT`)."""
+        broker: those configure the user's store (`INTENTML_STORE_URL`), and `env` names
+        every one the embedded store needs; a user's `AWS_SESSION_TOKEN`, say, must not
+        be sent along with the embedded store's credentials."""
         inherited = {k: v for k, v in os.environ.items() if not (self.env and k.startswith("AWS_"))}
         return inherited | self.env
 
