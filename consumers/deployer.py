@@ -40,7 +40,7 @@ from intentml.events.types import (
     VersionRequested,
     VersionTrained,
 )
-from intentml.infra.storage import resolve_in
+from intentml.infra.blobs import BlobStore, LocalBlobs
 from intentml.ml.serving import LoadedModel
 from projections import queries as q
 
@@ -60,8 +60,9 @@ def smoke_test(artifact_dir: Path) -> dict[str, Any]:
 class DeployerHandler:
     """Checks trained versions and deployments through the serving path."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, blobs: BlobStore | None = None) -> None:
         self.data_dir = data_dir
+        self.blobs = blobs or LocalBlobs(data_dir)
 
     async def handle(self, ctx: WorkerContext, env: Envelope, partition: int, offset: int) -> None:
         """React to trained versions, deployment and undeployment requests."""
@@ -115,7 +116,7 @@ class DeployerHandler:
         if row is None or row["status"] in FINAL_VERSION_STATUSES:
             return  # redelivered after the verdict: nothing left to check
         try:
-            output = await asyncio.to_thread(smoke_test, resolve_in(self.data_dir, d.artifact))
+            output = await asyncio.to_thread(smoke_test, await self.blobs.fetch_dir(d.artifact))
         except Exception as exc:
             log.warning("serving check of %s v%s failed: %s", env.model_name, d.version, exc)
             await ctx.emit(
@@ -138,7 +139,8 @@ class DeployerHandler:
         try:
             if version is None or version["artifact"] is None:
                 raise ValueError(f"version v{d.version} has no artifact")
-            await asyncio.to_thread(smoke_test, resolve_in(self.data_dir, version["artifact"]))
+            path = await self.blobs.fetch_dir(version["artifact"])
+            await asyncio.to_thread(smoke_test, path)
         except Exception as exc:
             log.warning("deployment %s failed: %s", d.deployment_id, exc)
             message = f"v{d.version} could not serve a sample prediction: {exc}"

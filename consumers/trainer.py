@@ -48,9 +48,11 @@ from intentml.events.types import (
     VersionRequested,
     VersionTrained,
 )
+from intentml.infra.blobs import open_blob_store
 from intentml.infra.builds import BuildExecutor, BuildJob
 from intentml.infra.builds.local import LocalExecutor
-from intentml.infra.storage import UnsafePath, artifact_ref, upload_path
+from intentml.infra.builds.stored import StoredBuilds
+from intentml.infra.storage import UnsafePath, artifact_ref, upload_key
 from intentml.ml.train import TrainingSpec
 from projections import queries as q
 from projections.read_models.uploads import account_upload
@@ -108,14 +110,17 @@ ORDER BY e.partition, e."offset"
 
 
 def executor_for(settings: Settings) -> BuildExecutor:
-    """The executor the settings ask for (the local one: a process per build)."""
+    """The executor the settings ask for (the local one: a process per build). The
+    trainer's jobs name their files by blob store key: `StoredBuilds` fetches the
+    dataset to this machine and stores the artifact, the builds run on local paths."""
     builds, threads = settings.build_slots
-    return LocalExecutor(
+    local = LocalExecutor(
         capacity=builds,
         threads=threads,
         memory_limit_mb=settings.build_memory_limit_mb,
         timeout_s=settings.build_timeout_s,
     )
+    return StoredBuilds(local, open_blob_store(settings))
 
 
 def limits_for(settings: Settings, executor: BuildExecutor) -> Limits:
@@ -231,7 +236,7 @@ class TrainerHandler:
         when its ids cannot name files, which only a forged or corrupt event can do."""
         try:
             artifact = artifact_ref(env.account_id, model_id, req.version)
-            dataset = upload_path(self.data_dir, env.account_id, req.upload_id, req.dataset_format)
+            dataset = upload_key(env.account_id, req.upload_id, req.dataset_format)
         except UnsafePath as exc:
             await ctx.emit(
                 env,
@@ -252,9 +257,9 @@ class TrainerHandler:
         )
         build = BuildJob(
             job_id=req.job_id,
-            dataset=str(dataset),
+            dataset=dataset,
             fmt=req.dataset_format,
-            artifact_dir=str(self.data_dir / artifact),
+            artifact_dir=artifact,
             spec=spec,
             cells=cells,
         )

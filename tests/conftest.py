@@ -125,6 +125,39 @@ def durable_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableLog
         log.store.stop()
 
 
+#: The bucket of the session's S3 server that the blob store tests use.
+BLOB_BUCKET = "intentml-blobs"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """A real S3-compatible server (SeaweedFS, `weed mini`) for the session, serving the
+    bucket `BLOB_BUCKET`; its log is `s3-server*/store.log` in the run's base temp dir."""
+    directory = tmp_path_factory.mktemp("s3-server")
+    server = ObjectStore(directory / "s3", BLOB_BUCKET)
+    server.start(directory / "store.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def store_url(s3_server: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An `INTENTML_STORE_URL` of a fresh prefix in the session's S3 server, with the
+    `AWS_*` variables a deployment would set to reach it (restored after the test)."""
+    env = {
+        "AWS_ENDPOINT_URL": s3_server.endpoint,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": s3_server.credentials.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.credentials.secret_key,
+        "AWS_REGION": "us-east-1",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{BLOB_BUCKET}/t-{new_id()}"
+
+
 def with_database(url: str, database: str) -> str:
     """The same server URL, pointing at another database."""
     parts = urlsplit(url)

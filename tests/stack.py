@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import uvicorn
 from litestar import Litestar
 
@@ -26,6 +28,7 @@ from intentml.cli.bootstrap import ensure_admin_key
 from intentml.config import Settings
 from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.log import EventLog, new_producer
+from intentml.infra.blobs import BlobStore, open_blob_store
 from intentml.infra.builds import BuildExecutor, BuildJob, BuildOutcome, Cancelled, Progress
 from intentml.infra.db import create_pool
 from intentml.infra.embedded import free_port
@@ -168,9 +171,24 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def platform_stack(
-    settings: Settings, *, trainer: bool = True, deployer: bool = True
+    settings: Settings,
+    *,
+    trainer: bool = True,
+    deployer: bool = True,
+    role_data_dirs: dict[str, Path] | None = None,
 ) -> AsyncIterator[Stack]:
-    """Start the platform's roles as tasks and an API client with the admin key."""
+    """Start the platform's roles as tasks and an API client with the admin key.
+
+    `role_data_dirs` gives the trainer and the deployer a data dir of their own (by
+    role name), as on machines of their own; by default they share the settings'."""
+    dirs = role_data_dirs or {}
+
+    def settings_of(role: str) -> Settings:
+        return msgspec.structs.replace(settings, data_dir=dirs.get(role, settings.data_dir))
+
+    def blobs_of(role: str) -> BlobStore:
+        return open_blob_store(settings_of(role))
+
     await prepare(settings)
     pool = await create_pool(settings.database_url, max_size=10)
     producer = new_producer(settings.kafka_bootstrap_servers)
@@ -189,12 +207,15 @@ async def platform_stack(
             ).run(stop)
         )
     ]
-    trainer_handler = TrainerHandler(settings, executor=GatedExecutor(executor_for(settings)))
+    trainer_settings = settings_of("trainer")
+    trainer_handler = TrainerHandler(
+        trainer_settings, executor=GatedExecutor(executor_for(trainer_settings))
+    )
     roles: list[tuple[str, Any]] = []
     if trainer:
         roles.append(("trainer", trainer_handler))
     if deployer:
-        roles.append(("deployer", DeployerHandler(settings.data_dir)))
+        roles.append(("deployer", DeployerHandler(settings.data_dir, blobs_of("deployer"))))
     for name, handler in roles:
         ctx = WorkerContext(name, pool, log, watcher, stop)
         worker = Worker(

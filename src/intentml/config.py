@@ -8,6 +8,7 @@ with `Settings.from_env()`, so one `INTENTML_DATA_DIR` or one pair of
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,17 @@ def _log_storage(raw: str) -> str:
     value = raw.strip().lower()
     if value not in ("s3", "memory"):
         raise ValueError(f"INTENTML_LOG_STORAGE must be 's3' or 'memory', not {raw!r}")
+    return value
+
+
+def _store_url(raw: str) -> str:
+    """`INTENTML_STORE_URL` checked for its form, so a typo stops every process at start
+    (`intentml.infra.blobs.parse_store_url` checks the rest when the store is opened)."""
+    value = raw.strip()
+    if value and not re.fullmatch(r"s3a?://[^/?#]+(/[^?#]*)?", value):
+        raise ValueError(
+            f"INTENTML_STORE_URL must be empty (the data dir) or s3://bucket/prefix, not {raw!r}"
+        )
     return value
 
 
@@ -97,6 +109,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: the data dir: survives a kill of any process) or "memory" (re-seeded from the
     #: events archive on start; what the archive lacked is lost).
     log_storage: str = "s3"
+    #: Where uploads and artifacts live: empty for the data dir, or `s3://bucket/prefix`
+    #: for any S3-compatible store (endpoint and credentials from the `AWS_*` variables),
+    #: which every API, trainer and deployer process of a platform must share.
+    store_url: str = ""
     #: `intentml up` restarts a process that dies, and gives up (stopping everything)
     #: when one dies this many times within `restart_window_s`.
     restart_limit: int = 5
@@ -149,6 +165,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             body_min_bytes_per_s=int(e.get("INTENTML_BODY_MIN_BYTES_PER_S", "16384")),
             idempotency_ttl_s=float(e.get("INTENTML_IDEMPOTENCY_TTL_S", "86400")),
             log_storage=_log_storage(e.get("INTENTML_LOG_STORAGE", "s3")),
+            store_url=_store_url(e.get("INTENTML_STORE_URL", "")),
             restart_limit=int(e.get("INTENTML_RESTART_LIMIT", "5")),
             restart_window_s=float(e.get("INTENTML_RESTART_WINDOW_S", "60")),
             build_concurrency=int(e.get("INTENTML_BUILD_CONCURRENCY", "0")),

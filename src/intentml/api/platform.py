@@ -22,6 +22,7 @@ from intentml.domain.fold import CONFLICT, INVALID, RejectionKind, Ruling, Strea
 from intentml.domain.text import unstorable_in
 from intentml.events.commands import Outcome, ReadModelReset, Refused, stream_state, submit
 from intentml.events.envelope import Envelope
+from intentml.infra.blobs import open_blob_store
 from intentml.infra.connect import Connections, connected
 from intentml.infra.llm import Interpreter
 
@@ -55,7 +56,9 @@ class Platform:
         self.liveness = Liveness(settings.database_url, conns.producer)
         self.log = conns.log
         self.watcher = conns.watcher
-        self.models = ModelCache(settings.data_dir)
+        #: Uploads and artifacts: the data dir, or the shared S3 store.
+        self.blobs = open_blob_store(settings)
+        self.models = ModelCache(self.blobs)
         stale_s = settings.stale_if_error_s
         self.lookups: FreshCache[Any] = FreshCache(self.watcher, stale_s=stale_s)
         #: Verified keys (and unknown ones, as None), dropped with every applied batch, so

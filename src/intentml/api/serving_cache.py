@@ -11,22 +11,22 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from intentml.events.checkpoints import CheckpointWatcher
+from intentml.infra.blobs import BlobStore
 from intentml.infra.db import DB_UNAVAILABLE
-from intentml.infra.storage import resolve_in
 from intentml.ml.serving import LoadedModel
 
 T = TypeVar("T")
 
 
 class ModelCache:
-    """A small LRU of `LoadedModel`s keyed by artifact path (relative to the data dir)."""
+    """A small LRU of `LoadedModel`s keyed by artifact ref, loaded from the blob store
+    (fetched to this machine's disk first when the store is remote)."""
 
-    def __init__(self, data_dir: Path, capacity: int = 64) -> None:
-        self.data_dir = data_dir
+    def __init__(self, blobs: BlobStore, capacity: int = 64) -> None:
+        self.blobs = blobs
         self.capacity = capacity
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._loading: dict[str, asyncio.Future[LoadedModel]] = {}
@@ -40,9 +40,7 @@ class ModelCache:
         pending = self._loading.get(artifact)
         if pending is None:
             # one load per artifact, however many requests miss at once
-            pending = asyncio.ensure_future(
-                asyncio.to_thread(LoadedModel.load, resolve_in(self.data_dir, artifact))
-            )
+            pending = asyncio.ensure_future(self._load(artifact))
             self._loading[artifact] = pending
         try:
             model = await pending
@@ -52,6 +50,10 @@ class ModelCache:
         while len(self._models) > self.capacity:
             self._models.popitem(last=False)
         return model
+
+    async def _load(self, artifact: str) -> LoadedModel:
+        path = await self.blobs.fetch_dir(artifact)
+        return await asyncio.to_thread(LoadedModel.load, path)
 
 
 class FreshCache(Generic[T]):

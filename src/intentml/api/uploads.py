@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from intentml.api.schemas import ColumnOut, UploadOut
 from intentml.api.storable import check_upload
 from intentml.events.envelope import make_event, new_id
 from intentml.events.types import Column, DatasetUploaded
-from intentml.infra.storage import upload_path
+from intentml.infra.storage import upload_key
 from intentml.ml.datasets import DatasetError, detect_format, inspect_dataset
 from projections.read_models.uploads import UploadRecord, account_upload
 
@@ -137,10 +135,9 @@ class UploadController(Controller):
     ) -> UploadOut:
         """Stream a dataset to disk, parse it, and record it; answers with its columns."""
         principal = request.user
-        uploads = platform.settings.uploads_dir
-        uploads.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(prefix=".incoming-", dir=uploads))
-        try:
+        # Received and inspected on this machine's disk, then stored (the data dir, or
+        # the shared S3 store that trainers on other machines read it from).
+        with platform.blobs.scratch() as tmp_dir:
             path, filename = await _receive_file(
                 request, tmp_dir, platform.settings.max_upload_bytes
             )
@@ -150,12 +147,9 @@ class UploadController(Controller):
                 raise ApiError(422, f"the file could not be read as a dataset: {exc}") from exc
             check_upload(filename, [c.name for c in cols])
             upload_id = new_id()
-            target = upload_path(platform.settings.data_dir, principal.account_id, upload_id, fmt)
-            target.parent.mkdir(parents=True)
-            os.replace(path, target)
-            size = target.stat().st_size
-        finally:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+            size = path.stat().st_size
+            key = upload_key(principal.account_id, upload_id, fmt)
+            await platform.blobs.put_file(key, path)
         event = make_event(
             DatasetUploaded(
                 upload_id=upload_id,

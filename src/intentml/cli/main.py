@@ -52,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.command)
     command = command_of(args)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a malformed variable: its message names it
+        print(f"intentml: {exc}", file=sys.stderr)
+        return 2
     if command.needs_services(args):
         try:
             settings = resolve_services(settings)

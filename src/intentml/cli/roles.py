@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from intentml.cli.registry import Command, SubParsers, attach
 from intentml.config import Settings
+from intentml.infra.blobs import open_blob_store
 from intentml.infra.connect import connected, open_pool
 from intentml.infra.setup import prepare
 
@@ -63,17 +64,17 @@ async def run_trainer(settings: Settings, args: argparse.Namespace | None = None
     """Build requested versions until stopped."""
     from consumers.trainer import TrainerHandler
 
-    await _run_worker(
-        settings, "trainer", "intentml-trainer", lambda: TrainerHandler(settings)
-    )
+    open_blob_store(settings)  # before connecting: a bad store URL stops the start
+    await _run_worker(settings, "trainer", "intentml-trainer", lambda: TrainerHandler(settings))
 
 
 async def run_deployer(settings: Settings, args: argparse.Namespace | None = None) -> None:
     """Check trained versions through the serving path until stopped."""
     from consumers.deployer import DeployerHandler
 
+    blobs = open_blob_store(settings)  # before connecting: a bad store URL stops the start
     await _run_worker(
-        settings, "deployer", "intentml-deployer", lambda: DeployerHandler(settings.data_dir)
+        settings, "deployer", "intentml-deployer", lambda: DeployerHandler(settings.data_dir, blobs)
     )
 
 

@@ -476,7 +476,7 @@ class EmbeddedBroker:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ, **self.env),
+            env=self._environment(),
             # Own session: a terminal's Ctrl-C must not kill the log before its clients stop.
             start_new_session=True,
             preexec_fn=die_with_parent(),
@@ -484,6 +484,14 @@ class EmbeddedBroker:
         if log_file:
             out.close()  # type: ignore[union-attr]
         return self.proc
+
+    def _environment(self) -> dict[str, str]:
+        """Ours plus `env`. With a log in S3, no inherited `AWS_*` variable reaches the
+        broker: those configure the user's store (`INTENTML_STORE_URL`), and `env` names
+        every one the embedded store needs; a user's `AWS_SESSION_TOKEN`, say, must not
+        be sent along with the embedded store's credentials."""
+        inherited = {k: v for k, v in os.environ.items() if not (self.env and k.startswith("AWS_"))}
+        return inherited | self.env
 
     def ready(self) -> bool:
         """Whether the broker answers requests that need its storage."""

@@ -1,4 +1,8 @@
-"""Where files live under the data dir: uploads and model artifacts.
+"""Where files live: the keys of uploads and model artifacts in the blob store.
+
+A key is a relative, '/'-separated path such as `uploads/<account>/<id>/data.csv` or
+`artifacts/<account>/<model_id>/v1`; in the local store it is a path under the data
+dir (today's layout), in S3 an object name under the store URL's prefix.
 
 Every path component comes from ids the platform generated (UUIDs, `model_...`),
 account names that passed `valid_account_name`, and a fixed set of extensions;
@@ -30,17 +34,32 @@ def _component(value: str, what: str) -> str:
     return value
 
 
-def upload_path(data_dir: Path, account_id: str, upload_id: str, fmt: str) -> Path:
-    """The stored file of an upload."""
+#: One component of a stored key: a safe component, or a file name with an extension
+#: (`data.csv`, `model.txt`); never empty, `.` or `..`.
+_KEY_PART = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
+
+
+def upload_key(account_id: str, upload_id: str, fmt: str) -> str:
+    """The key of an upload's stored file."""
     if fmt not in EXTENSIONS:
         raise UnsafePath(f"unknown dataset format {fmt!r}")
-    return (
-        data_dir
-        / "uploads"
-        / _component(account_id, "account id")
-        / _component(upload_id, "upload id")
-        / f"data.{EXTENSIONS[fmt]}"
-    )
+    account = _component(account_id, "account id")
+    return f"uploads/{account}/{_component(upload_id, 'upload id')}/data.{EXTENSIONS[fmt]}"
+
+
+def upload_path(data_dir: Path, account_id: str, upload_id: str, fmt: str) -> Path:
+    """The stored file of an upload in the local store."""
+    return data_dir / upload_key(account_id, upload_id, fmt)
+
+
+def check_key(key: str) -> str:
+    """`key` if it is a relative key made of safe components (see `_KEY_PART`); every
+    blob store checks each key it is given with this, whatever produced it (a row, an
+    event)."""
+    parts = key.split("/")
+    if not all(_KEY_PART.match(p) and p.strip(".") for p in parts):
+        raise UnsafePath(f"{key!r} is not a safe storage key")
+    return key
 
 
 def artifact_ref(account_id: str, model_id: str, version: int) -> str:

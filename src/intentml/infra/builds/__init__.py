@@ -20,7 +20,9 @@ Progress = Callable[[int, str], None]
 
 
 class BuildJob(msgspec.Struct, frozen=True, kw_only=True):
-    """One version's build, as an executor runs it (paths are local to the executor)."""
+    """One version's build, as an executor runs it: `dataset` and `artifact_dir` are
+    paths local to the executor (the trainer's jobs carry blob store keys there, which
+    `StoredBuilds` turns into local paths)."""
 
     job_id: str
     dataset: str
