@@ -57,6 +57,8 @@ PREDICTIONS = {
     ("POST", "/models/{model_name}/{model_version}/predictions"),
     ("POST", "/predict/{deployment_id}"),
 }
+#: A dry run changes nothing either: the weakest key may plan a model.
+DRY_RUNS = {("POST", "/models/{model_name}/plan")}
 WEAKER = {"read_only": [], "read_write": ["read_only"], "admin": ["read_only", "read_write"]}
 
 
@@ -64,7 +66,7 @@ def needed_scope(route: Route) -> str:
     method, path = route
     if path.startswith("/auth/"):
         return "admin"
-    if method == "GET" or route in PREDICTIONS:
+    if method == "GET" or route in PREDICTIONS or route in DRY_RUNS:
         return "read_only"
     return "read_write"
 
@@ -187,9 +189,14 @@ def _body(route: Route, ids: dict[str, str]) -> dict[str, Any]:
     """A valid body for the route, so a handler gets as far as looking things up."""
     bodies: dict[Route, Any] = {
         ("POST", "/models/{model_name}"): {"intent": CHURN_INTENT, "upload_id": ids["upload_id"]},
+        ("POST", "/models/{model_name}/plan"): {
+            "intent": CHURN_INTENT,
+            "upload_id": ids["upload_id"],
+        },
         ("PATCH", "/models/{model_name}"): {"description": "taken over"},
         ("POST", "/models/{model_name}/versions"): {"dataset_id": ids["upload_id"]},
         ("POST", "/models/{model_name}/retrain"): {},
+        ("POST", "/models/{model_name}/{model_version}/cancel"): {},
         ("POST", "/models/{model_name}/deploy"): {},
         ("POST", "/models/{model_name}/{model_version}/infer"): POSITIVE,
         ("POST", "/models/{model_name}/{model_version}/predictions"): [POSITIVE],

@@ -3,7 +3,8 @@
 The auth middleware asks `required_scope` for every authenticated request, so a
 new route is covered the moment it exists: reads need `read_only`, anything else
 `read_write`, key management `admin`. Only the exceptions are listed: the
-prediction routes are POSTs that change nothing, so `read_only` may call them.
+prediction and dry-run (plan) routes are POSTs that change nothing, so `read_only` may
+call them.
 """
 
 from __future__ import annotations
@@ -23,10 +24,17 @@ PREDICTION_ROUTES = frozenset(
 )
 
 
+#: POST routes that only answer what a command would do (a dry run): nothing is appended.
+DRY_RUN_ROUTES = frozenset({"/models/{model_name}/plan"})
+#: POST routes that change nothing.
+_POSTS_THAT_CHANGE_NOTHING = PREDICTION_ROUTES | DRY_RUN_ROUTES
+
+
 def is_command(method: str, route: str) -> bool:
     """Whether `method` on `route` (a path format) may change something: every method but
-    the safe ones, except the prediction routes. Commands take an `Idempotency-Key`."""
-    return method not in SAFE_METHODS and route not in PREDICTION_ROUTES
+    the safe ones, except the prediction and dry-run routes. Commands take an
+    `Idempotency-Key`."""
+    return method not in SAFE_METHODS and route not in _POSTS_THAT_CHANGE_NOTHING
 
 
 #: Routes under this prefix manage the account's keys: admin only, reads included
@@ -40,7 +48,7 @@ def required_scope(method: str, route: str) -> Scope:
         return ADMIN
     if method.upper() in SAFE_METHODS:
         return READ_ONLY
-    if method.upper() == "POST" and route in PREDICTION_ROUTES:
+    if method.upper() == "POST" and route in _POSTS_THAT_CHANGE_NOTHING:
         return READ_ONLY
     return READ_WRITE
 
