@@ -63,9 +63,7 @@ async def run_trainer(settings: Settings, args: argparse.Namespace | None = None
     """Build requested versions until stopped."""
     from consumers.trainer import TrainerHandler
 
-    await _run_worker(
-        settings, "trainer", "intentml-trainer", lambda: TrainerHandler(settings)
-    )
+    await _run_worker(settings, "trainer", "intentml-trainer", lambda: TrainerHandler(settings))
 
 
 async def run_deployer(settings: Settings, args: argparse.Namespace | None = None) -> None:
