@@ -2,7 +2,8 @@
 
 Cases come from public datasets with their published column names (`intent_data.py`),
 phrased as users write (`intent_cases.py`: tuning; `intent_heldout.py`: the held-out
-fifth, written before tuning). Each case is right, refused (with or without the right
+fifth, written before tuning; `intent_fresh.py`: a fourth held-out set, scored once
+and only with `--set fresh`). Each case is right, refused (with or without the right
 column in the first three candidates) or wrong. Also times resolution over a
 200-column table against a bare token match in the same process.
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from intent_cases import TUNING
 from intent_data import DATASETS, num
+from intent_fresh import FRESH
 from intent_heldout import HELD_OUT
 
 from intentml.ml.target import ColumnFacts, TargetResolutionError, resolve_target
@@ -126,13 +128,15 @@ def _report(name: str, outcomes: list[Outcome], verbose: bool) -> None:
 def main() -> None:
     """Score the chosen sets and time resolution."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--set", choices=["tuning", "heldout", "both"], default="both")
+    parser.add_argument("--set", choices=["tuning", "heldout", "both", "fresh"], default="both")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     if args.set in ("tuning", "both"):
         _report("tuning", run_set(TUNING), args.verbose)
     if args.set in ("heldout", "both"):
         _report("held-out", run_set(HELD_OUT), args.verbose)
+    if args.set == "fresh":
+        _report("fresh", run_set(FRESH), args.verbose)
     ours, bare = timing()
     print(
         f"200-column table: {ours:.3f} ms per resolution (bare token match {bare:.3f} ms, "

@@ -50,6 +50,18 @@ def test_the_reason_quotes_only_the_words_that_name_the_column(
     assert choice.reason == f"matched '{phrase}' in the intent to column '{column}'"
 
 
+def test_a_loose_match_is_not_built_from_a_subject_and_its_verb() -> None:
+    """ "customer get" shares enough letters with `Customer_Age` for a loose match, but a
+    misspelling keeps each word's first letter: the subject and its verb name nothing."""
+    columns = ["CLIENTNUM", "Customer_Age", "Credit_Limit", "Total_Trans_Amt"]
+    choice = resolve_target(columns, "What credit limit will a customer get?")
+    assert choice.column == "Credit_Limit"
+    with pytest.raises(TargetResolutionError):
+        resolve_target(
+            ["CLIENTNUM", "Customer_Age", "Total_Trans_Amt"], "What will a customer get?"
+        )
+
+
 @pytest.mark.parametrize(
     ("intent", "columns", "expected"),
     [

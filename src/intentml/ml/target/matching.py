@@ -266,6 +266,7 @@ class _Window:
     span: int
     phrase: str  # the words as written in the intent
     first: int
+    initials: str  # the first letter of each word
 
 
 class _Windows:
@@ -290,6 +291,7 @@ class _Windows:
                     span=size,
                     phrase=intent[run[0].start : run[-1].end],
                     first=i,
+                    initials="".join(t.text[0] for t in run),
                 )
                 self.by_text.setdefault(window.text, []).append(window)
                 self.by_key.setdefault(window.key, []).append(window)
@@ -311,7 +313,9 @@ class _Windows:
         for window in self.fuzzy.get(normalized[:1], ()):
             if best is not None and (window.rank, window.span) <= (best.rank, best.span):
                 continue  # a fuzzy match here could not beat what we have
-            if _ratio(window.key, normalized) >= FUZZY_MIN_RATIO:
+            if _word_for_word(window, forms.initials) and (
+                _ratio(window.key, normalized) >= FUZZY_MIN_RATIO
+            ):
                 fuzzy = _match(window, FUZZY)
                 if best is None or fuzzy.key() > best.key():
                     best = fuzzy
@@ -325,6 +329,15 @@ def _match(window: _Window, tier: int) -> NameMatch:
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+def _word_for_word(window: _Window, initials: str) -> bool:
+    """Whether a loose match of several words lines up word for word: a misspelling
+    keeps each word's first letter, so "montly spnd" may be `monthly_spend`, but a
+    subject and its verb are not a name of as many words that merely shares letters
+    ("will a customer get" is not `Customer_Age`). Words joined or split ("sale price"
+    for `saleprice`) are not compared word by word."""
+    return window.span != len(initials) or window.initials == initials
 
 
 def _ratio(a: str, b: str) -> float:

@@ -100,6 +100,7 @@ class NameForms:
     text: str  # its lowercase words joined ("saleprice")
     key: str  # `name_key`
     generic: str  # `generic_key`
+    initials: str  # the first letter of each word of the key ("sp")
 
 
 # Cached because a table's columns are matched again for every intent, and their forms
@@ -113,7 +114,8 @@ def name_forms(name: str) -> NameForms:
     while len(stripped) > 1 and stripped[-1] in GENERIC_SUFFIXES:
         stripped = stripped[:-1]
     generic = "" if stripped == kept else "".join(stem(t) for t in stripped)
-    return NameForms("".join(tokens), "".join(stem(t) for t in kept), generic)
+    initials = "".join(t[0] for t in kept)
+    return NameForms("".join(tokens), "".join(stem(t) for t in kept), generic, initials)
 
 
 def name_key(name: str) -> str:
