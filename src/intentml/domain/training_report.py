@@ -50,6 +50,11 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     score: float
     rounds: int
     seconds: float
+    #: Cross-validation folds `score` and `rounds` come from (0: recorded before the
+    #: search screened candidates on fewer folds, when every one was scored on all).
+    folds: int = 0
+    #: A finalist's score on the screening fold(s), before it was scored on all folds.
+    screen_score: float | None = None
 
 
 class SearchSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -38,7 +38,26 @@ CV_FOLDS = 5
 CV_MAX_ROWS = 50_000
 VALIDATION_FRACTION = 0.2
 MAX_ROUNDS = 2000
+#: Early stopping's patience at the default learning rate (0.05); see `_patience`.
 EARLY_STOPPING_ROUNDS = 50
+#: Patience is this many learning-rate units of rounds (50 rounds at 0.05): a tree at a
+#: higher rate moves the model further, so fewer rounds show that it stopped improving.
+PATIENCE_STEP = 2.5
+#: ... but never fewer than this many rounds (noise on small folds).
+MIN_PATIENCE = 10
+#: Successive halving: every candidate is screened on this many of the folds, ...
+SCREEN_FOLDS = 1
+#: ... and this share of them (rounded up, at least one) is cross-validated on all the
+#: folds. A fifth of the folds for all plus a fifth of the candidates on five: under half
+#: the work of cross-validating every candidate.
+FINALIST_SHARE = 0.2
+#: The screen bins features more coarsely (LightGBM's default is 255 bins): a tree costs
+#: about half as much, and a screen only has to rank the candidates.
+SCREEN_MAX_BIN = 63
+#: The screen stops a candidate after this many times the default candidate's work
+#: (rounds times leaves, patience included): a slow learner that has not caught up with the
+#: default by then cannot win, and a costly one would take most of the screen's time.
+SCREEN_WORK_FACTOR = 3
 #: Random candidates (after the default) before TPE starts proposing.
 RANDOM_STARTS = 3
 #: A build-log line every this many boosting rounds of the longest candidate.
@@ -129,56 +148,79 @@ def search(
 ) -> SearchOutcome:
     """Try up to `max_iterations` configurations on `rows` and return the best.
 
-    `base_params` holds what is not searched (objective, threads, seed, ...). Stops
-    early when `time_budget_s` has passed (after at least one candidate).
+    Successive halving: every candidate is screened on one fold, and the best
+    `FINALIST_SHARE` of them are cross-validated on all folds; the winner is the best
+    finalist. `base_params` holds what is not searched (objective, threads, seed, ...).
+    Stops early when `time_budget_s` has passed (after at least one candidate).
     """
-    started = time.perf_counter()
-    n = len(rows)
-    folds = _folds(y[rows], stratify, seed)
-    has_categories = bool(categorical)
+    run = _Run(
+        matrix, y, rows, base_params, selection, feature_names, categorical, stratify, seed
+    )
+    clock = _Clock(time.perf_counter(), time_budget_s)
+    finalists = _finalists(max_iterations, len(run.folds))
+    halving = finalists < max_iterations
+    steps = max_iterations + (finalists if halving else 0)
     study = _study(selection, seed)
-    study.enqueue_trial(_default_candidate(n, has_categories, selection))
-    train_set = _selection_set(matrix, y, rows, base_params, feature_names, categorical)
+    study.enqueue_trial(_default_candidate(run.n, run.has_categories, selection))
     candidates: list[Candidate] = []
-    stopped = ""
-    best_index = 0
     for i in range(max_iterations):
-        if i > 0 and time_budget_s is not None and time.perf_counter() - started > time_budget_s:
-            stopped = (
-                f"time budget of {time_budget_s:g} s reached after {i} of "
-                f"{max_iterations} candidates"
-            )
-            report(PROGRESS_TO, f"search stopped: {stopped}")
+        if i > 0 and clock.over(f"after {i} of {max_iterations} candidates", report):
             break
         trial = study.ask()
-        searched = _suggest(trial, n, has_categories, selection)
-        candidate = _score_candidate(i + 1, searched, base_params, train_set, folds, selection)
+        searched = _suggest(trial, run.n, run.has_categories, selection)
+        candidate = (
+            run.screen(i + 1, searched) if halving else run.score(i + 1, searched, run.folds)
+        )
         study.tell(trial, candidate.score)
         candidates.append(candidate)
-        if _better(candidate.score, candidates[best_index].score, selection.higher_is_better):
-            best_index = i
-        report(
-            PROGRESS_FROM + (PROGRESS_TO - PROGRESS_FROM) * (i + 1) // max_iterations,
-            _candidate_line(candidate, max_iterations, selection, best=best_index == i),
-        )
+        best = _best(candidates, selection) == i
+        report(_progress(i + 1, steps), _candidate_line(candidate, max_iterations, selection, best))
+    if halving and not clock.stopped:
+        candidates = _final_rung(run, candidates, finalists, clock, steps, report)
+    best_index = _best(candidates, selection)
     winner = candidates[best_index]
     return SearchOutcome(
         params={**base_params, **_lightgbm_params(winner.params)},
         rounds=winner.rounds,
-        fit_rows=round(float(np.mean([len(fit) for fit, _ in folds]))),
+        fit_rows=round(float(np.mean([len(fit) for fit, _ in run.folds]))),
         summary=SearchSummary(
-            strategy=(
-                "Optuna multivariate TPE: a default candidate first, "
-                f"{RANDOM_STARTS} random ones, then candidates proposed from the scores so far"
-            ),
-            evaluation=_evaluation(folds, n, stratify),
+            strategy=_strategy(max_iterations, finalists, halving),
+            evaluation=_evaluation(run.folds, run.n, stratify),
             selection_metric=selection.label,
             higher_is_better=selection.higher_is_better,
             candidates=candidates,
             best=best_index,
-            stopped=stopped,
+            stopped=clock.stopped,
         ),
     )
+
+
+def _final_rung(
+    run: _Run,
+    candidates: list[Candidate],
+    finalists: int,
+    clock: _Clock,
+    steps: int,
+    report: ReportProgress,
+) -> list[Candidate]:
+    """The screened candidates with the best `finalists` of them cross-validated on all
+    folds (their records replaced by the full scores); stops at the time budget."""
+    order = sorted(range(len(candidates)), key=lambda i: _key(candidates[i], run.selection))
+    done = list(candidates)
+    for rank, i in enumerate(order[:finalists]):
+        if clock.over(f"after {len(candidates)} candidates and {rank} finalists", report):
+            break
+        screened = candidates[i]
+        full = run.score(screened.iteration, screened.params, run.folds)
+        done[i] = msgspec.structs.replace(
+            full, seconds=round(full.seconds + screened.seconds, 3), screen_score=screened.score
+        )
+        best = _best(done, run.selection) == i
+        report(
+            _progress(len(candidates) + rank + 1, steps),
+            _finalist_line(done[i], rank + 1, finalists, run.selection, best),
+        )
+    return done
 
 
 def _selection_set(
@@ -188,14 +230,19 @@ def _selection_set(
     base_params: dict[str, Any],
     feature_names: list[str],
     categorical: list[int],
+    max_bin: int = 255,
 ) -> lgb.Dataset:
-    """The selection rows as the LightGBM Dataset every candidate is cross-validated on."""
+    """The selection rows as the LightGBM Dataset candidates are cross-validated on
+    (`max_bin`: LightGBM's default, or the screen's coarser bins)."""
     return lgb.Dataset(
         matrix[rows],
         label=y[rows],
         feature_name=feature_names,
         categorical_feature=categorical,
-        params={k: base_params[k] for k in ("verbose", "feature_pre_filter")},
+        params={
+            **{k: base_params[k] for k in ("verbose", "feature_pre_filter")},
+            "max_bin": max_bin,
+        },
         free_raw_data=False,
     )
 
@@ -221,36 +268,156 @@ def _evaluation(folds: list[tuple[Indices, Indices]], n: int, stratify: bool) ->
         f"{len(folds)}-fold {'stratified ' if stratify else ''}cross-validation on {n:,} rows"
         if len(folds) > 1
         else f"one validation split ({len(folds[0][1]):,} of {n:,} rows)"
-    ) + f", early stopping after {EARLY_STOPPING_ROUNDS} rounds without improvement"
-
-
-def _score_candidate(
-    iteration: int,
-    searched: dict[str, Any],
-    base_params: dict[str, Any],
-    train_set: lgb.Dataset,
-    folds: list[tuple[Indices, Indices]],
-    selection: Selection,
-) -> Candidate:
-    """One candidate, cross-validated, with its score, rounds and time."""
-    t0 = time.perf_counter()
-    score, rounds = _cross_validate(
-        {**base_params, **_lightgbm_params(searched)}, train_set, folds, selection
+    ) + (
+        f", early stopping after {EARLY_STOPPING_ROUNDS} rounds without improvement at "
+        f"the default learning rate (fewer at higher rates, at least {MIN_PATIENCE})"
     )
-    seconds = time.perf_counter() - t0
-    return Candidate(
-        iteration=iteration, params=searched, score=score, rounds=rounds, seconds=round(seconds, 3)
+
+
+class _Run:
+    """What every candidate of one search is scored with: the data as one LightGBM
+    Dataset, the folds, and the metric."""
+
+    def __init__(
+        self,
+        matrix: FloatMatrix,
+        y: npt.NDArray[np.float64],
+        rows: Indices,
+        base_params: dict[str, Any],
+        selection: Selection,
+        feature_names: list[str],
+        categorical: list[int],
+        stratify: bool,
+        seed: int,
+    ) -> None:
+        self.n = len(rows)
+        self.has_categories = bool(categorical)
+        self.base_params = base_params
+        self.selection = selection
+        self.folds = _folds(y[rows], stratify, seed)
+        data = (matrix, y, rows, base_params, feature_names, categorical)
+        self.train_set = _selection_set(*data)
+        self.screen_set = _selection_set(*data, max_bin=SCREEN_MAX_BIN)
+        #: The most rounds times leaves a screened candidate may train (set by the first).
+        self.screen_work: int | None = None
+
+    def screen(self, iteration: int, searched: dict[str, Any]) -> Candidate:
+        """One candidate on the screening fold(s), coarsely binned, its rounds capped
+        at SCREEN_WORK_FACTOR times the first (default) candidate's work."""
+        leaves = int(searched["num_leaves"])
+        cap = MAX_ROUNDS
+        if self.screen_work is not None:
+            cap = max(1, min(MAX_ROUNDS, self.screen_work // leaves))
+        candidate = self.score(iteration, searched, self.folds[:SCREEN_FOLDS], cap, screen=True)
+        if self.screen_work is None:
+            patience = _patience(float(searched["learning_rate"]))
+            self.screen_work = SCREEN_WORK_FACTOR * (candidate.rounds + patience) * leaves
+        return candidate
+
+    def score(
+        self,
+        iteration: int,
+        searched: dict[str, Any],
+        folds: list[tuple[Indices, Indices]],
+        max_rounds: int = MAX_ROUNDS,
+        *,
+        screen: bool = False,
+    ) -> Candidate:
+        """One candidate, cross-validated on `folds`, with its score, rounds and time."""
+        t0 = time.perf_counter()
+        score, rounds = _cross_validate(
+            {**self.base_params, **_lightgbm_params(searched)},
+            self.screen_set if screen else self.train_set,
+            folds,
+            self.selection,
+            max_rounds,
+        )
+        return Candidate(
+            iteration=iteration,
+            params=searched,
+            score=score,
+            rounds=rounds,
+            seconds=round(time.perf_counter() - t0, 3),
+            folds=len(folds),
+        )
+
+
+class _Clock:
+    """The search's time budget; `stopped` says why it ran out, once it has."""
+
+    def __init__(self, started: float, budget_s: float | None) -> None:
+        self.started = started
+        self.budget_s = budget_s
+        self.stopped = ""
+
+    def over(self, where: str, report: ReportProgress) -> bool:
+        """Whether the budget has passed (then logged once, with `where` it stopped)."""
+        if self.budget_s is None or time.perf_counter() - self.started <= self.budget_s:
+            return False
+        self.stopped = f"time budget of {self.budget_s:g} s reached {where}"
+        report(PROGRESS_TO, f"search stopped: {self.stopped}")
+        return True
+
+
+def _finalists(max_iterations: int, folds: int) -> int:
+    """How many candidates are cross-validated on all folds: all of them when there is
+    one fold (nothing to halve), else the best `FINALIST_SHARE`."""
+    if folds <= SCREEN_FOLDS:
+        return max_iterations
+    return max(1, math.ceil(max_iterations * FINALIST_SHARE))
+
+
+def _progress(step: int, steps: int) -> int:
+    return PROGRESS_FROM + (PROGRESS_TO - PROGRESS_FROM) * step // max(1, steps)
+
+
+def _key(candidate: Candidate, selection: Selection) -> tuple[int, float]:
+    """Sort key, best first: scores on more folds first (a finalist's cross-validated
+    score is not compared with a one-fold screen score), then the score."""
+    sign = -1.0 if selection.higher_is_better else 1.0
+    return (-candidate.folds, sign * candidate.score)
+
+
+def _best(candidates: list[Candidate], selection: Selection) -> int:
+    """Index of the best candidate (the first of equals)."""
+    return min(range(len(candidates)), key=lambda i: _key(candidates[i], selection))
+
+
+def _strategy(max_iterations: int, finalists: int, halving: bool) -> str:
+    """The search's strategy, in words, for the report."""
+    tpe = (
+        "Optuna multivariate TPE: a default candidate first, "
+        f"{RANDOM_STARTS} random ones, then candidates proposed from the scores so far"
+    )
+    if not halving:
+        return tpe
+    return (
+        f"successive halving over {tpe}: every candidate screened on {SCREEN_FOLDS} fold, "
+        f"the best {finalists} of {max_iterations} cross-validated on all folds"
     )
 
 
 def _candidate_line(
-    candidate: Candidate, max_iterations: int, selection: Selection, *, best: bool
+    candidate: Candidate, max_iterations: int, selection: Selection, best: bool
 ) -> str:
     """The build-log line of one tried candidate."""
+    on = f" on {candidate.folds} fold{'s' if candidate.folds > 1 else ''}"
     return (
         f"candidate {candidate.iteration}/{max_iterations}: {_describe(candidate.params)} → "
-        f"{selection.label} {fmt(candidate.score)} at {candidate.rounds} rounds "
+        f"{selection.label} {fmt(candidate.score)} at {candidate.rounds} rounds{on} "
         f"({candidate.seconds:.1f} s)" + (" — best so far" if best else "")
+    )
+
+
+def _finalist_line(
+    candidate: Candidate, rank: int, finalists: int, selection: Selection, best: bool
+) -> str:
+    """The build-log line of one finalist, cross-validated on all folds."""
+    return (
+        f"finalist {rank}/{finalists}: candidate {candidate.iteration} → {selection.label} "
+        f"{fmt(candidate.score)} at {candidate.rounds} rounds on {candidate.folds} folds "
+        f"(screened {fmt(candidate.screen_score or 0.0)}; {candidate.seconds:.1f} s in all)"
+        + (" — best so far" if best else "")
     )
 
 
@@ -338,8 +505,10 @@ def _cross_validate(
     train_set: lgb.Dataset,
     folds: list[tuple[Indices, Indices]],
     selection: Selection,
+    max_rounds: int = MAX_ROUNDS,
 ) -> tuple[float, int]:
-    """(mean validation score at the best round, best round) for one candidate.
+    """(mean validation score at the best round, best round) for one candidate, trained
+    for at most `max_rounds`.
 
     Classifiers stop early on log loss whatever the selection metric: AUC or error
     rate plateau after a few rounds while the probabilities are still far from
@@ -352,12 +521,16 @@ def _cross_validate(
         history = lgb.cv(
             params,
             train_set,
-            num_boost_round=MAX_ROUNDS,
+            num_boost_round=max_rounds,
             folds=folds,
             stratified=False,
             shuffle=False,
             callbacks=[
-                lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
+                lgb.early_stopping(
+                    _patience(float(params["learning_rate"])),
+                    first_metric_only=True,
+                    verbose=False,
+                )
             ],
         )
     except lgb.basic.LightGBMError as exc:
@@ -378,8 +551,11 @@ def _cross_validate(
     return score, len(curve)
 
 
-def _better(score: float, best: float, higher_is_better: bool) -> bool:
-    return score > best if higher_is_better else score < best
+def _patience(learning_rate: float) -> int:
+    """Rounds without improvement before a candidate stops: `PATIENCE_STEP` learning-rate
+    units of rounds, between MIN_PATIENCE and EARLY_STOPPING_ROUNDS."""
+    steps = round(PATIENCE_STEP / learning_rate)
+    return int(min(EARLY_STOPPING_ROUNDS, max(MIN_PATIENCE, steps)))
 
 
 _SHORT_NAMES = {
