@@ -75,12 +75,14 @@ async def test_dates_gaps_search_and_describe(settings: Settings) -> None:
         assert baseline["clearly_better"] and baseline["skill"] > 0.5
         assert set(baseline["metrics"]) >= {"accuracy", "log_loss"}
 
-        # Three candidates, ranked best first; the selected one is the best.
+        # Three candidates screened on one fold, the best one cross-validated on all five
+        # and ranked first; the selected one is that finalist.
         board = d["leaderboard"]
         assert [e["rank"] for e in board] == [1, 2, 3]
         assert sorted(e["iteration"] for e in board) == [1, 2, 3]
         assert board[0]["selected"] and not any(e["selected"] for e in board[1:])
-        assert board[0]["score"] >= board[-1]["score"]
+        assert [e["folds"] for e in board] == [5, 1, 1]
+        assert board[1]["score"] >= board[2]["score"]
         assert {"learning_rate", "num_leaves", "min_data_in_leaf"} <= set(board[0]["params"])
         assert d["search"]["candidates_tried"] == 3 and d["search"]["stopped"] == ""
         assert "cross-validation" in d["search"]["evaluation"]

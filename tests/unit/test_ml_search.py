@@ -103,7 +103,10 @@ def test_search_tries_max_iterations_and_keeps_the_best() -> None:
     outcome, lines = _run(6)
     summary = outcome.summary
     assert [c.iteration for c in summary.candidates] == [1, 2, 3, 4, 5, 6]
-    assert summary.candidates[summary.best].score == max(c.score for c in summary.candidates)
+    # The winner is the best of the finalists, the only candidates scored on all folds.
+    finalists = [c for c in summary.candidates if c.folds == s.CV_FOLDS]
+    assert summary.candidates[summary.best] in finalists
+    assert summary.candidates[summary.best].score == max(c.score for c in finalists)
     assert outcome.rounds == summary.candidates[summary.best].rounds >= 1
     assert outcome.fit_rows == 320  # 4 of 5 folds of 400 rows
     assert outcome.rounds_for(640) == 2 * outcome.rounds
@@ -115,12 +118,74 @@ def test_search_tries_max_iterations_and_keeps_the_best() -> None:
     # The first candidate is the default, then the search moves away from it.
     assert summary.candidates[0].params["learning_rate"] == 0.05
     assert len({c.params["learning_rate"] for c in summary.candidates}) == 6
-    # One line per candidate, with its score; progress grows up to the search's share.
+    # One line per candidate, then one per finalist; progress grows up to the search's share.
     candidate_lines = [(pct, line) for pct, line in lines if line.startswith("candidate ")]
-    assert len(candidate_lines) == 6
-    assert [pct for pct, _ in candidate_lines] == sorted(pct for pct, _ in candidate_lines)
-    assert candidate_lines[-1][0] == s.PROGRESS_TO
-    assert all(" → roc_auc 0." in line for _, line in candidate_lines)
+    finalist_lines = [(pct, line) for pct, line in lines if line.startswith("finalist ")]
+    assert len(candidate_lines) == 6 and len(finalist_lines) == 2
+    progress = [pct for pct, _ in candidate_lines + finalist_lines]
+    assert progress == sorted(progress) and progress[-1] == s.PROGRESS_TO
+    assert all(" → roc_auc 0." in line for _, line in candidate_lines + finalist_lines)
+    assert all(" on 1 fold " in line for _, line in candidate_lines)
+    assert all(" on 5 folds " in line for _, line in finalist_lines)
+
+
+def test_successive_halving_cross_validates_the_best_screened_candidates() -> None:
+    outcome, _ = _run(10)
+    summary = outcome.summary
+    # ceil(10 x FINALIST_SHARE) = 2 finalists: the two best screen scores.
+    finalists = [c for c in summary.candidates if c.folds == s.CV_FOLDS]
+    screened = [c for c in summary.candidates if c.folds == s.SCREEN_FOLDS]
+    assert len(finalists) == 2 and len(screened) == 8
+    assert all(c.screen_score is not None for c in finalists)
+    assert all(c.screen_score is None for c in screened)
+    worst_finalist = min(c.screen_score or 0.0 for c in finalists)
+    assert all(c.score <= worst_finalist for c in screened)
+    # The record says what was done: screened on one fold, the best two on all five.
+    assert "successive halving" in summary.strategy
+    assert "the best 2 of 10 cross-validated on all folds" in summary.strategy
+    # A finalist's seconds include its screen.
+    assert all(c.seconds > 0 for c in summary.candidates)
+
+
+def test_one_candidate_is_cross_validated_without_a_screen() -> None:
+    outcome, lines = _run(1)
+    (only,) = outcome.summary.candidates
+    assert only.folds == s.CV_FOLDS and only.screen_score is None
+    assert "successive halving" not in outcome.summary.strategy
+    assert not any(line.startswith("finalist ") for _, line in lines)
+
+
+def test_screen_caps_costly_candidates_at_a_multiple_of_the_defaults_work() -> None:
+    x, y = _problem()
+    run = s._Run(
+        x,
+        y,
+        np.arange(len(y)),
+        {"objective": "binary", "verbose": -1, "feature_pre_filter": False, "num_threads": 1},
+        s.selection_for("binary", "roc_auc"),
+        ["a", "b", "c", "d"],
+        [],
+        True,
+        3,
+    )
+    default = s._default_candidate(run.n, False, run.selection)
+    first = run.screen(1, default)
+    patience = s._patience(0.05)
+    work = s.SCREEN_WORK_FACTOR * (first.rounds + patience) * default["num_leaves"]
+    assert run.screen_work == work
+    # A slow, wide learner is stopped at the cap (and scored at its best round so far).
+    slow = {**default, "learning_rate": 0.001, "num_leaves": 40}
+    capped = run.screen(2, slow)
+    assert capped.rounds <= work // 40 < s.MAX_ROUNDS
+    assert capped.folds == 1
+
+
+@pytest.mark.parametrize(
+    ("learning_rate", "patience"),
+    [(0.02, 50), (0.05, 50), (0.1, 25), (0.25, 10), (0.3, 10)],
+)
+def test_patience_shrinks_with_the_learning_rate(learning_rate: float, patience: int) -> None:
+    assert s._patience(learning_rate) == patience
 
 
 def test_same_seed_same_search() -> None:
@@ -139,12 +204,38 @@ def test_time_budget_stops_the_search_after_one_candidate() -> None:
     assert len(outcome.summary.candidates) == 1
     assert outcome.summary.stopped.startswith("time budget of 1e-09 s reached after 1 of 5")
     assert lines[-1][1].startswith("search stopped: time budget")
+    # The one screened candidate is served, with its one-fold rounds.
+    assert outcome.summary.best == 0 and outcome.rounds == outcome.summary.candidates[0].rounds
+
+
+def test_time_budget_before_the_finalists_serves_the_best_screened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    over = s._Clock.over
+
+    def over_at_the_finals(clock: s._Clock, where: str, report: s.ReportProgress) -> bool:
+        if "finalists" in where:
+            clock.budget_s = 0.0
+        return over(clock, where, report)
+
+    monkeypatch.setattr(s._Clock, "over", over_at_the_finals)
+    outcome, lines = _run(5, time_budget_s=1e9)
+    summary = outcome.summary
+    assert len(summary.candidates) == 5
+    assert all(c.folds == s.SCREEN_FOLDS for c in summary.candidates)
+    assert summary.candidates[summary.best].score == max(c.score for c in summary.candidates)
+    assert summary.stopped.startswith("time budget of 0 s reached after 5 candidates")
+    assert lines[-1][1].startswith("search stopped: time budget")
 
 
 def test_the_search_beats_or_matches_its_default_candidate() -> None:
     outcome, _ = _run(8)
     candidates = outcome.summary.candidates
-    assert candidates[outcome.summary.best].score >= candidates[0].score
+    best, default = candidates[outcome.summary.best], candidates[0]
+    if default.folds == best.folds:  # the default was a finalist too
+        assert best.score >= default.score
+    else:  # it was screened out by better screen scores
+        assert best.screen_score is not None and best.screen_score >= default.score
 
 
 def test_a_count_target_searches_the_poisson_objective_too() -> None:

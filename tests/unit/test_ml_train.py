@@ -392,7 +392,12 @@ def test_report_search_leaderboard(churn_run: ChurnRun) -> None:
     assert [c.iteration for c in search.candidates] == list(range(1, 11))
     assert search.higher_is_better and search.selection_metric == "roc_auc"
     best = search.candidates[search.best]
-    assert best.score == max(c.score for c in search.candidates)
+    # Successive halving: the best two of ten screened candidates are cross-validated on
+    # all five folds, and the winner is the better of those two.
+    finalists = [c for c in search.candidates if c.folds == 5]
+    assert len(finalists) == 2 and best in finalists
+    assert best.score == max(c.score for c in finalists)
+    assert all(c.folds == 1 and c.screen_score is None for c in search.candidates if c.folds != 5)
     # The served model learns from all 1,500 rows, so it gets proportionally more rounds
     # than the 960-row cross-validation models the rounds were chosen on.
     assert result.best_iteration == round(best.rounds * 1500 / 960)

@@ -390,13 +390,16 @@ class ConfusionMatrixOut(msgspec.Struct, frozen=True):
 
 
 class LeaderboardEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """A configuration the search tried, best first."""
+    """A configuration the search tried, best first: the finalists, cross-validated on
+    all folds, then the candidates only screened (on fewer folds)."""
 
     rank: int
     iteration: int
     score: float
     rounds: int
     seconds: float
+    #: Folds `score` comes from (0: a build from before the search screened candidates).
+    folds: int
     selected: bool
     params: dict[str, Any]
 

@@ -188,9 +188,13 @@ def describe(row: VersionRecord) -> DescribeOut:
 def report_fields(report: TrainingReport) -> dict[str, Any]:
     """describe's fields from the build report: choices, test details, leaderboard."""
     search = report.search
+    # Finalists (scored on more folds) rank above the candidates only screened.
     ordered = sorted(
         range(len(search.candidates)),
-        key=lambda i: (-1 if search.higher_is_better else 1) * search.candidates[i].score,
+        key=lambda i: (
+            -search.candidates[i].folds,
+            (-1 if search.higher_is_better else 1) * search.candidates[i].score,
+        ),
     )
     test = report.test
     return {
@@ -217,6 +221,7 @@ def report_fields(report: TrainingReport) -> dict[str, Any]:
                 score=search.candidates[i].score,
                 rounds=search.candidates[i].rounds,
                 seconds=search.candidates[i].seconds,
+                folds=search.candidates[i].folds,
                 selected=i == search.best,
                 params=search.candidates[i].params,
             )

@@ -153,9 +153,7 @@ def search(
     finalist. `base_params` holds what is not searched (objective, threads, seed, ...).
     Stops early when `time_budget_s` has passed (after at least one candidate).
     """
-    run = _Run(
-        matrix, y, rows, base_params, selection, feature_names, categorical, stratify, seed
-    )
+    run = _Run(matrix, y, rows, base_params, selection, feature_names, categorical, stratify, seed)
     clock = _Clock(time.perf_counter(), time_budget_s)
     finalists = _finalists(max_iterations, len(run.folds))
     halving = finalists < max_iterations
