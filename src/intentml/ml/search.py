@@ -183,7 +183,7 @@ def search(
         fit_rows=round(float(np.mean([len(fit) for fit, _ in run.folds]))),
         summary=SearchSummary(
             strategy=_strategy(max_iterations, finalists, halving),
-            evaluation=_evaluation(run.folds, run.n, stratify),
+            evaluation=_evaluation(run.folds, run.n, stratify, halving),
             selection_metric=selection.label,
             higher_is_better=selection.higher_is_better,
             candidates=candidates,
@@ -260,13 +260,21 @@ def _study(selection: Selection, seed: int) -> optuna.Study:
     return optuna.create_study(direction=direction, sampler=sampler)
 
 
-def _evaluation(folds: list[tuple[Indices, Indices]], n: int, stratify: bool) -> str:
+def _evaluation(folds: list[tuple[Indices, Indices]], n: int, stratify: bool, halving: bool) -> str:
     """How each candidate is scored, in words, for the report."""
-    return (
-        f"{len(folds)}-fold {'stratified ' if stratify else ''}cross-validation on {n:,} rows"
-        if len(folds) > 1
-        else f"one validation split ({len(folds[0][1]):,} of {n:,} rows)"
-    ) + (
+    if len(folds) == 1:
+        scored = f"one validation split ({len(folds[0][1]):,} of {n:,} rows)"
+    else:
+        scored = (
+            f"{len(folds)}-fold {'stratified ' if stratify else ''}cross-validation on {n:,} rows"
+        )
+    if halving:
+        screened = sum(len(valid) for _, valid in folds[:SCREEN_FOLDS])
+        scored += (
+            f" for the finalists; the screen validates on {SCREEN_FOLDS} of the folds "
+            f"({screened:,} rows, {SCREEN_MAX_BIN} bins per feature)"
+        )
+    return scored + (
         f", early stopping after {EARLY_STOPPING_ROUNDS} rounds without improvement at "
         f"the default learning rate (fewer at higher rates, at least {MIN_PATIENCE})"
     )
