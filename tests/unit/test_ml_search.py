@@ -144,9 +144,7 @@ def test_successive_halving_cross_validates_the_best_screened_candidates() -> No
     assert "successive halving" in summary.strategy
     assert "the best 2 of 10 cross-validated on all folds" in summary.strategy
     assert summary.evaluation.startswith("5-fold stratified cross-validation on 400 rows for")
-    assert "the screen validates on 1 of the folds (80 rows, 63 bins per feature)" in (
-        summary.evaluation
-    )
+    assert "the screen validates on 1 of the folds (80 rows)" in (summary.evaluation)
     # A finalist's seconds include its screen.
     assert all(c.seconds > 0 for c in summary.candidates)
 

@@ -51,9 +51,6 @@ SCREEN_FOLDS = 1
 #: folds. A fifth of the folds for all plus a fifth of the candidates on five: under half
 #: the work of cross-validating every candidate.
 FINALIST_SHARE = 0.2
-#: The screen bins features more coarsely (LightGBM's default is 255 bins): a tree costs
-#: about half as much, and a screen only has to rank the candidates.
-SCREEN_MAX_BIN = 63
 #: The screen stops a candidate after this many times the default candidate's work
 #: (rounds times leaves, patience included): a slow learner that has not caught up with the
 #: default by then cannot win, and a costly one would take most of the screen's time.
@@ -228,19 +225,14 @@ def _selection_set(
     base_params: dict[str, Any],
     feature_names: list[str],
     categorical: list[int],
-    max_bin: int = 255,
 ) -> lgb.Dataset:
-    """The selection rows as the LightGBM Dataset candidates are cross-validated on
-    (`max_bin`: LightGBM's default, or the screen's coarser bins)."""
+    """The selection rows as the LightGBM Dataset every candidate is cross-validated on."""
     return lgb.Dataset(
         matrix[rows],
         label=y[rows],
         feature_name=feature_names,
         categorical_feature=categorical,
-        params={
-            **{k: base_params[k] for k in ("verbose", "feature_pre_filter")},
-            "max_bin": max_bin,
-        },
+        params={k: base_params[k] for k in ("verbose", "feature_pre_filter")},
         free_raw_data=False,
     )
 
@@ -272,7 +264,7 @@ def _evaluation(folds: list[tuple[Indices, Indices]], n: int, stratify: bool, ha
         screened = sum(len(valid) for _, valid in folds[:SCREEN_FOLDS])
         scored += (
             f" for the finalists; the screen validates on {SCREEN_FOLDS} of the folds "
-            f"({screened:,} rows, {SCREEN_MAX_BIN} bins per feature)"
+            f"({screened:,} rows)"
         )
     return scored + (
         f", early stopping after {EARLY_STOPPING_ROUNDS} rounds without improvement at "
@@ -301,20 +293,18 @@ class _Run:
         self.base_params = base_params
         self.selection = selection
         self.folds = _folds(y[rows], stratify, seed)
-        data = (matrix, y, rows, base_params, feature_names, categorical)
-        self.train_set = _selection_set(*data)
-        self.screen_set = _selection_set(*data, max_bin=SCREEN_MAX_BIN)
+        self.train_set = _selection_set(matrix, y, rows, base_params, feature_names, categorical)
         #: The most rounds times leaves a screened candidate may train (set by the first).
         self.screen_work: int | None = None
 
     def screen(self, iteration: int, searched: dict[str, Any]) -> Candidate:
-        """One candidate on the screening fold(s), coarsely binned, its rounds capped
+        """One candidate on the screening fold(s), its rounds capped
         at SCREEN_WORK_FACTOR times the first (default) candidate's work."""
         leaves = int(searched["num_leaves"])
         cap = MAX_ROUNDS
         if self.screen_work is not None:
             cap = max(1, min(MAX_ROUNDS, self.screen_work // leaves))
-        candidate = self.score(iteration, searched, self.folds[:SCREEN_FOLDS], cap, screen=True)
+        candidate = self.score(iteration, searched, self.folds[:SCREEN_FOLDS], cap)
         if self.screen_work is None:
             patience = _patience(float(searched["learning_rate"]))
             self.screen_work = SCREEN_WORK_FACTOR * (candidate.rounds + patience) * leaves
@@ -326,14 +316,12 @@ class _Run:
         searched: dict[str, Any],
         folds: list[tuple[Indices, Indices]],
         max_rounds: int = MAX_ROUNDS,
-        *,
-        screen: bool = False,
     ) -> Candidate:
         """One candidate, cross-validated on `folds`, with its score, rounds and time."""
         t0 = time.perf_counter()
         score, rounds = _cross_validate(
             {**self.base_params, **_lightgbm_params(searched)},
-            self.screen_set if screen else self.train_set,
+            self.train_set,
             folds,
             self.selection,
             max_rounds,
