@@ -504,45 +504,63 @@ def _cross_validate(
     """(mean validation score at the best round, best round) for one candidate, trained
     for at most `max_rounds`.
 
-    Classifiers stop early on log loss whatever the selection metric: AUC or error
-    rate plateau after a few rounds while the probabilities are still far from
-    calibrated, and stopping there leaves a model that predicts the base rate.
+    What `lgb.cv` with `early_stopping(first_metric_only=True)` computes (the same
+    boosters, rounds and means), without its per-round standard deviations and
+    callbacks: a fifth of a small search's time went there. Classifiers stop early on
+    log loss whatever the selection metric: AUC or error rate plateau after a few
+    rounds while the probabilities are still far from calibrated, and stopping there
+    leaves a model that predicts the base rate.
     """
     stop_on = selection.stopping_metric or selection.lightgbm_metric
     metrics = list(dict.fromkeys([stop_on, selection.lightgbm_metric]))
     params = {**params, "metric": metrics}
     try:
-        history = lgb.cv(
-            params,
-            train_set,
-            num_boost_round=max_rounds,
-            folds=folds,
-            stratified=False,
-            shuffle=False,
-            callbacks=[
-                lgb.early_stopping(
-                    _patience(float(params["learning_rate"])),
-                    first_metric_only=True,
-                    verbose=False,
-                )
-            ],
-        )
+        full = train_set.construct()
+        boosters = []
+        for fit, valid in folds:
+            booster = lgb.Booster(params, full.subset(fit.tolist(), params=params))
+            booster.add_valid(full.subset(valid.tolist(), params=params), "valid")
+            boosters.append(booster)
+        means = _boost(boosters, max_rounds, _patience(float(params["learning_rate"])))
     except lgb.basic.LightGBMError as exc:
         raise TrainingFailed("training_error", f"LightGBM could not train: {exc}") from exc
-    key = f"valid {selection.lightgbm_metric}-mean"
-    if key not in history:
+    if selection.lightgbm_metric not in means:
         raise TrainingFailed(
             "evaluation_failed",
             f"{selection.label} could not be computed on the validation folds",
         )
-    curve = history[key]
-    assert isinstance(curve, list)  # the booster is only there with return_cvbooster
-    score = float(curve[-1])
+    curve = means[selection.lightgbm_metric]
+    score = curve[-1]
     if not math.isfinite(score):
         raise TrainingFailed(
             "evaluation_failed", f"{selection.label} is undefined on the validation folds"
         )
     return score, len(curve)
+
+
+def _boost(boosters: list[lgb.Booster], max_rounds: int, patience: int) -> dict[str, list[float]]:
+    """Boost the fold models in step until the first metric's mean over the folds has not
+    improved for `patience` rounds (or `max_rounds`); each metric's mean per round, up
+    to the best round."""
+    means: dict[str, list[float]] = {}
+    best_round, best = 0, math.nan
+    for round_ in range(max_rounds):
+        for booster in boosters:
+            booster.update()
+        by_metric: dict[str, list[float]] = {}
+        higher_is_better = False
+        for booster in boosters:
+            for i, result in enumerate(booster.eval_valid()):  # (data, metric, value, higher)
+                by_metric.setdefault(result[1], []).append(result[2])
+                higher_is_better = result[3] if i == 0 else higher_is_better
+        for metric, values in by_metric.items():
+            means.setdefault(metric, []).append(float(np.mean(values)))
+        first = means[next(iter(by_metric))][-1]
+        if round_ == 0 or (first > best if higher_is_better else first < best):
+            best_round, best = round_, first
+        elif round_ - best_round >= patience:
+            break
+    return {metric: curve[: best_round + 1] for metric, curve in means.items()}
 
 
 def _patience(learning_rate: float) -> int:
