@@ -198,12 +198,32 @@ def _best(token: str, words: list[str]) -> tuple[str, ...] | None:
     return None
 
 
+def named_for(docs: Iterator[tuple[str, str, str]], words: list[str]) -> dict[str, Counter[str]]:
+    """For each word (stemmed), the columns whose description says it, by their name's
+    words: how documented columns holding that meaning are named."""
+    wanted = {stem(w): w for w in words}
+    found: dict[str, Counter[str]] = {w: Counter() for w in words}
+    for _, _, doc in docs:
+        for name, description in columns_described(format_section(doc)):
+            said = {stem(w) for w in _WORD.findall(description.lower())}
+            for s in said & wanted.keys():
+                found[wanted[s]][" ".join(name_tokens(name))] += 1
+    return found
+
+
 def main() -> None:
-    """Print the candidates, most documented first."""
+    """Print the candidates, most documented first (or, with --words, how columns
+    described with those words are named)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--min-datasets", type=int, default=3)
     parser.add_argument("--show", type=int, default=3, help="sources shown per candidate")
+    parser.add_argument("--words", help="comma-separated description words to look up")
     args = parser.parse_args()
+    if args.words:
+        for word, names in named_for(_all_docs(), args.words.split(",")).items():
+            common = ", ".join(f"{n} ({c})" for n, c in names.most_common(12))
+            print(f"{word}: {sum(names.values())} columns: {common}")
+        return
     found = mine(_all_docs())
     rows = []
     for token, meanings in found.items():
