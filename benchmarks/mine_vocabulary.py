@@ -15,6 +15,8 @@ counted over distinct data sets and packages; a word documented with several mea
 shows each with its share. Prints one line per candidate, most documented first:
 
     python benchmarks/mine_vocabulary.py [--min-datasets 3] [--show 3]
+    python benchmarks/mine_vocabulary.py --words rainfall,occupied   # how such columns are named
+    python benchmarks/mine_vocabulary.py --pairs --min-datasets 3   # one-word names' synonyms
 
 The result is REVIEWED by hand before anything goes into the vocabulary
 (`src/intentml/ml/target/abbreviations.toml`): a candidate is kept only if it is
@@ -215,6 +217,33 @@ def named_for(docs: Iterator[tuple[str, str, str]], words: list[str]) -> dict[st
     return found
 
 
+#: Description words too common to say what a column holds.
+_GENERIC = frozenset(
+    """number whether indicator dummy year years percent percentage total amount mean
+    average per rate if otherwise equal factor numeric levels level variable coded code
+    measured measure individual respondent subject patient person observation index
+    value values time""".split()  # noqa: SIM905
+)
+
+
+def word_pairs(docs: Iterator[tuple[str, str, str]], least: int) -> list[tuple[int, str, str]]:
+    """(packages, a one-word column name's stem, a word of its descriptions) documented in
+    at least `least` R packages: candidate synonyms ("wage" described as "hourly")."""
+    pairs: dict[tuple[str, str], set[str]] = defaultdict(set)
+    generic = {stem(g) for g in _GENERIC | _STOP}
+    for package, _, doc in docs:
+        for name, description in columns_described(format_section(doc)):
+            tokens = name_tokens(name)
+            if len(tokens) != 1 or len(tokens[0]) < 4 or not tokens[0].isalpha():
+                continue
+            column = stem(tokens[0])
+            said = {stem(w) for w in _WORD.findall(description.lower()) if len(w) > 3}
+            for word in said - generic - {column}:
+                pairs[(column, word)].add(package)
+    rows = [(len(p), c, w) for (c, w), p in pairs.items() if len(p) >= least]
+    return sorted(rows, key=lambda r: (-r[0], r[1], r[2]))
+
+
 def main() -> None:
     """Print the candidates, most documented first (or, with --words, how columns
     described with those words are named)."""
@@ -222,7 +251,12 @@ def main() -> None:
     parser.add_argument("--min-datasets", type=int, default=3)
     parser.add_argument("--show", type=int, default=3, help="sources shown per candidate")
     parser.add_argument("--words", help="comma-separated description words to look up")
+    parser.add_argument("--pairs", action="store_true", help="column word / description word")
     args = parser.parse_args()
+    if args.pairs:
+        for packages, column, word in word_pairs(_all_docs(), args.min_datasets):
+            print(f"{column} <- {word}  [{packages} packages]")
+        return
     if args.words:
         for word, names in named_for(_all_docs(), args.words.split(",")).items():
             common = ", ".join(f"{n} ({c})" for n, c in names.most_common(12))
