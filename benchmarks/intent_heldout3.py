@@ -2,7 +2,10 @@
 vocabulary mined from published column documentation (`mine_vocabulary.py`) was added,
 over 23 tables that no other set uses and that the mined documentation does not
 describe (their column names as published, `intent_data.py`). Scored once, at the end,
-with `--set heldout3`. Do not tune against these cases.
+with `--set heldout3` (at `4c95296`): 22 right (61.1 %), 14 refused (8 with the right
+column in the top 3), 0 wrong; the resolver before the mined vocabulary (`c664fc6`)
+scores the same 22 right (7 refusals with it in the top 3). Do not tune against these
+cases.
 
 Each case: (dataset, intent as a user would write it, the column a person would pick).
 """
