@@ -7,7 +7,7 @@ each a function returning a Struct, which `train` runs in order:
    the way serving will, and hold out 20 % of the rows as a test set the search never
    sees;
 2. `select`: search configurations on the rest (`intentml.ml.search`: TPE,
-   cross-validated);
+   screened on one fold, the best cross-validated on all);
 3. `fit_and_score`: fit the winner on the rest and score it on the test rows (the
    reported metrics), then refit on all rows with the rounds scaled: the served model;
 4. `package`: write the artifact and the report.
