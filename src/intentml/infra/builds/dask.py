@@ -33,8 +33,9 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 import msgspec
 from distributed import Client, Event, Future, Queue, get_worker, secede
@@ -168,7 +169,9 @@ class DaskExecutor:
             distributed_cells=self.distributed_cells,
         )
         payload = msgspec.msgpack.encode(job)
-        future: Future[bytes] = client.submit(_build_on_worker, payload, on_worker, key=key, pure=False)
+        future: Future[bytes] = client.submit(
+            _build_on_worker, payload, on_worker, key=key, pure=False
+        )
         try:
             outcome = await self._follow(future, lines, progress, running)
         finally:
@@ -252,8 +255,8 @@ class DaskExecutor:
 
 
 async def _result(future: Future[bytes]) -> bytes:
-    encoded: bytes = await future.result()
-    return encoded
+    # An asynchronous client's `result()` is a coroutine (typed as the value).
+    return await cast("Awaitable[bytes]", future.result())
 
 
 def _start_line(worker: str, starts: int) -> str:
