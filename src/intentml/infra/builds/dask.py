@@ -179,7 +179,7 @@ class DaskExecutor:
             if running.signal is not None:
                 await running.signal
             with contextlib.suppress(Exception):  # only cleanup on the scheduler
-                await lines.get(batch=True)
+                lines.close()
                 await stop.clear()
             future.release()
         return outcome
@@ -386,6 +386,7 @@ class _Sender:
         """Send what is pending, then stop."""
         self._pending.put(None)
         self._thread.join()
+        self._lines.close()
 
     def _forward(self) -> None:
         while (message := self._pending.get()) is not None:
