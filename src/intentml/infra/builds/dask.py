@@ -34,11 +34,12 @@ import queue
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import cast
 
 import msgspec
-from distributed import Client, Event, Future, Queue, get_worker, secede
+from distributed import Client, Event, Future, Queue, Worker, WorkerPlugin, get_worker, secede
 from distributed.scheduler import KilledWorker
 
 from intentml.config import Settings
@@ -118,7 +119,8 @@ class DaskExecutor:
         distributed_cells: int = 0,
     ) -> None:
         self.address = address
-        self.capacity = capacity if capacity else cluster_threads(address)
+        threads = prepare_cluster(address)
+        self.capacity = capacity or threads
         self.store_url = store_url
         self.data_dir = data_dir
         self.threads = threads
@@ -156,7 +158,7 @@ class DaskExecutor:
                 f"reached: {exc}; retrain once the cluster is back",
             )
         key = f"build-{job.job_id}-{uuid.uuid4().hex[:8]}"
-        lines, stop = Queue(key, client=client), Event(key, client=client)
+        lines, stop = await Queue(key, client=client), Event(key, client=client)
         running = _Running(stop)
         self._runs[job.job_id] = running
         on_worker = OnWorker(
@@ -204,7 +206,9 @@ class DaskExecutor:
     async def _connect(self) -> Client:
         async with self._connecting:
             if self._client is None:
-                self._client = await Client(self.address, asynchronous=True, timeout="10s")
+                client = await Client(self.address, asynchronous=True, timeout="10s")
+                await client.register_plugin(PrepareBuilds())
+                self._client = client
             return self._client
 
     async def _follow(
@@ -268,13 +272,16 @@ def _start_line(worker: str, starts: int) -> str:
     )
 
 
-def cluster_threads(address: str, wait_s: float = WORKERS_WAIT_S) -> int:
-    """The worker threads of the cluster at `address` (1 while it has no workers yet),
-    asked in a thread of its own so that it works inside and outside an event loop."""
+def prepare_cluster(address: str, wait_s: float = WORKERS_WAIT_S) -> int:
+    """Ready the workers of the cluster at `address` for builds (`PrepareBuilds`, so
+    that they are warm before the first build comes); their threads (1 while the
+    cluster has no workers yet). Runs in a thread of its own, so that it works inside
+    and outside an event loop."""
     threads: list[int] = []
 
     async def ask() -> None:
         async with Client(address, asynchronous=True, timeout="10s") as client:
+            await client.register_plugin(PrepareBuilds())
             with contextlib.suppress(TimeoutError):
                 await client.wait_for_workers(1, timeout=wait_s)
             workers = client.scheduler_info(n_workers=-1)["workers"].values()
@@ -304,6 +311,25 @@ def cluster_threads(address: str, wait_s: float = WORKERS_WAIT_S) -> int:
 # On the worker.
 
 
+class PrepareBuilds(WorkerPlugin):
+    """Readies every worker of the cluster for builds, new ones too: lets it start
+    processes, and starts its fork server (LightGBM, pandas and the trainer imported)
+    at once instead of at its first build, which would wait seconds for it."""
+
+    name = "intentml-builds"
+
+    def setup(self, worker: Worker) -> None:
+        _allow_children()
+        threading.Thread(target=forkserver.ensure_running, name="forkserver", daemon=True).start()
+
+
+def _allow_children() -> None:
+    """Dask starts its workers as daemonic processes, which multiprocessing forbids to
+    start children. A build's process needs no such guard: it ends itself when its
+    worker is gone (its pipe closes; see `child.py`)."""
+    multiprocessing.current_process().daemon = False
+
+
 def _build_on_worker(payload: bytes, on: OnWorker) -> bytes:
     """The task: run the encoded `BuildJob` on this worker; the encoded outcome."""
     worker = get_worker()
@@ -311,10 +337,7 @@ def _build_on_worker(payload: bytes, on: OnWorker) -> bytes:
     stop = Event(on.channel)
     sender = _Sender(Queue(on.channel))
     sender.send(("started", worker.address))
-    # Dask starts its workers as daemonic processes, which multiprocessing forbids to
-    # start children. The build's process needs no such guard: it ends itself when this
-    # worker is gone (its pipe closes; see `child.py`).
-    multiprocessing.current_process().daemon = False
+    _allow_children()
     if on.distributed_cells and job.cells > on.distributed_cells:
         # `lightgbm.dask` needs a thread on every worker, this one's too: leave the
         # worker's pool while the build's process drives the cluster.
