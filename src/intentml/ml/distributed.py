@@ -69,7 +69,7 @@ def train_distributed(
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
         progress(
             30,
-            f"{prepared.matrix.size:,} cells, over INTENTML_DASK_DISTRIBUTED_CELLS: training "
+            "the upload is over INTENTML_DASK_DISTRIBUTED_CELLS: training "
             f"across {workers} Dask workers with lightgbm.dask, one configuration (the "
             f"search's default: learning rate {LEARNING_RATE}, {params['num_leaves']} leaves, "
             f"{ROUNDS} rounds), no search",
