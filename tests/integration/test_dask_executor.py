@@ -17,6 +17,7 @@ import msgspec
 import pytest
 from distributed import Client, LocalCluster
 
+from consumers.trainer import executor_for
 from intentml.config import Settings
 from intentml.infra.blobs import open_blob_store
 from intentml.infra.builds import BuildJob, Cancelled, Failed, Trained
@@ -225,3 +226,19 @@ async def test_the_platform_builds_on_the_cluster(
         assert any(line["message"].startswith("running on Dask worker") for line in logs), logs
         r = await c.post("/models/churn/v1/infer", json=POSITIVE)
         assert r.status_code == 200, r.text
+
+
+async def test_the_settings_pick_the_dask_executor(cluster: LocalCluster, tmp_path: Path) -> None:
+    env = {
+        "INTENTML_DATA_DIR": str(tmp_path),
+        "INTENTML_DASK_SCHEDULER": cluster.scheduler_address,
+        "INTENTML_DASK_DISTRIBUTED_CELLS": "5000",
+    }
+    executor = executor_for(Settings.from_env(env))
+    assert isinstance(executor, DaskExecutor)
+    assert (executor.capacity, executor.distributed_cells) == (WORKERS, 5000)
+    await executor.close()
+    pinned = executor_for(Settings.from_env({**env, "INTENTML_BUILD_CONCURRENCY": "5"}))
+    assert pinned.capacity == 5
+    await pinned.close()
+    assert not isinstance(executor_for(Settings(data_dir=tmp_path)), DaskExecutor)
