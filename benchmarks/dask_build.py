@@ -6,7 +6,7 @@ the trainer), then `--runs` timed builds of the same job; the times are the exec
 `run` from submit to outcome, the figure a user waits for. The data: `train_latency`'s
 synthetic churn table (16 numeric, 3 categorical columns), `--rows` rows.
 
-    .venv/bin/python benchmarks/dask_build.py [--rows 50000] [--runs 3]
+    .venv/bin/python benchmarks/dask_build.py [--rows 20000] [--runs 3]
 
 `compare(rows, runs)` returns the figures for another benchmark to print.
 """
@@ -64,10 +64,11 @@ async def _timed(executor: BuildExecutor, dataset: str, cells: int, runs: int) -
             raise RuntimeError(f"the build did not train: {outcome}")
         if i:
             seconds.append(time.perf_counter() - started)
+    print(f"  {executor.__class__.__name__}: {', '.join(f'{s:.2f}' for s in seconds)} s")
     return seconds
 
 
-async def compare(rows: int = 50_000, runs: int = 3) -> dict[str, list[float]]:
+async def compare(rows: int = 20_000, runs: int = 3) -> dict[str, list[float]]:
     """Seconds per build: `local` (one process on this machine), `dask` (the same build
     as a task on a two-worker LocalCluster) and `lightgbm.dask` (trained across both)."""
     data_dir = Path(tempfile.mkdtemp(prefix="intentml-dask-bench-"))
@@ -82,7 +83,7 @@ async def compare(rows: int = 50_000, runs: int = 3) -> dict[str, list[float]]:
     figures = {"local": await _timed(local, dataset, cells, runs)}
     await local.close()
     cluster = await asyncio.to_thread(
-        LocalCluster, n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        LocalCluster, n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     try:
         for name, threshold in (("dask", 0), ("lightgbm.dask", 1)):
@@ -102,10 +103,11 @@ async def compare(rows: int = 50_000, runs: int = 3) -> dict[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     figures = asyncio.run(compare(args.rows, args.runs))
+    print()
     local = statistics.median(figures["local"])
     print(f"{args.rows:,} rows × {NUMERIC + CATEGORICAL + 1} columns, median of {args.runs}")  # noqa: RUF001
     for name, seconds in figures.items():

@@ -52,7 +52,7 @@ def cluster(s3_server: ObjectStore) -> Iterator[LocalCluster]:
             n_workers=WORKERS,
             processes=True,
             threads_per_worker=1,
-            dashboard_address=None,
+            dashboard_address=":0",
             env=env,
         )
     try:
