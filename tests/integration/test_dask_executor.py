@@ -145,8 +145,14 @@ async def test_cancel_kills_the_build_on_its_worker(
         # The worker is free again: the next build runs.
         after = _job("after", _upload(tmp_path, "small", to_csv(churn_rows(200))))
         assert isinstance(await executor.run(after, print), Trained)
+        # A trainer that stops ends its running builds as interrupted.
+        lines = _Lines()
+        running = asyncio.create_task(executor.run(_job("closed", job.dataset), lines))
+        await asyncio.wait_for(lines.seen.wait(), 60)
     finally:
         await executor.close()
+    interrupted = await asyncio.wait_for(running, 30)
+    assert isinstance(interrupted, Failed) and interrupted.code == "build_interrupted"
 
 
 async def test_a_worker_killed_mid_build_fails_it_as_build_crashed(

@@ -119,8 +119,8 @@ class DaskExecutor:
         distributed_cells: int = 0,
     ) -> None:
         self.address = address
-        threads = prepare_cluster(address)
-        self.capacity = capacity or threads
+        cluster_threads = prepare_cluster(address)
+        self.capacity = capacity or cluster_threads
         self.store_url = store_url
         self.data_dir = data_dir
         self.threads = threads
@@ -148,8 +148,10 @@ class DaskExecutor:
 
     async def run(self, job: BuildJob, progress: Progress) -> BuildOutcome:
         """Run `job` as a task on the cluster; its outcome, whatever happens there."""
+        key = f"build-{job.job_id}-{uuid.uuid4().hex[:8]}"
         try:
             client = await self._connect()
+            lines, stop = await Queue(key, client=client), Event(key, client=client)
         except Exception as exc:
             log.exception("build %s: no Dask scheduler at %s", job.job_id, self.address)
             return Failed(
@@ -157,8 +159,6 @@ class DaskExecutor:
                 f"the Dask scheduler at {self.address} (INTENTML_DASK_SCHEDULER) cannot be "
                 f"reached: {exc}; retrain once the cluster is back",
             )
-        key = f"build-{job.job_id}-{uuid.uuid4().hex[:8]}"
-        lines, stop = await Queue(key, client=client), Event(key, client=client)
         running = _Running(stop)
         self._runs[job.job_id] = running
         on_worker = OnWorker(
@@ -183,7 +183,7 @@ class DaskExecutor:
             with contextlib.suppress(Exception):  # only cleanup on the scheduler
                 lines.close()
                 await stop.clear()
-            future.release()
+                future.release()
         return outcome
 
     def cancel(self, job_id: str, reason: str) -> bool:
@@ -216,6 +216,14 @@ class DaskExecutor:
     ) -> BuildOutcome:
         """Relay the task's progress lines until it ends; its outcome."""
         result = asyncio.ensure_future(_result(future))
+        try:
+            await self._relay(result, lines, progress)
+        finally:
+            result.cancel()  # only when this build's `run` was itself cancelled
+        return self._outcome(future, result, running)
+
+    async def _relay(self, result: asyncio.Future[bytes], lines: Queue, progress: Progress) -> None:
+        """Relay the task's progress lines until `result` is done (and the last ones)."""
         starts = 0
         while True:
             done = result.done()
@@ -230,8 +238,13 @@ class DaskExecutor:
                 else:
                     progress(int(message[1]), str(message[2]))
             if done:
-                break
+                return
             await asyncio.wait({result}, timeout=POLL_S)
+
+    def _outcome(
+        self, future: Future[bytes], result: asyncio.Future[bytes], running: _Running
+    ) -> BuildOutcome:
+        """The outcome of the task's `result`, as the trainer reports it."""
         try:
             outcome: BuildOutcome = msgspec.msgpack.decode(result.result(), type=BuildOutcome)
         except KilledWorker as exc:
