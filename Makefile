@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck check bench-train bench-inference bench-quality bench-replay bench-log bench-intent clean
+.PHONY: run test lint typecheck check bench-train bench-inference bench-quality bench-replay bench-log bench-intent bench-builds clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,6 +33,10 @@ lint: $(VENV)/.synced
 
 typecheck: $(VENV)/.synced
 	$(BIN)/mypy
+
+## Small builds beside a big one, and 16 at once, against the platform (intentml up).
+bench-builds: $(VENV)/.synced
+	$(BIN)/python benchmarks/builds.py $(ARGS)
 
 bench-train: $(VENV)/.synced
 	$(BIN)/python benchmarks/train_latency.py

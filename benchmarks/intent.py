@@ -3,7 +3,8 @@
 Cases come from public datasets with their published column names (`intent_data.py`),
 phrased as users write (`intent_cases.py`: tuning; `intent_heldout.py`: the held-out
 fifth, written before tuning; `intent_fresh.py`: a fourth held-out set, scored once
-and only with `--set fresh`). Each case is right, refused (with or without the right
+and only with `--set fresh`; `intent_heldout3.py`: a fifth, scored once and only with
+`--set heldout3`). Each case is right, refused (with or without the right
 column in the first three candidates) or wrong. Also times resolution over a
 200-column table against a bare token match in the same process.
 
@@ -25,6 +26,7 @@ from intent_cases import TUNING
 from intent_data import DATASETS, num
 from intent_fresh import FRESH
 from intent_heldout import HELD_OUT
+from intent_heldout3 import HELD_OUT3
 
 from intentml.ml.target import ColumnFacts, TargetResolutionError, resolve_target
 from intentml.ml.target.names import name_tokens, stem
@@ -128,7 +130,9 @@ def _report(name: str, outcomes: list[Outcome], verbose: bool) -> None:
 def main() -> None:
     """Score the chosen sets and time resolution."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--set", choices=["tuning", "heldout", "both", "fresh"], default="both")
+    parser.add_argument(
+        "--set", choices=["tuning", "heldout", "both", "fresh", "heldout3"], default="both"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     if args.set in ("tuning", "both"):
@@ -137,6 +141,8 @@ def main() -> None:
         _report("held-out", run_set(HELD_OUT), args.verbose)
     if args.set == "fresh":
         _report("fresh", run_set(FRESH), args.verbose)
+    if args.set == "heldout3":
+        _report("heldout3", run_set(HELD_OUT3), args.verbose)
     ours, bare = timing()
     print(
         f"200-column table: {ours:.3f} ms per resolution (bare token match {bare:.3f} ms, "

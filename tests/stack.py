@@ -30,6 +30,8 @@ from intentml.events.checkpoints import CheckpointWatcher
 from intentml.events.log import EventLog, new_producer
 from intentml.infra.blobs import BlobStore, open_blob_store
 from intentml.infra.builds import BuildExecutor, BuildJob, BuildOutcome, Cancelled, Progress
+from intentml.infra.builds.local import LocalExecutor
+from intentml.infra.builds.stored import StoredBuilds
 from intentml.infra.db import create_pool
 from intentml.infra.embedded import free_port
 from intentml.infra.setup import prepare
@@ -120,6 +122,16 @@ class Stack:
             assert asyncio.get_running_loop().time() < deadline, f"still {body} after {timeout_s}s"
             # A client polls; the API offers nothing to block on for a build.
             await asyncio.sleep(0.05)
+
+    def local_executor(self) -> LocalExecutor:
+        """The real local executor behind the stack's gate and its object store."""
+        gated = self.trainer.executor
+        assert isinstance(gated, GatedExecutor)
+        inner = gated.executor
+        if isinstance(inner, StoredBuilds):
+            inner = inner.inner
+        assert isinstance(inner, LocalExecutor), inner
+        return inner
 
     async def wait_queued(self, model: str, version: str = "v1") -> dict[str, Any]:
         """The status of a PENDING build once its trainer has queued it (it has a

@@ -53,9 +53,7 @@ async def test_a_killed_build_fails_alone_and_the_next_one_builds(settings: Sett
         upload_id = await stack.upload(churn_rows(60_000))
         job_id = await _create(stack, "doomed", upload_id, 20)
         await stack.wait_status("doomed", final=("BUILDING",))
-        executor = stack.trainer.executor
-        assert isinstance(executor, GatedExecutor)
-        pid = executor.executor.pid(job_id)
+        pid = stack.local_executor().pid(job_id)
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         failed = await stack.wait_status("doomed")

@@ -14,18 +14,10 @@ import pytest
 from consumers.trainer import TrainerHandler
 from consumers.worker import WorkerContext
 from intentml.config import Settings
-from intentml.infra.builds.local import LocalExecutor
 from tests.data import CHURN_INTENT, churn_rows
-from tests.stack import GatedExecutor, Stack, error_of, platform_stack
+from tests.stack import Stack, error_of, platform_stack
 
 FINAL = ("READY", "ERROR", "CANCELLED")
-
-
-def local_executor(stack: Stack) -> LocalExecutor:
-    """The real executor behind the stack's gate."""
-    gated = stack.trainer.executor
-    assert isinstance(gated, GatedExecutor) and isinstance(gated.executor, LocalExecutor)
-    return gated.executor
 
 
 async def create(stack: Stack, name: str, upload: str, iterations: int = 2) -> str:
@@ -133,7 +125,7 @@ async def test_cancel_a_pending_build_and_what_cannot_be_cancelled(settings: Set
 async def test_cancel_a_running_build_kills_its_process(settings: Settings) -> None:
     async with platform_stack(settings) as stack:
         c = stack.client
-        executor = local_executor(stack)
+        executor = stack.local_executor()
         upload = await stack.upload(churn_rows(60_000), "big.csv")
         job_id = await create(stack, "big", upload, iterations=20)
 
@@ -143,8 +135,9 @@ async def test_cancel_a_running_build_kills_its_process(settings: Settings) -> N
         await until("running", running)
         pid = executor.pid(job_id)
         assert pid is not None
-        status = (await c.get("/models/big/v1/status")).json()
-        assert status["status"] == "BUILDING", status
+        # Its `BuildStarted` went out before the process started; the read model follows.
+        status = await stack.wait_status("big", "v1", final=("BUILDING",))
+        assert status["attempt"] == 1, status
 
         started = asyncio.get_running_loop().time()
         r = await c.post("/models/big/v1/cancel")

@@ -198,6 +198,14 @@ async def test_time_budget_limits_the_search(settings: Settings) -> None:
         assert d["search"]["stopped"].startswith("time budget of 0.001 s reached after 1 of 20")
         detail = (await stack.client.get("/models/budget/v1")).json()
         assert detail["status"] == "READY"
+        # The status says the model is the best of a search cut short.
+        status = (await stack.client.get("/models/budget/v1/status")).json()
+        assert status["status_reason"] == (
+            "READY with the best candidate found before the search stopped: "
+            + d["search"]["stopped"]
+        )
+        alone = await stack.ready_model("whole", max_iterations=1)
+        assert "status_reason" not in alone  # only said when there is something to say
 
 
 async def test_odd_data_gets_honest_results(settings: Settings) -> None:

@@ -18,6 +18,9 @@ from intentml.ml.question import hint_for, read_question, task_hint
         ("Which customers are going to leave us?", "two", "which"),
         ("What kind of glass is this?", "category", "what kind"),
         ("Which species is this penguin?", "category", "which species"),
+        ("Which crop should a farmer plant?", "category", "which crop should a"),
+        ("Which cultivar does this wine come from?", "category", "which cultivar does this"),
+        ("Which clients will say yes to the campaign?", "two", "which"),
         ("Predict churn", "", ""),
     ],
 )

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from intentml.domain.schemas import simple_schema
+from intentml.domain.training_options import TrainingOptions
 from intentml.ml.serving import (
     MAX_BATCH_ERRORS,
     InputError,
@@ -30,6 +31,9 @@ from intentml.ml.train import TrainingSpec, train
 from tests.unit.test_ml_serving import POSITIVE, churn_frame
 
 Row = dict[str, Any]
+
+#: These tests are about serving: a short search is enough to get a model.
+FEW = TrainingOptions(max_iterations=2)
 
 
 def segment_frame(n: int = 800, seed: int = 1) -> pd.DataFrame:
@@ -56,10 +60,17 @@ def segment_frame(n: int = 800, seed: int = 1) -> pd.DataFrame:
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("batch")
     churn_frame().to_csv(root / "churn.csv", index=False)
-    train(root / "churn.csv", "csv", TrainingSpec(target="churned"), root / "binary")
+    train(root / "churn.csv", "csv", TrainingSpec(target="churned", options=FEW), root / "binary")
     segment_frame().to_csv(root / "segments.csv", index=False)
-    train(root / "segments.csv", "csv", TrainingSpec(target="segment"), root / "multiclass")
-    train(root / "segments.csv", "csv", TrainingSpec(target="spend"), root / "regression")
+    train(
+        root / "segments.csv",
+        "csv",
+        TrainingSpec(target="segment", options=FEW),
+        root / "multiclass",
+    )
+    train(
+        root / "segments.csv", "csv", TrainingSpec(target="spend", options=FEW), root / "regression"
+    )
     return root
 
 

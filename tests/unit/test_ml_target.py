@@ -179,7 +179,7 @@ def test_columns_named_only_as_inputs_are_not_targets() -> None:
     assert "usage" in info.value.candidates
 
 
-@pytest.mark.parametrize("conventional", ["target", "label", "Class", "outcome", "y"])
+@pytest.mark.parametrize("conventional", ["target", "label", "Class", "outcome", "output", "y"])
 def test_conventional_target_name(conventional: str) -> None:
     choice = resolve_target(["x1", "x2", conventional], "train something")
     assert choice.column == conventional

@@ -4,6 +4,7 @@ values, question forms, the vocabulary, the margin, and the intent benchmark's f
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,12 @@ from intentml.ml.target import (
     resolve_target,
     stem,
 )
-from intentml.ml.target.vocabulary import vocabulary
+from intentml.ml.target.vocabulary import mined_abbreviations, vocabulary
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 
 import intent
+import mine_vocabulary as mine
 from intent_cases import TUNING
 from intent_data import DATASETS, cat, ident, num, whole
 from intent_heldout import HELD_OUT
@@ -237,3 +239,47 @@ def test_among_equals_the_last_column_is_listed_first() -> None:
 
 def _evidence(columns: list[ColumnFacts], column: str, intent_: str) -> list[tuple[float, str]]:
     return next(s for s in rank_columns(columns, intent_) if s.column == column).evidence
+
+
+def test_mined_abbreviations_are_data_in_the_package() -> None:
+    mined = mined_abbreviations()
+    assert mined["wt"] == "weight"
+    assert mined["chd"] == "coronary heart disease"
+    hand = vocabulary().abbreviations
+    for token, words in mined.items():
+        assert token in hand  # loaded; the hand-written table wins where both speak
+        assert hand[token] == tuple(words.split()) or token in _hand_abbreviations()
+    assert (Path(__file__).parents[2] / "src/intentml/ml/target/abbreviations.toml").exists()
+
+
+def _hand_abbreviations() -> set[str]:
+    with (Path(__file__).parents[2] / "src/intentml/ml/target/vocabulary.toml").open("rb") as f:
+        return set(tomllib.load(f)["abbreviations"])
+
+
+def test_a_mined_abbreviation_spells_out_a_name() -> None:
+    # `CHD` is documented as "coronary heart disease" (mined, reviewed).
+    choice = resolve_target(
+        intent.facts("framingham"), "Who will develop coronary heart disease within ten years?"
+    )
+    assert choice.column == "TenYearCHD"
+
+
+def test_a_concept_s_column_words_are_spelled_out_like_a_name() -> None:
+    # `No-show` reads "number show" (`no` abbreviates "number"); the concept's "no show"
+    # must read the same to meet it.
+    choice = resolve_target(intent.facts("noshow"), "Which patients will miss their appointment?")
+    assert choice.column == "No-show"
+
+
+def test_the_miner_reads_r_documentation() -> None:
+    section = (
+        "### Format\n\n[, 1] |  `mpg` |  Miles/(US) gallon  \n---|---|---  \n"
+        "[, 6] |  `wt` |  Weight (1000 lbs)  \n\n`sbp`\n\n    \n\nsystolic blood pressure.\n"
+    )
+    described = dict(mine.columns_described(section))
+    assert described == {"mpg": "Miles/", "wt": "Weight", "sbp": "systolic blood pressure"}
+    assert mine._best("wt", ["weight"]) == ("weight",)
+    assert mine._best("sbp", ["systolic", "blood", "pressure"]) == ("systolic", "blood", "pressure")
+    assert mine._best("walc", ["weekend", "alcohol", "consumption"]) == ("weekend", "alcohol")
+    assert mine._best("weight", ["weight"]) is None  # not shorter: not an abbreviation

@@ -72,9 +72,21 @@ def status_out(row: VersionRecord) -> StatusOut:
         status_reason=(
             f"cancel requested by {row.cancel_requested_by}; the build is being stopped"
             if stopping
-            else None
+            else _search_cut_short(row)
         ),
     )
+
+
+def _search_cut_short(row: VersionRecord) -> str | None:
+    """For a READY version whose search a time budget ended early: that it serves the
+    best candidate found by then (the build log and `describe` give the details)."""
+    if row.status != VersionStatus.READY or not row.report:
+        return None
+    search = row.report.get("search")
+    stopped = search.get("stopped") if isinstance(search, dict) else None
+    if not stopped:
+        return None
+    return f"READY with the best candidate found before the search stopped: {stopped}"
 
 
 def _error(row: VersionRecord) -> ErrorInfo | None:

@@ -25,6 +25,10 @@ _NUMBER_FORM = re.compile(
 )
 _CATEGORY_FORM = re.compile(
     r"\b(what|which) (kind|type|species|category|sort|class|breed|genre|group)\b|\bclassify\b"
+    # "Which crop should a farmer plant?": the noun after "which" is the answer (a kind),
+    # not the rows asked about ("Which customers will leave?", a yes or no for each).
+    r"|^which [a-z]+ (is|are|was|were|does|do|did|will|would|should|can|could) "
+    r"(this|that|the|a|an|my|our|your|their|his|her|its|it|he|she|they|we|you|i)\b"
 )
 _TWO_FORM = re.compile(
     r"^(is|are|will|would|does|do|did|can|could|has|have|was|were|should)\b|\bwhether\b|"

@@ -46,10 +46,10 @@ VALUES = 5.0
 #: The question's form fits the column ("how much" → a number), or does not.
 FORM_FITS = 2.0
 FORM_CLASHES = -3.0
-#: `target`, `label`, `class`, `outcome`, `y`: the target by convention.
+#: `target`, `label`, `class`, `outcome`, `output`, `y`: the target by convention.
 CONVENTIONAL = 5.0
 
-CONVENTIONAL_NAMES = frozenset(["target", "label", "class", "outcome", "y"])
+CONVENTIONAL_NAMES = frozenset(["target", "label", "class", "outcome", "output", "y"])
 #: Names of row numbers and keys, whatever their data.
 _INDEX_NAMES = frozenset(["rownames", "index", "unnamed: 0", "rownumber", "row_number", "row_id"])
 #: A text column with more distinct values than this is free text, not classes.

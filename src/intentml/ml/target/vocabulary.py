@@ -1,4 +1,6 @@
-"""The reviewed vocabulary (`vocabulary.toml`), loaded once and indexed by stems."""
+"""The reviewed vocabulary (`vocabulary.toml`, and the abbreviations mined from published
+column documentation and reviewed, `abbreviations.toml`), loaded once and indexed by
+stems."""
 
 from __future__ import annotations
 
@@ -55,16 +57,31 @@ def _run(text: str) -> tuple[str, ...]:
     return tuple(stem(t) for t in name_tokens(text))
 
 
+def mined_abbreviations() -> dict[str, str]:
+    """The reviewed abbreviations mined from column documentation (`abbreviations.toml`):
+    a name's token → the words it stands for."""
+    with (Path(__file__).parent / "abbreviations.toml").open("rb") as f:
+        return dict(tomllib.load(f)["abbreviations"])
+
+
+def _column_run(text: str, abbreviations: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(stem(w) for t in name_tokens(text) for w in abbreviations.get(t, (t,)))
+
+
 @functools.cache
 def vocabulary() -> Vocabulary:
     """The package's vocabulary, parsed on first use."""
     with (Path(__file__).parent / "vocabulary.toml").open("rb") as f:
         data = tomllib.load(f)
+    # The mined abbreviations first; the hand-written ones win where both speak.
+    abbreviations = {k: tuple(v.split()) for k, v in mined_abbreviations().items()}
+    abbreviations.update({k: tuple(v.split()) for k, v in data["abbreviations"].items()})
     concepts = tuple(
         Concept(
             name=c["name"],
             says=tuple(_run(s) for s in c["says"]),
-            columns=tuple(_run(s) for s in c["columns"]),
+            # Spelled out as a column's name is (`column_stems`): "no show" is `No-show`.
+            columns=tuple(_column_run(s, abbreviations) for s in c["columns"]),
         )
         for c in data["concept"]
     )
@@ -75,7 +92,6 @@ def vocabulary() -> Vocabulary:
         )
         for v in data["values"]
     )
-    abbreviations = {k: tuple(v.split()) for k, v in data["abbreviations"].items()}
     entities = frozenset(stem(w) for w in data["entities"]["words"])
     units = frozenset(stem(w) for w in data["units"]["words"])
     value_words = tuple(
