@@ -19,6 +19,7 @@ from distributed import Client, LocalCluster
 
 from consumers.trainer import executor_for
 from intentml.config import Settings
+from intentml.domain.training_options import TrainingOptions
 from intentml.infra.blobs import open_blob_store
 from intentml.infra.builds import BuildJob, Cancelled, Failed, Trained
 from intentml.infra.builds.dask import DaskExecutor
@@ -174,6 +175,35 @@ async def test_a_worker_killed_mid_build_fails_it_as_build_crashed(
         finally:
             await executor.close()
             # The nanny starts a new worker: the next tests have two again.
+            await asyncio.to_thread(client.wait_for_workers, WORKERS, 60)
+
+
+async def test_a_build_whose_worker_died_restarts_on_another_within_allowed_failures(
+    cluster: LocalCluster, tmp_path: Path, big_csv: bytes
+) -> None:
+    executor = _executor(cluster, tmp_path)
+    scheduler = cluster.scheduler
+    assert scheduler is not None
+    scheduler.allowed_failures = 1  # the default is 3; the module's cluster allows none
+    with Client(cluster) as client:
+        pids: dict[str, int] = client.run(os.getpid)
+        try:
+            quick = TrainingSpec(target="churned", options=TrainingOptions(max_iterations=1))
+            job = msgspec.structs.replace(
+                _job("restarted", _upload(tmp_path, "big", big_csv)), spec=quick
+            )
+            lines = _Lines()
+            running = asyncio.create_task(executor.run(job, lines))
+            await asyncio.wait_for(lines.seen.wait(), 60)
+            [busy] = [w for w, keys in client.processing().items() if keys]
+            os.kill(pids[busy], signal.SIGKILL)
+            outcome = await asyncio.wait_for(running, 120)
+            assert isinstance(outcome, Trained), outcome
+            [again] = [line for line in lines.lines if line.startswith("restarted on")]
+            assert "the previous worker was lost" in again and busy not in again
+        finally:
+            scheduler.allowed_failures = 0
+            await executor.close()
             await asyncio.to_thread(client.wait_for_workers, WORKERS, 60)
 
 
