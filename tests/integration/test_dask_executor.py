@@ -15,7 +15,7 @@ from pathlib import Path
 import dask
 import msgspec
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Worker
 
 from consumers.trainer import executor_for
 from intentml.config import Settings
@@ -154,6 +154,34 @@ async def test_cancel_kills_the_build_on_its_worker(
         await executor.close()
     interrupted = await asyncio.wait_for(running, 30)
     assert isinstance(interrupted, Failed) and interrupted.code == "build_interrupted"
+
+
+def _executing(dask_worker: Worker) -> int:
+    return int(dask_worker.state.executing_count)
+
+
+async def test_a_build_nobody_waits_for_anymore_stops_on_its_worker(
+    cluster: LocalCluster, tmp_path: Path, big_csv: bytes
+) -> None:
+    """A trainer that dies leaves no build behind: its client is gone, the scheduler
+    releases the task, and the task kills its build's process (Dask itself cannot
+    interrupt it)."""
+    executor = _executor(cluster, tmp_path)
+    job = _job("orphan", _upload(tmp_path, "big", big_csv))
+    lines = _Lines()
+    running = asyncio.create_task(executor.run(job, lines))
+    await asyncio.wait_for(lines.seen.wait(), 60)
+    assert executor._client is not None
+    await executor._client.close()  # as a trainer's death closes its connection
+    outcome = await asyncio.wait_for(running, 30)
+    assert isinstance(outcome, Failed) and outcome.code == "build_crashed", outcome
+    with Client(cluster) as client:
+        for _ in range(100):
+            if not any(client.run(_executing).values()):
+                break
+            await asyncio.sleep(0.1)
+        assert not any(client.run(_executing).values())
+    assert not (tmp_path / job.artifact_dir).exists()
 
 
 async def test_a_worker_killed_mid_build_fails_it_as_build_crashed(

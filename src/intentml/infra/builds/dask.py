@@ -360,8 +360,17 @@ def _build_on_worker(payload: bytes, on: OnWorker) -> bytes:
     local = LocalExecutor(
         capacity=1, threads=threads, memory_limit_mb=on.memory_limit_mb, timeout_s=on.timeout_s
     )
+    key = worker.get_current_task()
+
+    def wanted() -> bool:
+        """Whether anyone still waits for this task: its trainer's client may be gone (the
+        trainer stopped or died), and its build must not hold the worker for nothing."""
+        task = worker.state.tasks.get(key)
+        return task is not None and task.state in ("executing", "long-running")
+
+    builds = StoredBuilds(local, _store(on))
     try:
-        outcome = asyncio.run(_build(job, StoredBuilds(local, _store(on)), stop, sender.send))
+        outcome = asyncio.run(_build(job, builds, stop, wanted, sender.send))
     except Exception as exc:
         log.exception("build %s failed on this worker", job.job_id)
         outcome = Failed("internal_error", f"the build failed on its Dask worker: {exc}")
@@ -370,14 +379,21 @@ def _build_on_worker(payload: bytes, on: OnWorker) -> bytes:
     return msgspec.msgpack.encode(outcome)
 
 
-async def _build(job: BuildJob, builds: StoredBuilds, stop: Event, send: _Send) -> BuildOutcome:
-    """Run `job` on `builds`, killing its process once `stop` is set."""
+async def _build(
+    job: BuildJob,
+    builds: StoredBuilds,
+    stop: Event,
+    wanted: Callable[[], bool],
+    send: _Send,
+) -> BuildOutcome:
+    """Run `job` on `builds`, killing its process once `stop` is set or the task is no
+    longer `wanted`."""
     done = threading.Event()
 
     def watch() -> None:
         while not done.is_set():
             try:
-                if stop.wait(POLL_S):
+                if stop.wait(POLL_S) or not wanted():
                     builds.cancel(job.job_id, "")
                     return
             except Exception:  # the scheduler is unreachable for now: ask again
