@@ -156,6 +156,18 @@ async def test_cancel_kills_the_build_on_its_worker(
     assert isinstance(interrupted, Failed) and interrupted.code == "build_interrupted"
 
 
+async def _replaced(client: Client, dead: str) -> None:
+    """Wait until the nanny's new worker has replaced the `dead` one: the next tests have
+    two workers again, none of them a stale entry."""
+    for _ in range(600):
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        if len(workers) == WORKERS and dead not in workers:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.to_thread(client.wait_for_workers, WORKERS, 60)
+    assert dead not in client.scheduler_info(n_workers=-1)["workers"]
+
+
 def _executing(dask_worker: Worker) -> int:
     return int(dask_worker.state.executing_count)
 
@@ -190,6 +202,7 @@ async def test_a_worker_killed_mid_build_fails_it_as_build_crashed(
     executor = _executor(cluster, tmp_path)
     with Client(cluster) as client:
         pids: dict[str, int] = client.run(os.getpid)
+        busy = ""
         try:
             job = _job("killed", _upload(tmp_path, "big", big_csv))
             lines = _Lines()
@@ -202,8 +215,7 @@ async def test_a_worker_killed_mid_build_fails_it_as_build_crashed(
             assert "worker" in outcome.message and "died" in outcome.message
         finally:
             await executor.close()
-            # The nanny starts a new worker: the next tests have two again.
-            await asyncio.to_thread(client.wait_for_workers, WORKERS, 60)
+            await _replaced(client, busy)
 
 
 async def test_a_build_whose_worker_died_restarts_on_another_within_allowed_failures(
@@ -215,6 +227,7 @@ async def test_a_build_whose_worker_died_restarts_on_another_within_allowed_fail
     scheduler.allowed_failures = 1  # the default is 3; the module's cluster allows none
     with Client(cluster) as client:
         pids: dict[str, int] = client.run(os.getpid)
+        busy = ""
         try:
             quick = TrainingSpec(target="churned", options=TrainingOptions(max_iterations=1))
             job = msgspec.structs.replace(
@@ -232,7 +245,7 @@ async def test_a_build_whose_worker_died_restarts_on_another_within_allowed_fail
         finally:
             scheduler.allowed_failures = 0
             await executor.close()
-            await asyncio.to_thread(client.wait_for_workers, WORKERS, 60)
+            await _replaced(client, busy)
 
 
 async def test_large_data_trains_across_the_workers_with_lightgbm_dask(
