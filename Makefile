@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck check bench-train bench-inference bench-quality bench-replay bench-log bench-intent bench-builds clean
+.PHONY: run test lint typecheck check bench-train bench-inference bench-quality bench-replay bench-log bench-intent bench-builds bench-dask clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -37,6 +37,9 @@ typecheck: $(VENV)/.synced
 ## Small builds beside a big one, and 16 at once, against the platform (intentml up).
 bench-builds: $(VENV)/.synced
 	$(BIN)/python benchmarks/builds.py $(ARGS)
+
+bench-dask: $(VENV)/.synced
+	$(BIN)/python benchmarks/dask_build.py $(ARGS)
 
 bench-train: $(VENV)/.synced
 	$(BIN)/python benchmarks/train_latency.py

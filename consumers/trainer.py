@@ -110,9 +110,15 @@ ORDER BY e.partition, e."offset"
 
 
 def executor_for(settings: Settings) -> BuildExecutor:
-    """The executor the settings ask for (the local one: a process per build). The
-    trainer's jobs name their files by blob store key: `StoredBuilds` fetches the
-    dataset to this machine and stores the artifact, the builds run on local paths."""
+    """The executor the settings ask for: the Dask cluster of `INTENTML_DASK_SCHEDULER`
+    (its workers fetch the dataset and store the artifact themselves), else the local
+    one, a process per build. The trainer's jobs name their files by blob store key:
+    `StoredBuilds` fetches the dataset to this machine and stores the artifact, the
+    builds run on local paths."""
+    if settings.dask_scheduler:
+        from intentml.infra.builds.dask import DaskExecutor  # Dask only when used
+
+        return DaskExecutor.from_settings(settings)
     builds, threads = settings.build_slots
     local = LocalExecutor(
         capacity=builds,

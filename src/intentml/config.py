@@ -131,6 +131,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Resident memory a build may use, in MB, before it is stopped (0: 80 % of this
     #: machine's memory shared among the build slots).
     build_memory_mb: int = 0
+    #: A Dask scheduler (`tcp://host:8786`): builds run on that cluster's workers, which
+    #: read uploads from and write artifacts to the store (empty: the local executor).
+    dask_scheduler: str = ""
+    #: A build of more cells (rows times columns) than this trains across the Dask
+    #: workers with `lightgbm.dask` (the default configuration, no search).
+    dask_distributed_cells: int = 100_000_000
     #: The optional LLM interpreter (an OpenAI-compatible chat-completions endpoint, e.g.
     #: `http://localhost:11434/v1`); off unless both the base URL and the model are set.
     llm_base_url: str = ""
@@ -174,6 +180,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             build_small_cells=int(e.get("INTENTML_BUILD_SMALL_CELLS", "2000000")),
             build_timeout_s=_seconds_or_none(e.get("INTENTML_BUILD_TIMEOUT_S", "3600")),
             build_memory_mb=int(e.get("INTENTML_BUILD_MEMORY_MB", "0")),
+            dask_scheduler=e.get("INTENTML_DASK_SCHEDULER", "").strip(),
+            dask_distributed_cells=int(e.get("INTENTML_DASK_DISTRIBUTED_CELLS", "100000000")),
             llm_base_url=e.get("INTENTML_LLM_BASE_URL", "").strip(),
             llm_model=e.get("INTENTML_LLM_MODEL", "").strip(),
             llm_api_key=e.get("INTENTML_LLM_API_KEY", ""),

@@ -93,11 +93,13 @@ __all__ = [
     "TrainingFailed",
     "TrainingResult",
     "TrainingSpec",
+    "base_params",
     "build_matrix",
     "check_task",
     "fit_and_score",
     "package",
     "prepare",
+    "score_on_test",
     "select",
     "train",
 ]
@@ -414,7 +416,7 @@ def select(
         prepared.matrix,
         target.values,
         prepared.rest,
-        _base_params(target, options.seed, prepared.matrix.size, max_threads),
+        base_params(target, options.seed, prepared.matrix.size, max_threads),
         selection,
         feature_names=prepared.feature_names,
         categorical=prepared.categorical,
@@ -439,30 +441,18 @@ def fit_and_score(
     """Stage 3: fit the winner on the selection rows and score it on the test rows; then
     refit on all rows (below REFIT_MAX_ROWS) for the model to serve."""
     p, outcome = prepared, selected.outcome
-    y, rest, test, seed = p.target.values, p.rest, p.test, spec.options.seed
+    y, rest = p.target.values, p.rest
     rounds = outcome.rounds_for(len(rest))
     scored = _fit(outcome.params, p.matrix, y, rest, p.feature_names, p.categorical, rounds)
-    predicted = np.asarray(scored.predict(p.matrix[test]))
-    test_eval = evaluate_test(p.target, y[test], predicted)
-    metric_name, metric_value, note = primary_metric(
-        p.target.task, p.metric.name, test_eval.metrics
+    fitted = score_on_test(
+        p,
+        spec,
+        scored,
+        rounds,
+        f"{rounds} rounds: {outcome.rounds} chosen on {outcome.fit_rows:,}-row folds, "
+        "scaled to the rows",
+        report,
     )
-    if note:
-        report(90, note)
-    report(
-        90,
-        f"test {metric_name} {fmt(metric_value)} on {len(test):,} held-out rows "
-        f"({rounds} rounds: {outcome.rounds} chosen on {outcome.fit_rows:,}-row folds, "
-        "scaled to the rows)",
-    )
-    baseline = compare_with_baseline(p.target, metric_name, y[rest], y[test], predicted, seed)
-    report(90, _baseline_line(baseline))
-    warnings = list(p.warnings)
-    weak = baseline_warning(baseline, p.target, spec.target, len(test))
-    if weak is not None:
-        report(90, f"warning: {weak}")
-        warnings.append(weak)
-    final = scored
     if len(y) <= REFIT_MAX_ROWS:
         # The test score describes this recipe; the served model also learns from the
         # test rows, with the rounds scaled the same way.
@@ -470,8 +460,39 @@ def fit_and_score(
         every_row = np.arange(len(y))
         final = _fit(outcome.params, p.matrix, y, every_row, p.feature_names, p.categorical, rounds)
         report(95, f"refit on all {len(y):,} rows with {rounds} rounds")
+        fitted = msgspec.structs.replace(fitted, booster=final, rounds=rounds)
+    return fitted
+
+
+def score_on_test(
+    prepared: Prepared,
+    spec: TrainingSpec,
+    booster: lgb.Booster,
+    rounds: int,
+    how: str,
+    report: ReportProgress,
+) -> Fitted:
+    """Score `booster` (trained on the selection rows, `how` says how) on the test rows:
+    its metrics, the trivial baseline and the warnings; the booster is the one served."""
+    p = prepared
+    y, rest, test, seed = p.target.values, p.rest, p.test, spec.options.seed
+    predicted = np.asarray(booster.predict(p.matrix[test]))
+    test_eval = evaluate_test(p.target, y[test], predicted)
+    metric_name, metric_value, note = primary_metric(
+        p.target.task, p.metric.name, test_eval.metrics
+    )
+    if note:
+        report(90, note)
+    report(90, f"test {metric_name} {fmt(metric_value)} on {len(test):,} held-out rows ({how})")
+    baseline = compare_with_baseline(p.target, metric_name, y[rest], y[test], predicted, seed)
+    report(90, _baseline_line(baseline))
+    warnings = list(p.warnings)
+    weak = baseline_warning(baseline, p.target, spec.target, len(test))
+    if weak is not None:
+        report(90, f"warning: {weak}")
+        warnings.append(weak)
     return Fitted(
-        booster=final,
+        booster=booster,
         rounds=rounds,
         test=test_eval,
         metric_name=metric_name,
@@ -570,7 +591,7 @@ def _budget(requested: float | None, platform: float | None) -> float | None:
     return min(given) if given else None
 
 
-def _base_params(
+def base_params(
     target: Target, seed: int, cells: int, max_threads: int | None = None
 ) -> dict[str, Any]:
     """The parameters the search does not touch."""

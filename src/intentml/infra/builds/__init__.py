@@ -31,6 +31,9 @@ class BuildJob(msgspec.Struct, frozen=True, kw_only=True):
     spec: TrainingSpec
     #: Rows times columns of the dataset (the scheduler's measure of size).
     cells: int = 0
+    #: A Dask scheduler to train across with `lightgbm.dask` (`intentml.ml.distributed`);
+    #: empty: train in the build's process. Set by the Dask executor for large data.
+    cluster: str = ""
 
 
 class Trained(msgspec.Struct, frozen=True, tag=True):

@@ -35,14 +35,18 @@ def run_build(conn: Connection, payload: bytes) -> None:
         with lock:
             conn.send(message)
 
+    def progress(percent: int, line: str) -> None:
+        send(("progress", percent, line))
+
     try:
-        result = train(
-            Path(job.dataset),
-            job.fmt,
-            job.spec,
-            Path(job.artifact_dir),
-            lambda percent, line: send(("progress", percent, line)),
-        )
+        if job.cluster:
+            from intentml.ml.distributed import train_distributed  # Dask only when used
+
+            result = train_distributed(
+                Path(job.dataset), job.fmt, job.spec, Path(job.artifact_dir), progress, job.cluster
+            )
+        else:
+            result = train(Path(job.dataset), job.fmt, job.spec, Path(job.artifact_dir), progress)
         send(("trained", msgspec.msgpack.encode(result)))
     except TrainingFailed as exc:
         send(("failed", exc.code, str(exc)))
