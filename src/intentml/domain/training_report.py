@@ -50,8 +50,9 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     score: float
     rounds: int
     seconds: float
-    #: Cross-validation folds `score` and `rounds` come from (0: recorded before the
-    #: search screened candidates on fewer folds, when every one was scored on all).
+    #: Cross-validation folds `score` and `rounds` come from (0: not recorded, in a build
+    #: from before the search screened candidates on fewer folds, or not cross-validated,
+    #: in a distributed build scored on its test rows).
     folds: int = 0
     #: A finalist's score on the screening fold(s), before it was scored on all folds.
     screen_score: float | None = None
