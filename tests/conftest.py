@@ -142,17 +142,22 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]
         server.stop()
 
 
-@pytest.fixture
-def store_url(s3_server: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> str:
-    """An `INTENTML_STORE_URL` of a fresh prefix in the session's S3 server, with the
-    `AWS_*` variables a deployment would set to reach it (restored after the test)."""
-    env = {
+def s3_env(s3_server: ObjectStore) -> dict[str, str]:
+    """The `AWS_*` variables a machine sets to reach the session's S3 server."""
+    return {
         "AWS_ENDPOINT_URL": s3_server.endpoint,
         "AWS_ALLOW_HTTP": "true",
         "AWS_ACCESS_KEY_ID": s3_server.credentials.access_key,
         "AWS_SECRET_ACCESS_KEY": s3_server.credentials.secret_key,
         "AWS_REGION": "us-east-1",
     }
+
+
+@pytest.fixture
+def store_url(s3_server: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An `INTENTML_STORE_URL` of a fresh prefix in the session's S3 server, with the
+    `AWS_*` variables a deployment would set to reach it (restored after the test)."""
+    env = s3_env(s3_server)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return f"s3://{BLOB_BUCKET}/t-{new_id()}"

@@ -27,6 +27,7 @@ from intentml.infra.embedded import ObjectStore
 from intentml.infra.storage import artifact_ref, upload_key
 from intentml.ml.serving import LoadedModel
 from intentml.ml.train import TrainingSpec
+from tests.conftest import s3_env
 from tests.data import CHURN_INTENT, NEGATIVE, POSITIVE, churn_rows, to_csv
 from tests.stack import platform_stack
 
@@ -41,13 +42,7 @@ def cluster(s3_server: ObjectStore) -> Iterator[LocalCluster]:
     with the `AWS_*` variables a worker machine would have. The scheduler allows no
     worker failures, so a killed worker fails its build at once (rather than after
     `allowed-failures` restarts)."""
-    env = {
-        "AWS_ENDPOINT_URL": s3_server.endpoint,
-        "AWS_ALLOW_HTTP": "true",
-        "AWS_ACCESS_KEY_ID": s3_server.credentials.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3_server.credentials.secret_key,
-        "AWS_REGION": "us-east-1",
-    }
+    env = s3_env(s3_server)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = LocalCluster(
             n_workers=WORKERS,
