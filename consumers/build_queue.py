@@ -12,10 +12,8 @@ until then its version is PENDING with the queue position this module writes to 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
-from collections.abc import Iterator
 from typing import assert_never
 
 import msgspec
@@ -74,7 +72,6 @@ class BuildQueue:
         self._running: dict[str, tuple[RunningBuild, asyncio.Task[None]]] = {}
         #: Running builds asked to stop, with the reason their `BuildCancelled` gives.
         self._cancelling: dict[str, str] = {}
-        self._paused = 0
         self._closing = False
         self._published = asyncio.Event()
         self._publisher = asyncio.create_task(self._publish_positions())
@@ -124,16 +121,6 @@ class BuildQueue:
                 del self._queued[job_id]
         self._changed()
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Start no build until the block ends (queued ones wait, PENDING)."""
-        self._paused += 1
-        try:
-            yield
-        finally:
-            self._paused -= 1
-            self._dispatch()
-
     async def close(self) -> None:
         """Stop the running builds, unreported: their versions stay unfinished, and the
         trainer that gets their partitions next builds them again."""
@@ -146,7 +133,7 @@ class BuildQueue:
         await asyncio.gather(self._publisher, return_exceptions=True)
 
     def _dispatch(self) -> None:
-        while not self._paused:
+        while True:
             running = [slot for slot, _ in self._running.values()]
             chosen = pick([q for q, _ in self._queued.values()], running, self.limits)
             if chosen is None:
@@ -212,10 +199,6 @@ class BuildQueue:
             self._published.clear()
             running = [slot for slot, _ in self._running.values()]
             order = start_order([q for q, _ in self._queued.values()], running, self.limits)
-            if self._paused:
-                order = [
-                    msgspec.structs.replace(w, reason="queued: builds are paused") for w in order
-                ]
             try:
                 async with self.ctx.pool.acquire() as conn, conn.transaction():
                     await conn.execute(_REPLACE_MINE, self.trainer)
