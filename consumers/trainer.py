@@ -125,6 +125,7 @@ def executor_for(settings: Settings) -> BuildExecutor:
         threads=threads,
         memory_limit_mb=settings.build_memory_limit_mb,
         timeout_s=settings.build_timeout_s,
+        search_width=settings.search_width,
     )
     return StoredBuilds(local, open_blob_store(settings))
 

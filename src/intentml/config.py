@@ -121,6 +121,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: default, `build_slots`).
     build_concurrency: int = 0
     build_threads: int = 0
+    #: Candidates one build's search scores at once on small data (0: this machine's
+    #: cores; `search_width`).
+    build_search_width: int = 0
     #: Builds of one account a trainer runs at once.
     build_per_account: int = 2
     #: A build of at most this many cells (rows times columns) is small: it never waits
@@ -176,6 +179,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             restart_window_s=float(e.get("INTENTML_RESTART_WINDOW_S", "60")),
             build_concurrency=int(e.get("INTENTML_BUILD_CONCURRENCY", "0")),
             build_threads=int(e.get("INTENTML_BUILD_THREADS", "0")),
+            build_search_width=int(e.get("INTENTML_BUILD_SEARCH_WIDTH", "0")),
             build_per_account=int(e.get("INTENTML_BUILD_PER_ACCOUNT", "2")),
             build_small_cells=int(e.get("INTENTML_BUILD_SMALL_CELLS", "2000000")),
             build_timeout_s=_seconds_or_none(e.get("INTENTML_BUILD_TIMEOUT_S", "3600")),
@@ -222,6 +226,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         builds = self.build_concurrency or max(2, cores // 2)
         threads = self.build_threads or max(1, cores // builds)
         return builds, threads
+
+    @property
+    def search_width(self) -> int:
+        """Candidates a build's search scores at once on small data, as configured or
+        this machine's cores. Each trains on one thread of its own, so a lone build uses
+        every core and two builds side by side share them without OpenMP teams spinning
+        against each other (the reason `build_slots` keeps LightGBM's threads low)."""
+        return self.build_search_width or os.cpu_count() or 1
 
     @property
     def build_memory_limit_mb(self) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -198,6 +201,39 @@ def test_same_seed_same_search() -> None:
     ]
     assert [c.score for c in first.summary.candidates] == [
         c.score for c in second.summary.candidates
+    ]
+
+
+def test_the_width_scores_side_by_side_and_never_changes_the_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    narrow, narrow_lines = _run(5, width=1)
+    # The two batches after the default (candidates 2-3 and 4-5) meet at a barrier of
+    # their size: a search that scored a batch one candidate after the other would
+    # break it (a timeout, not a hang). The one finalist comes alone.
+    cross_validate = s._cross_validate
+    meetings = threading.Barrier(s.SEARCH_BATCH, timeout=30)
+    calls: list[str] = []
+
+    def meeting(*args: Any, **kwargs: Any) -> tuple[float, int]:
+        calls.append(threading.current_thread().name)
+        if 1 < len(calls) <= 5:
+            meetings.wait()
+        return cross_validate(*args, **kwargs)
+
+    monkeypatch.setattr(s, "_cross_validate", meeting)
+    wide, wide_lines = _run(5, width=s.SEARCH_BATCH)
+    assert len({name for name in calls if name.startswith("candidate")}) == s.SEARCH_BATCH
+    # The batch, not the width, decides what is proposed: the same seed tries the same
+    # candidates, scores them the same and logs them in the same order.
+    assert [c.params for c in wide.summary.candidates] == [
+        c.params for c in narrow.summary.candidates
+    ]
+    assert [c.score for c in wide.summary.candidates] == [
+        c.score for c in narrow.summary.candidates
+    ]
+    assert [line.split(" (")[0] for _, line in wide_lines] == [
+        line.split(" (")[0] for _, line in narrow_lines
     ]
 
 

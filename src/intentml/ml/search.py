@@ -8,13 +8,20 @@ default's work), and the best few, the finalists, are cross-validated on all fol
 (one validation split on large data, where there is nothing to halve). Every scoring
 stops early, so the number of boosting rounds is chosen along with the rest. The
 test rows are never seen here.
+
+Candidates are proposed a batch at a time and a batch is scored side by side on
+threads (LightGBM releases the GIL), each candidate on one OpenMP thread: a lone build
+uses every core without OpenMP teams spinning against each other. The batch size is
+fixed, so the seed alone decides what is tried, whatever the machine's width.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import lightgbm as lgb
@@ -60,6 +67,10 @@ FINALIST_SHARE = 0.2
 SCREEN_WORK_FACTOR = 3
 #: Random candidates (after the default) before TPE starts proposing.
 RANDOM_STARTS = 3
+#: Candidates are proposed (and their scores told to the sampler) this many at a time,
+#: and a batch is scored side by side on up to `width` threads. The batch, not the
+#: width, shapes the proposals: the same seed tries the same candidates on any machine.
+SEARCH_BATCH = 2
 #: A build-log line every this many boosting rounds of the longest candidate.
 LOG_EVERY_ROUNDS = 100
 #: Build-progress span of the search (the rest of the build shares the remainder).
@@ -145,36 +156,26 @@ def search(
     time_budget_s: float | None,
     seed: int,
     report: ReportProgress,
+    width: int = 1,
 ) -> SearchOutcome:
     """Try up to `max_iterations` configurations on `rows` and return the best.
 
     Successive halving: every candidate is screened on one fold, and the best
     `FINALIST_SHARE` of them are cross-validated on all folds; the winner is the best
     finalist. `base_params` holds what is not searched (objective, threads, seed, ...).
-    Stops early when `time_budget_s` has passed (after at least one candidate).
+    Up to `width` candidates are scored at once, each on its own thread (LightGBM
+    releases the GIL; give each one OpenMP thread). Stops early when `time_budget_s`
+    has passed (after at least one candidate).
     """
     run = _Run(matrix, y, rows, base_params, selection, feature_names, categorical, stratify, seed)
     clock = _Clock(time.perf_counter(), time_budget_s)
     finalists = _finalists(max_iterations, len(run.folds))
     halving = finalists < max_iterations
     steps = max_iterations + (finalists if halving else 0)
-    study = _study(selection, seed)
-    study.enqueue_trial(_default_candidate(run.n, run.has_categories, selection))
-    candidates: list[Candidate] = []
-    for i in range(max_iterations):
-        if i > 0 and clock.over(f"after {i} of {max_iterations} candidates", report):
-            break
-        trial = study.ask()
-        searched = _suggest(trial, run.n, run.has_categories, selection)
-        candidate = (
-            run.screen(i + 1, searched) if halving else run.score(i + 1, searched, run.folds)
-        )
-        study.tell(trial, candidate.score)
-        candidates.append(candidate)
-        best = _best(candidates, selection) == i
-        report(_progress(i + 1, steps), _candidate_line(candidate, max_iterations, selection, best))
-    if halving and not clock.stopped:
-        candidates = _final_rung(run, candidates, finalists, clock, steps, report)
+    with ThreadPoolExecutor(max(1, width), thread_name_prefix="candidate") as pool:
+        candidates = _first_rung(run, pool, max_iterations, halving, clock, steps, report)
+        if halving and not clock.stopped:
+            candidates = _final_rung(run, pool, candidates, finalists, clock, steps, report)
     best_index = _best(candidates, selection)
     winner = candidates[best_index]
     return SearchOutcome(
@@ -193,8 +194,56 @@ def search(
     )
 
 
+def _first_rung(
+    run: _Run,
+    pool: ThreadPoolExecutor,
+    max_iterations: int,
+    halving: bool,
+    clock: _Clock,
+    steps: int,
+    report: ReportProgress,
+) -> list[Candidate]:
+    """Every candidate screened (or cross-validated, without halving): the default alone
+    first (its work caps the screen's), then batches of `SEARCH_BATCH` side by side."""
+    evaluate = run.screen if halving else run.cross_validated
+    study = _study(run.selection, run.seed)
+    study.enqueue_trial(_default_candidate(run.n, run.has_categories, run.selection))
+    candidates: list[Candidate] = []
+    while len(candidates) < max_iterations:
+        done = len(candidates)
+        if done and clock.over(f"after {done} of {max_iterations} candidates", report):
+            break
+        size = min(SEARCH_BATCH if done else 1, max_iterations - done)
+        trials = [study.ask() for _ in range(size)]
+        batch = [
+            (done + k + 1, _suggest(t, run.n, run.has_categories, run.selection))
+            for k, t in enumerate(trials)
+        ]
+        for trial, candidate in zip(trials, _map(pool, evaluate, batch), strict=True):
+            study.tell(trial, candidate.score)
+            candidates.append(candidate)
+            best = _best(candidates, run.selection) == len(candidates) - 1
+            line = _candidate_line(candidate, max_iterations, run.selection, best)
+            report(_progress(len(candidates), steps), line)
+    return candidates
+
+
+def _map(
+    pool: ThreadPoolExecutor,
+    evaluate: Callable[[int, dict[str, Any]], Candidate],
+    batch: Sequence[tuple[int, dict[str, Any]]],
+) -> list[Candidate]:
+    """`evaluate` each (iteration, searched parameters) of `batch` on the pool, the
+    results in the batch's order (the first failure raised); a batch of one stays on
+    the calling thread."""
+    if len(batch) == 1:
+        return [evaluate(*batch[0])]
+    return list(pool.map(lambda item: evaluate(*item), batch))
+
+
 def _final_rung(
     run: _Run,
+    pool: ThreadPoolExecutor,
     candidates: list[Candidate],
     finalists: int,
     clock: _Clock,
@@ -202,22 +251,28 @@ def _final_rung(
     report: ReportProgress,
 ) -> list[Candidate]:
     """The screened candidates with the best `finalists` of them cross-validated on all
-    folds (their records replaced by the full scores); stops at the time budget."""
+    folds (their records replaced by the full scores), side by side on the pool; stops
+    at the time budget between batches."""
     order = sorted(range(len(candidates)), key=lambda i: _key(candidates[i], run.selection))
     done = list(candidates)
-    for rank, i in enumerate(order[:finalists]):
-        if clock.over(f"after {len(candidates)} candidates and {rank} finalists", report):
+    chosen: Sequence[int] = order[:finalists]
+    for start in range(0, len(chosen), SEARCH_BATCH):
+        where = f"after {len(candidates)} candidates and {start} finalists"
+        if clock.over(where, report):
             break
-        screened = candidates[i]
-        full = run.score(screened.iteration, screened.params, run.folds)
-        done[i] = msgspec.structs.replace(
-            full, seconds=round(full.seconds + screened.seconds, 3), screen_score=screened.score
-        )
-        best = _best(done, run.selection) == i
-        report(
-            _progress(len(candidates) + rank + 1, steps),
-            _finalist_line(done[i], rank + 1, finalists, run.selection, best),
-        )
+        batch = chosen[start : start + SEARCH_BATCH]
+        screened = [candidates[i] for i in batch]
+        items = [(c.iteration, c.params) for c in screened]
+        fulls = _map(pool, run.cross_validated, items)
+        for k, (i, screen, full) in enumerate(zip(batch, screened, fulls, strict=True)):
+            done[i] = msgspec.structs.replace(
+                full, seconds=round(full.seconds + screen.seconds, 3), screen_score=screen.score
+            )
+            best = _best(done, run.selection) == i
+            report(
+                _progress(len(candidates) + start + k + 1, steps),
+                _finalist_line(done[i], start + k + 1, finalists, run.selection, best),
+            )
     return done
 
 
@@ -248,9 +303,13 @@ def _study(selection: Selection, seed: int) -> optuna.Study:
         if selection.higher_is_better
         else optuna.study.StudyDirection.MINIMIZE
     )
-    sampler = optuna.samplers.TPESampler(
-        seed=seed, n_startup_trials=1 + RANDOM_STARTS, multivariate=True
-    )
+    # constant_liar: a batch's later proposals count its unscored ones as bad, so one
+    # batch spreads out instead of proposing the same region SEARCH_BATCH times.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=1 + RANDOM_STARTS, multivariate=True, constant_liar=True
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.create_study(direction=direction, sampler=sampler)
 
@@ -292,6 +351,7 @@ class _Run:
         seed: int,
     ) -> None:
         self.n = len(rows)
+        self.seed = seed
         self.has_categories = bool(categorical)
         self.base_params = base_params
         self.selection = selection
@@ -312,6 +372,10 @@ class _Run:
             patience = _patience(float(searched["learning_rate"]))
             self.screen_work = SCREEN_WORK_FACTOR * (candidate.rounds + patience) * leaves
         return candidate
+
+    def cross_validated(self, iteration: int, searched: dict[str, Any]) -> Candidate:
+        """One candidate cross-validated on all the folds."""
+        return self.score(iteration, searched, self.folds)
 
     def score(
         self,
@@ -384,7 +448,8 @@ def _strategy(max_iterations: int, finalists: int, halving: bool) -> str:
     """The search's strategy, in words, for the report."""
     tpe = (
         "Optuna multivariate TPE: a default candidate first, "
-        f"{RANDOM_STARTS} random ones, then candidates proposed from the scores so far"
+        f"{RANDOM_STARTS} random ones, then candidates proposed from the scores so far, "
+        f"{SEARCH_BATCH} at a time"
     )
     if not halving:
         return tpe

@@ -129,6 +129,9 @@ class TrainingSpec(msgspec.Struct, frozen=True, kw_only=True):
     #: The most threads LightGBM may use (None: this machine's cores, up to 4); the
     #: executor sets it so that concurrent builds do not fight over the cores.
     max_threads: int | None = None
+    #: How many candidates the search may score at once, each on one thread (small data
+    #: only: large data spends `max_threads` on OpenMP instead). The executor sets it.
+    search_width: int = 1
     #: The platform's bound on the search's seconds (`INTENTML_BUILD_TIMEOUT_S` less the
     #: time to finish the best candidate); the request's `time_budget_s` may be smaller.
     search_budget_s: float | None = None
@@ -202,6 +205,7 @@ def train(
         spec.options,
         report,
         max_threads=spec.max_threads,
+        search_width=spec.search_width,
         platform_budget_s=spec.search_budget_s,
     )
     fitted = fit_and_score(prepared, selected, spec, report)
@@ -404,11 +408,14 @@ def select(
     report: ReportProgress,
     *,
     max_threads: int | None = None,
+    search_width: int = 1,
     platform_budget_s: float | None = None,
 ) -> Selected:
     """Stage 2: search configurations on the selection rows (never the test rows), within
-    the request's `time_budget_s` and the platform's own budget, the smaller one."""
+    the request's `time_budget_s` and the platform's own budget, the smaller one.
+    `search_width` candidates are scored at once when each trains on one thread."""
     target, metric = prepared.target, prepared.metric
+    params = base_params(target, options.seed, prepared.matrix.size, max_threads)
     selection = selection_for(target.task, metric.name, counts=target.counts)
     if selection.note:
         report(30, f"comparing candidates by {selection.label}: {selection.note}")
@@ -416,7 +423,7 @@ def select(
         prepared.matrix,
         target.values,
         prepared.rest,
-        base_params(target, options.seed, prepared.matrix.size, max_threads),
+        params,
         selection,
         feature_names=prepared.feature_names,
         categorical=prepared.categorical,
@@ -425,6 +432,8 @@ def select(
         time_budget_s=_budget(options.time_budget_s, platform_budget_s),
         seed=options.seed,
         report=report,
+        # OpenMP threads and parallel candidates would each spin for the same cores.
+        width=search_width if params["num_threads"] == 1 else 1,
     )
     best = outcome.summary.candidates[outcome.summary.best]
     report(

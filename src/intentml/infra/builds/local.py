@@ -67,9 +67,11 @@ class LocalExecutor:
         memory_limit_mb: int | None,
         timeout_s: float | None,
         poll_s: float = 0.2,
+        search_width: int = 1,
     ) -> None:
         self.capacity = capacity
         self.threads = threads
+        self.search_width = search_width
         self.memory_limit_mb = memory_limit_mb
         self.timeout_s = timeout_s
         self.poll_s = poll_s
@@ -78,7 +80,12 @@ class LocalExecutor:
     async def run(self, job: BuildJob, progress: Progress) -> BuildOutcome:
         """Run `job` in a new process; its outcome, whatever happens to the process."""
         budget = None if self.timeout_s is None else self.timeout_s * SEARCH_SHARE
-        spec = msgspec.structs.replace(job.spec, max_threads=self.threads, search_budget_s=budget)
+        spec = msgspec.structs.replace(
+            job.spec,
+            max_threads=self.threads,
+            search_width=self.search_width,
+            search_budget_s=budget,
+        )
         payload = msgspec.msgpack.encode(msgspec.structs.replace(job, spec=spec))
         ours, theirs = _CONTEXT.Pipe(duplex=True)
         process = _CONTEXT.Process(
